@@ -1,0 +1,2 @@
+//! verdict
+fn main() {}

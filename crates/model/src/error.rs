@@ -1,0 +1,69 @@
+//! Validation errors: each has a stable code for the API and a lowercase
+//! message that quotes the offending input.
+
+/// Why a piece of domain input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// An identifier (tenant, subscription, order, clause) is malformed.
+    #[error("invalid {what} {value:?}: use 1 to 64 characters from a-z, A-Z, 0-9, '.', '_' and '-', starting with a letter or digit")]
+    InvalidId {
+        /// Which kind of identifier.
+        what: &'static str,
+        /// The input as given.
+        value: String,
+    },
+    /// A unit path is malformed.
+    #[error("invalid unit path {value:?}: {why}")]
+    InvalidUnitPath {
+        /// The input as given.
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A service pattern does not parse.
+    #[error("invalid service pattern {value:?}: use '*', 'family.*' or 'family.name', e.g. 'storage.*' or 'ai.speech-to-text'")]
+    InvalidPattern {
+        /// The input as given.
+        value: String,
+    },
+    /// A service pattern parses but names nothing in the catalog.
+    #[error("service pattern {value:?} matches no service in the catalog; see GET /v1/catalog for the services verdict knows")]
+    PatternMatchesNothing {
+        /// The input as given.
+        value: String,
+    },
+    /// A service name is not in the catalog.
+    #[error("unknown service {value:?}; see GET /v1/catalog for the services verdict knows")]
+    UnknownService {
+        /// The input as given.
+        value: String,
+    },
+    /// A timestamp does not parse.
+    #[error("invalid time {value:?}: use RFC 3339, e.g. 2026-11-23T09:00:00Z")]
+    InvalidTime {
+        /// The input as given.
+        value: String,
+    },
+    /// An order's body is inconsistent.
+    #[error("invalid order: {0}")]
+    InvalidOrder(String),
+    /// A field that must not be empty is.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+}
+
+impl ModelError {
+    /// The stable, machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::InvalidId { .. } => "invalid-id",
+            ModelError::InvalidUnitPath { .. } => "invalid-unit-path",
+            ModelError::InvalidPattern { .. } => "invalid-pattern",
+            ModelError::PatternMatchesNothing { .. } => "pattern-matches-nothing",
+            ModelError::UnknownService { .. } => "unknown-service",
+            ModelError::InvalidTime { .. } => "invalid-time",
+            ModelError::InvalidOrder(_) => "invalid-order",
+            ModelError::Empty(_) => "empty-field",
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The customer inventory verdict enforces over: tenants, their unit trees
+//! and the subscriptions every data-plane request is scoped to.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Catalog, ModelError, UnitPath, validate_id};
+
+/// What kind of customer a tenant is; transparency reports group by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    /// A state body.
+    Government,
+    /// A company.
+    Enterprise,
+    /// A natural person.
+    Individual,
+    /// A charity, NGO or other non-profit.
+    Nonprofit,
+    /// A school, university or research body.
+    Education,
+    /// Anything else.
+    Other,
+}
+
+impl TenantKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantKind::Government => "government",
+            TenantKind::Enterprise => "enterprise",
+            TenantKind::Individual => "individual",
+            TenantKind::Nonprofit => "nonprofit",
+            TenantKind::Education => "education",
+            TenantKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for TenantKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A customer organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tenant {
+    /// Stable identifier, e.g. `ministry-of-defense`.
+    pub id: String,
+    /// Customer kind.
+    pub kind: TenantKind,
+    /// Display name; defaults to the id.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl Tenant {
+    /// Checks the fields.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        validate_id("tenant id", &self.id)?;
+        if self.name.len() > 200 {
+            return Err(ModelError::InvalidOrder("tenant name is longer than 200 characters".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A node in a tenant's unit tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Unit {
+    /// Owning tenant.
+    pub tenant: String,
+    /// Path in the tenant's tree; missing ancestors are created with it.
+    pub path: UnitPath,
+}
+
+/// The isolation and billing container a data-plane request is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Subscription {
+    /// Platform-wide identifier, e.g. `sig-archive-nl`.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// The unit it belongs to.
+    pub unit: UnitPath,
+    /// Services enabled on it (catalog names).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Deployment region, e.g. `westeurope`.
+    #[serde(default)]
+    pub region: String,
+}
+
+impl Subscription {
+    /// Checks the fields against the catalog.
+    pub fn validate(&self, catalog: &Catalog) -> Result<(), ModelError> {
+        validate_id("subscription id", &self.id)?;
+        validate_id("tenant id", &self.tenant)?;
+        if !self.region.is_empty() {
+            validate_id("region", &self.region)?;
+        }
+        for service in &self.services {
+            if catalog.index_of(service).is_none() {
+                return Err(ModelError::UnknownService { value: service.clone() });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A whole inventory, as imported or compiled into a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// Tenants.
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+    /// Units; ancestors of listed units and of subscriptions' units are implied.
+    #[serde(default)]
+    pub units: Vec<Unit>,
+    /// Subscriptions.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+}

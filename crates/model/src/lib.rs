@@ -1,0 +1,22 @@
+//! verdict's domain: tenants, units, subscriptions, the service catalog and
+//! enforcement orders, with the validation every other crate relies on.
+//!
+//! This crate does no I/O. Its serde shapes are verdict's document formats:
+//! the inventory import file, the order body of the management API and the
+//! data-driven decision cases all use them.
+
+mod catalog;
+mod error;
+mod inventory;
+mod names;
+mod order;
+mod pattern;
+mod timestamp;
+
+pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
+pub use error::ModelError;
+pub use inventory::{Inventory, Subscription, Tenant, TenantKind, Unit};
+pub use names::{UnitPath, validate_id};
+pub use order::{Order, OrderSpec, OrderStatus, Phase, PhaseMode, Scope};
+pub use pattern::{ServicePattern, ServiceSet};
+pub use timestamp::Timestamp;

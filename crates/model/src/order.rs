@@ -1,0 +1,289 @@
+//! Enforcement orders: which services a scope loses, in which phases, from
+//! when, and the order's lifecycle.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ActionClass, Catalog, ModelError, ServicePattern, ServiceSet, Timestamp, UnitPath, validate_id};
+
+/// What a phase restricts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseMode {
+    /// Restricts nothing; decisions carry a warning.
+    Notice,
+    /// Allows `read`, `list`, `export` and `delete` so the customer can take
+    /// its data out; denies the rest.
+    ExportOnly,
+    /// Denies every action.
+    Disabled,
+}
+
+impl PhaseMode {
+    /// Whether this mode denies an action of `class`.
+    #[inline]
+    pub fn denies(self, class: ActionClass) -> bool {
+        match self {
+            PhaseMode::Notice => false,
+            PhaseMode::ExportOnly => matches!(class, ActionClass::Write | ActionClass::Invoke | ActionClass::Admin),
+            PhaseMode::Disabled => true,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseMode::Notice => "notice",
+            PhaseMode::ExportOnly => "export_only",
+            PhaseMode::Disabled => "disabled",
+        }
+    }
+}
+
+impl fmt::Display for PhaseMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One step of an order's timeline; it lasts until the next step starts or
+/// the order ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// What the phase restricts.
+    pub mode: PhaseMode,
+    /// When it starts (inclusive, to the second).
+    pub start: Timestamp,
+}
+
+/// What an order covers, all in one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Units, each with all its descendants, as the tree is at decision time.
+    #[serde(default)]
+    pub units: Vec<UnitPath>,
+    /// Individual subscriptions.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+}
+
+/// The body of an order as proposed: everything but its identity and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OrderSpec {
+    /// The tenant every scope entry belongs to.
+    pub tenant: String,
+    /// The acceptable-use clause the order enforces, e.g. `AUP-2`.
+    pub clause: String,
+    /// A one-line summary for people.
+    #[serde(default)]
+    pub title: String,
+    /// What the order covers.
+    pub scope: Scope,
+    /// Services restricted, e.g. `["storage.*", "ai.*"]`.
+    pub services: Vec<ServicePattern>,
+    /// Services spared even when `services` matches them, e.g. `["security.*"]`.
+    #[serde(default)]
+    pub exempt: Vec<ServicePattern>,
+    /// The timeline, in strictly increasing start order.
+    pub phases: Vec<Phase>,
+    /// When the order stops applying (exclusive); none means until lifted.
+    #[serde(default)]
+    pub end: Option<Timestamp>,
+}
+
+impl OrderSpec {
+    /// Checks everything that needs no inventory: identifiers, patterns
+    /// against the catalog, the timeline. Returns the services the order
+    /// restricts, exemptions removed.
+    pub fn validate(&self, catalog: &Catalog) -> Result<ServiceSet, ModelError> {
+        validate_id("tenant id", &self.tenant)?;
+        validate_id("clause", &self.clause)?;
+        if self.title.len() > 500 {
+            return Err(ModelError::InvalidOrder("title is longer than 500 characters".into()));
+        }
+        if self.scope.units.is_empty() && self.scope.subscriptions.is_empty() {
+            return Err(ModelError::Empty("scope (give at least one unit or subscription)"));
+        }
+        for sub in &self.scope.subscriptions {
+            validate_id("subscription id", sub)?;
+        }
+        if self.services.is_empty() {
+            return Err(ModelError::Empty("services"));
+        }
+        let restricted = ServiceSet::of_patterns(catalog, &self.services)?;
+        let exempt = ServiceSet::of_patterns(catalog, &self.exempt)?;
+        let effective = restricted.minus(exempt);
+        if effective.is_empty() {
+            return Err(ModelError::InvalidOrder(
+                "the exempt patterns spare every service the order restricts, so it would restrict nothing".into(),
+            ));
+        }
+        if self.phases.is_empty() {
+            return Err(ModelError::Empty("phases"));
+        }
+        if self.phases.len() > 16 {
+            return Err(ModelError::InvalidOrder("an order has at most 16 phases".into()));
+        }
+        for pair in self.phases.windows(2) {
+            if pair[1].start <= pair[0].start {
+                return Err(ModelError::InvalidOrder(format!(
+                    "phase {} starts at {}, not after the phase before it ({}); list phases in time order",
+                    pair[1].mode, pair[1].start, pair[0].start
+                )));
+            }
+        }
+        if let Some(end) = self.end {
+            let first = self.phases[0].start;
+            if end <= first {
+                return Err(ModelError::InvalidOrder(format!(
+                    "end {end} is not after the first phase's start {first}"
+                )));
+            }
+        }
+        Ok(effective)
+    }
+
+    /// The phase governing instant `at`, ignoring lifting; `None` before the
+    /// first phase and from `end` on.
+    pub fn phase_at(&self, at: Timestamp) -> Option<Phase> {
+        if self.end.is_some_and(|end| at >= end) {
+            return None;
+        }
+        self.phases.iter().rev().find(|p| p.start <= at).copied()
+    }
+}
+
+/// An order's lifecycle state as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Applies according to its timeline (an order past its `end` reads as
+    /// `expired`).
+    InForce,
+    /// Its end has passed.
+    Expired,
+    /// Ended early by a decision.
+    Lifted,
+}
+
+/// A stored order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Order {
+    /// Identifier, e.g. `ord-3f9k2m7q1x`.
+    pub id: String,
+    /// Creation sequence: lower is older; breaks ties between orders.
+    pub seq: i64,
+    /// The body.
+    #[serde(flatten)]
+    pub spec: OrderSpec,
+    /// When it was recorded.
+    pub created_at: Timestamp,
+    /// When it was lifted, if it was.
+    #[serde(default)]
+    pub lifted_at: Option<Timestamp>,
+    /// Why it was lifted.
+    #[serde(default)]
+    pub lift_reason: Option<String>,
+    /// Subscriptions that were in scope while the order was in force and were
+    /// moved out since; they stay covered.
+    #[serde(default)]
+    pub retained: Vec<String>,
+}
+
+impl Order {
+    /// The status as of `now`.
+    pub fn status_at(&self, now: Timestamp) -> OrderStatus {
+        if self.lifted_at.is_some_and(|t| t <= now) {
+            OrderStatus::Lifted
+        } else if self.spec.end.is_some_and(|end| end <= now) {
+            OrderStatus::Expired
+        } else {
+            OrderStatus::InForce
+        }
+    }
+
+    /// Whether the order still binds at `now`: neither lifted nor past its
+    /// end (it may not have started yet).
+    pub fn binding_at(&self, now: Timestamp) -> bool {
+        self.status_at(now) == OrderStatus::InForce
+    }
+
+    /// The phase governing instant `at`, lifting included.
+    pub fn phase_at(&self, at: Timestamp) -> Option<Phase> {
+        if self.lifted_at.is_some_and(|t| at >= t) {
+            return None;
+        }
+        self.spec.phase_at(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> OrderSpec {
+        serde_json::from_value(serde_json::json!({
+            "tenant": "ministry-of-defense",
+            "clause": "AUP-2",
+            "scope": {"units": ["intelligence/signals"]},
+            "services": ["storage.*", "ai.*"],
+            "exempt": ["security.*"],
+            "phases": [
+                {"mode": "notice", "start": "2026-11-20T00:00:00Z"},
+                {"mode": "export_only", "start": "2026-11-22T00:00:00Z"},
+                {"mode": "disabled", "start": "2026-11-29T00:00:00Z"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn timeline_selects_phase_to_the_second() {
+        let spec = spec();
+        let catalog = Catalog::builtin();
+        assert_eq!(spec.validate(&catalog).unwrap().iter().count(), 5);
+        let t = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
+        assert_eq!(spec.phase_at(t).unwrap().mode, PhaseMode::ExportOnly);
+        assert_eq!(spec.phase_at(t.plus(-1)).unwrap().mode, PhaseMode::Notice);
+        assert_eq!(spec.phase_at(Timestamp(0)), None);
+    }
+
+    #[test]
+    fn refuses_inconsistent_orders() {
+        let catalog = Catalog::builtin();
+        let mut s = spec();
+        s.phases.swap(0, 1);
+        assert_eq!(s.validate(&catalog).unwrap_err().code(), "invalid-order");
+        let mut s = spec();
+        s.exempt = vec![ServicePattern::All];
+        assert_eq!(s.validate(&catalog).unwrap_err().code(), "invalid-order");
+        let mut s = spec();
+        s.scope = Scope::default();
+        assert_eq!(s.validate(&catalog).unwrap_err().code(), "empty-field");
+        let mut s = spec();
+        s.end = Some(s.phases[0].start);
+        assert!(s.validate(&catalog).is_err());
+    }
+
+    #[test]
+    fn export_only_allows_exactly_the_exit_classes() {
+        use ActionClass::*;
+        let allowed: Vec<_> = ActionClass::ALL
+            .into_iter()
+            .filter(|c| !PhaseMode::ExportOnly.denies(*c))
+            .collect();
+        assert_eq!(allowed, vec![Read, List, Export, Delete]);
+        assert!(ActionClass::ALL.iter().all(|c| !PhaseMode::Notice.denies(*c)));
+        assert!(ActionClass::ALL.iter().all(|c| PhaseMode::Disabled.denies(*c)));
+    }
+}
