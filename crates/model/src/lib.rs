@@ -5,6 +5,8 @@
 //! the inventory import file, the order body of the management API and the
 //! data-driven decision cases all use them.
 
+#[cfg(feature = "openapi")]
+mod openapi;
 mod catalog;
 mod error;
 mod inventory;

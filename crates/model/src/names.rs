@@ -25,7 +25,6 @@ pub fn validate_id(what: &'static str, value: &str) -> Result<(), ModelError> {
 /// A unit's place in its tenant's tree: segments joined by `/`, e.g.
 /// `intelligence/signals`. A unit's descendants are the paths below it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "intelligence/signals"))]
 pub struct UnitPath(String);
 
 impl UnitPath {

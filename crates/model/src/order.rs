@@ -187,6 +187,7 @@ pub struct Order {
     #[serde(flatten)]
     pub spec: OrderSpec,
     /// When it was recorded.
+    #[serde(default)]
     pub created_at: Timestamp,
     /// When it was lifted, if it was.
     #[serde(default)]

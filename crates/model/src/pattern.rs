@@ -9,7 +9,6 @@ use crate::{Catalog, ModelError, ServiceIndex};
 
 /// A pattern over service names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "ai.*"))]
 pub enum ServicePattern {
     /// `*`: every service.
     All,

@@ -10,8 +10,7 @@ use crate::ModelError;
 
 /// An instant, to the second. Decisions and phase boundaries are exact to
 /// the second: a phase starting at `t` governs a request at `t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

@@ -1,0 +1,580 @@
+//! The compiled snapshot: records, incremental changes and the decision
+//! procedure of DESIGN §2.
+
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use smallvec::SmallVec;
+use verdict_model::{
+    ActionClass, Catalog, Inventory, Order, PhaseMode, ServiceIndex, ServiceSet, Subscription, Tenant, TenantKind,
+    Timestamp, UnitPath,
+};
+
+use crate::catalog::CompiledCatalog;
+use crate::decision::{Basis, Decision, Explanation};
+use crate::persistent::{ChunkedVec, ShardedMap};
+
+const NONE: u32 = u32::MAX;
+/// The subscription is named by some order directly or retained by one.
+const HAS_OWN_ORDERS: u32 = 1;
+
+/// A handle to an order inside one snapshot lineage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrderRef(pub u32);
+
+/// A change to apply to a snapshot. The control plane commits each to the
+/// store first and then applies it here.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Create or update a tenant.
+    PutTenant(Tenant),
+    /// Create a unit and any missing ancestors.
+    PutUnit {
+        /// Owning tenant.
+        tenant: String,
+        /// Path.
+        path: UnitPath,
+    },
+    /// Remove an empty unit.
+    RemoveUnit {
+        /// Owning tenant.
+        tenant: String,
+        /// Path.
+        path: UnitPath,
+    },
+    /// Create a subscription, or replace one (its unit included).
+    PutSubscription(Subscription),
+    /// Move a subscription to another unit of its tenant.
+    MoveSubscription {
+        /// Subscription id.
+        id: String,
+        /// New unit.
+        unit: UnitPath,
+        /// Orders that covered it before the move and keep covering it.
+        retained_by: Vec<String>,
+    },
+    /// Remove a subscription. Orders naming or retaining it keep doing so,
+    /// should it come back.
+    RemoveSubscription {
+        /// Subscription id.
+        id: String,
+        /// Orders that covered it and keep covering it if it comes back.
+        retained_by: Vec<String>,
+    },
+    /// Add an order, or update one already present (lifting, retention).
+    PutOrder(Order),
+}
+
+/// A change that does not fit the snapshot it was applied to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Names a tenant the snapshot does not hold.
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    /// Names a unit the snapshot does not hold.
+    #[error("tenant {0:?} has no unit {1:?}")]
+    UnknownUnit(String, String),
+    /// Names a subscription the snapshot does not hold.
+    #[error("unknown subscription {0:?}")]
+    UnknownSubscription(String),
+    /// An order's patterns or timeline are invalid.
+    #[error("order {0:?} cannot be compiled: {1}")]
+    InvalidOrder(String, String),
+}
+
+#[derive(Clone)]
+struct TenantRec {
+    id: CompactString,
+    kind: TenantKind,
+}
+
+#[derive(Clone)]
+struct UnitRec {
+    tenant: u32,
+    parent: u32,
+    live: bool,
+    /// Orders whose scope names this unit (and so its whole subtree).
+    orders: SmallVec<[u32; 2]>,
+}
+
+#[derive(Clone, Copy)]
+struct SubRec {
+    unit: u32,
+    flags: u32,
+}
+
+#[derive(Clone)]
+struct OrderRec {
+    id: CompactString,
+    clause: CompactString,
+    seq: i64,
+    tenant: u32,
+    services: ServiceSet,
+    phases: SmallVec<[(i64, PhaseMode); 4]>,
+    /// Exclusive end of applicability: the earlier of `end` and lifting.
+    until: i64,
+}
+
+impl OrderRec {
+    #[inline]
+    fn phase_at(&self, at: i64) -> Option<(u8, PhaseMode)> {
+        if at >= self.until {
+            return None;
+        }
+        let mut found = None;
+        for (i, (start, mode)) in self.phases.iter().enumerate() {
+            if *start <= at {
+                found = Some((i as u8, *mode));
+            } else {
+                break;
+            }
+        }
+        found
+    }
+}
+
+/// An immutable, compiled view of inventory and orders at one version.
+#[derive(Clone)]
+pub struct Snapshot {
+    version: u64,
+    catalog: Arc<CompiledCatalog>,
+    tenants: ChunkedVec<TenantRec>,
+    tenant_index: ShardedMap<u32>,
+    units: ChunkedVec<UnitRec>,
+    /// `tenant '\0' path` → unit.
+    unit_index: ShardedMap<u32>,
+    subs: ShardedMap<SubRec>,
+    /// Subscription id → orders that name it directly or retain it.
+    own_orders: ShardedMap<SmallVec<[u32; 2]>>,
+    orders: ChunkedVec<OrderRec>,
+    order_index: ShardedMap<u32>,
+}
+
+fn unit_key(tenant: &str, path: &str) -> String {
+    let mut key = String::with_capacity(tenant.len() + 1 + path.len());
+    key.push_str(tenant);
+    key.push('\0');
+    key.push_str(path);
+    key
+}
+
+/// Rank of a candidate: denying beats allowing, then severity, then age.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    denies: bool,
+    mode: PhaseMode,
+    /// Negated creation sequence, so older ranks higher.
+    age: i64,
+}
+
+impl Snapshot {
+    /// An empty snapshot over a catalog.
+    pub fn empty(catalog: Catalog) -> Snapshot {
+        Snapshot {
+            version: 0,
+            catalog: Arc::new(CompiledCatalog::new(catalog)),
+            tenants: ChunkedVec::new(),
+            tenant_index: ShardedMap::new(),
+            units: ChunkedVec::new(),
+            unit_index: ShardedMap::new(),
+            subs: ShardedMap::new(),
+            own_orders: ShardedMap::new(),
+            orders: ChunkedVec::new(),
+            order_index: ShardedMap::new(),
+        }
+    }
+
+    /// Compiles a whole inventory and set of orders from scratch.
+    pub fn compile(catalog: Catalog, inventory: &Inventory, orders: &[Order], version: u64) -> Result<Snapshot, EngineError> {
+        let mut snapshot = Snapshot::empty(catalog);
+        for tenant in &inventory.tenants {
+            snapshot.put_tenant(tenant);
+        }
+        for unit in &inventory.units {
+            snapshot.put_unit(&unit.tenant, &unit.path)?;
+        }
+        for sub in &inventory.subscriptions {
+            snapshot.put_subscription(sub)?;
+        }
+        for order in orders {
+            snapshot.put_order(order)?;
+        }
+        snapshot.version = version;
+        Ok(snapshot)
+    }
+
+    /// A new snapshot with `changes` applied, sharing every untouched piece
+    /// with `self`. All or nothing: on error `self` is the answer still.
+    pub fn apply(&self, changes: &[Change], version: u64) -> Result<Snapshot, EngineError> {
+        let mut next = self.clone();
+        for change in changes {
+            next.apply_one(change)?;
+        }
+        next.version = version;
+        Ok(next)
+    }
+
+    fn apply_one(&mut self, change: &Change) -> Result<(), EngineError> {
+        match change {
+            Change::PutTenant(tenant) => {
+                self.put_tenant(tenant);
+                Ok(())
+            }
+            Change::PutUnit { tenant, path } => self.put_unit(tenant, path).map(|_| ()),
+            Change::RemoveUnit { tenant, path } => {
+                let key = unit_key(tenant, path.as_str());
+                let index = self
+                    .unit_index
+                    .remove(&key)
+                    .ok_or_else(|| EngineError::UnknownUnit(tenant.clone(), path.to_string()))?;
+                self.units.get_mut(index).live = false;
+                Ok(())
+            }
+            Change::PutSubscription(sub) => self.put_subscription(sub),
+            Change::MoveSubscription { id, unit, retained_by } => {
+                let tenant = self.tenant_of_sub(id).ok_or_else(|| EngineError::UnknownSubscription(id.clone()))?;
+                let tenant_id = self.tenants.get(tenant).id.clone();
+                let unit_index = self.put_unit(&tenant_id, unit)?;
+                self.retain(id, retained_by)?;
+                let rec = self.subs.get_mut(id).expect("subscription exists: checked above");
+                rec.unit = unit_index;
+                Ok(())
+            }
+            Change::RemoveSubscription { id, retained_by } => {
+                self.retain(id, retained_by)?;
+                self.subs
+                    .remove(id)
+                    .map(|_| ())
+                    .ok_or_else(|| EngineError::UnknownSubscription(id.clone()))
+            }
+            Change::PutOrder(order) => self.put_order(order),
+        }
+    }
+
+    fn retain(&mut self, sub: &str, orders: &[String]) -> Result<(), EngineError> {
+        for order in orders {
+            let o = *self
+                .order_index
+                .get(order)
+                .ok_or_else(|| EngineError::InvalidOrder(order.clone(), "no such order".into()))?;
+            self.add_own_order(sub, o);
+        }
+        Ok(())
+    }
+
+    fn put_tenant(&mut self, tenant: &Tenant) {
+        match self.tenant_index.get(&tenant.id) {
+            Some(&i) => self.tenants.get_mut(i).kind = tenant.kind,
+            None => {
+                let i = self.tenants.push(TenantRec { id: tenant.id.as_str().into(), kind: tenant.kind });
+                self.tenant_index.insert(&tenant.id, i);
+            }
+        }
+    }
+
+    /// Returns the unit's index, creating it and its ancestors as needed.
+    fn put_unit(&mut self, tenant: &str, path: &UnitPath) -> Result<u32, EngineError> {
+        let tenant_index = *self
+            .tenant_index
+            .get(tenant)
+            .ok_or_else(|| EngineError::UnknownTenant(tenant.to_owned()))?;
+        let mut parent = NONE;
+        for step in path.lineage() {
+            let key = unit_key(tenant, step.as_str());
+            parent = match self.unit_index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let i = self.units.push(UnitRec {
+                        tenant: tenant_index,
+                        parent,
+                        live: true,
+                        orders: SmallVec::new(),
+                    });
+                    self.unit_index.insert(&key, i);
+                    i
+                }
+            };
+        }
+        Ok(parent)
+    }
+
+    fn put_subscription(&mut self, sub: &Subscription) -> Result<(), EngineError> {
+        let unit = self.put_unit(&sub.tenant, &sub.unit)?;
+        let flags = if self.own_orders.get(&sub.id).is_some() { HAS_OWN_ORDERS } else { 0 };
+        self.subs.insert(&sub.id, SubRec { unit, flags });
+        Ok(())
+    }
+
+    fn add_own_order(&mut self, sub: &str, order: u32) {
+        match self.own_orders.get_mut(sub) {
+            Some(list) if list.contains(&order) => {}
+            Some(list) => list.push(order),
+            None => {
+                self.own_orders.insert(sub, SmallVec::from_slice(&[order]));
+            }
+        }
+        if let Some(rec) = self.subs.get_mut(sub) {
+            rec.flags |= HAS_OWN_ORDERS;
+        }
+    }
+
+    fn put_order(&mut self, order: &Order) -> Result<(), EngineError> {
+        let catalog = &self.catalog.catalog;
+        let services = order
+            .spec
+            .validate(catalog)
+            .map_err(|e| EngineError::InvalidOrder(order.id.clone(), e.to_string()))?;
+        let tenant = *self
+            .tenant_index
+            .get(&order.spec.tenant)
+            .ok_or_else(|| EngineError::UnknownTenant(order.spec.tenant.clone()))?;
+        let until = order
+            .spec
+            .end
+            .unwrap_or(Timestamp::MAX)
+            .min(order.lifted_at.unwrap_or(Timestamp::MAX))
+            .seconds();
+        let rec = OrderRec {
+            id: order.id.as_str().into(),
+            clause: order.spec.clause.as_str().into(),
+            seq: order.seq,
+            tenant,
+            services,
+            phases: order.spec.phases.iter().map(|p| (p.start.seconds(), p.mode)).collect(),
+            until,
+        };
+        let index = match self.order_index.get(&order.id) {
+            Some(&i) => {
+                *self.orders.get_mut(i) = rec;
+                i
+            }
+            None => {
+                let i = self.orders.push(rec);
+                self.order_index.insert(&order.id, i);
+                for path in &order.spec.scope.units {
+                    let key = unit_key(&order.spec.tenant, path.as_str());
+                    let unit = *self
+                        .unit_index
+                        .get(&key)
+                        .ok_or_else(|| EngineError::UnknownUnit(order.spec.tenant.clone(), path.to_string()))?;
+                    let orders = &mut self.units.get_mut(unit).orders;
+                    if !orders.contains(&i) {
+                        orders.push(i);
+                    }
+                }
+                for sub in &order.spec.scope.subscriptions {
+                    self.add_own_order(sub, i);
+                }
+                i
+            }
+        };
+        for sub in &order.retained {
+            self.add_own_order(sub, index);
+        }
+        Ok(())
+    }
+
+    fn tenant_of_sub(&self, id: &str) -> Option<u32> {
+        self.subs.get(id).map(|s| self.units.get(s.unit).tenant)
+    }
+
+    /// The version this snapshot was built at (the store's change sequence).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The catalog decisions are made against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog.catalog
+    }
+
+    /// Counts of tenants, live units, subscriptions and orders.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        (self.tenant_index.len(), self.unit_index.len(), self.subs.len(), self.orders.len())
+    }
+
+    /// How many orders govern some phase at `at` (not lifted, begun, not ended).
+    pub fn orders_in_force(&self, at: Timestamp) -> usize {
+        self.orders.iter().filter(|o| o.phase_at(at.seconds()).is_some()).count()
+    }
+
+    /// The decision for one request, per DESIGN §2. Allocates nothing and
+    /// takes no lock.
+    #[inline]
+    pub fn decide(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> Decision {
+        let Some(svc) = self.catalog.service(service) else {
+            return Decision { allowed: true, basis: Basis::UnknownService, class: ActionClass::Write, action_known: false, at };
+        };
+        let (class, action_known) = self.catalog.classify(svc, action);
+        let Some(sub) = self.subs.get(subscription) else {
+            return Decision { allowed: true, basis: Basis::UnknownSubscription, class, action_known, at };
+        };
+        let t = at.seconds();
+        let mut best: Option<(Rank, u32, u8, PhaseMode)> = None;
+        let mut unit = sub.unit;
+        while unit != NONE {
+            let rec = self.units.get(unit);
+            for &o in rec.orders.iter() {
+                self.consider(o, svc, class, t, &mut best);
+            }
+            unit = rec.parent;
+        }
+        if sub.flags & HAS_OWN_ORDERS != 0 {
+            if let Some(list) = self.own_orders.get(subscription) {
+                for &o in list.iter() {
+                    self.consider(o, svc, class, t, &mut best);
+                }
+            }
+        }
+        match best {
+            None => Decision { allowed: true, basis: Basis::NoOrder, class, action_known, at },
+            Some((rank, order, phase, mode)) => Decision {
+                allowed: !rank.denies,
+                basis: Basis::Order { order: OrderRef(order), phase, mode },
+                class,
+                action_known,
+                at,
+            },
+        }
+    }
+
+    #[inline]
+    fn consider(&self, o: u32, svc: ServiceIndex, class: ActionClass, t: i64, best: &mut Option<(Rank, u32, u8, PhaseMode)>) {
+        let order = self.orders.get(o);
+        if !order.services.contains(svc) {
+            return;
+        }
+        let Some((phase, mode)) = order.phase_at(t) else { return };
+        let rank = Rank { denies: mode.denies(class), mode, age: -order.seq };
+        if best.is_none_or(|(r, ..)| rank > r) {
+            *best = Some((rank, o, phase, mode));
+        }
+    }
+
+    /// The ids of the orders that bind `subscription` at `now` (not lifted,
+    /// not ended; begun or not), through its unit or by name. A move must
+    /// retain these.
+    pub fn orders_covering(&self, subscription: &str, now: Timestamp) -> Vec<String> {
+        let Some(sub) = self.subs.get(subscription) else { return Vec::new() };
+        let mut out: Vec<u32> = Vec::new();
+        let mut unit = sub.unit;
+        while unit != NONE {
+            let rec = self.units.get(unit);
+            out.extend(rec.orders.iter().copied());
+            unit = rec.parent;
+        }
+        if let Some(list) = self.own_orders.get(subscription) {
+            out.extend(list.iter().copied());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.into_iter()
+            .map(|o| self.orders.get(o))
+            .filter(|o| now.seconds() < o.until)
+            .map(|o| o.id.to_string())
+            .collect()
+    }
+
+    /// The order behind a handle: id, clause, tenant kind, lifted or not.
+    pub fn order_id(&self, order: OrderRef) -> &str {
+        self.orders.get(order.0).id.as_str()
+    }
+
+    /// The kind of the tenant an order belongs to.
+    pub fn order_tenant_kind(&self, order: OrderRef) -> TenantKind {
+        self.tenants.get(self.orders.get(order.0).tenant).kind
+    }
+
+    /// Spells a decision out. Allocates; call it off the hot path.
+    pub fn explain(&self, decision: &Decision, subscription: &str, service: &str, action: &str) -> Explanation {
+        let class_note = if decision.action_known {
+            format!("{action:?} is a {} action", decision.class)
+        } else {
+            format!("{action:?} is not in the catalog for {service}, so it is treated as a write")
+        };
+        match decision.basis {
+            Basis::UnknownService => Explanation {
+                code: "unknown-service",
+                order: None,
+                clause: None,
+                phase: None,
+                phase_start: None,
+                next_phase: None,
+                reason: format!(
+                    "allowed: verdict's catalog has no service {service:?}, so no order can restrict it; the platform's own access control still applies"
+                ),
+            },
+            Basis::UnknownSubscription => Explanation {
+                code: "unknown-subscription",
+                order: None,
+                clause: None,
+                phase: None,
+                phase_start: None,
+                next_phase: None,
+                reason: format!(
+                    "allowed: verdict knows no subscription {subscription:?}, so no order can restrict it; the platform's own access control still applies"
+                ),
+            },
+            Basis::NoOrder => Explanation {
+                code: "no-order",
+                order: None,
+                clause: None,
+                phase: None,
+                phase_start: None,
+                next_phase: None,
+                reason: format!("allowed: no order in force restricts {service} for subscription {subscription:?}"),
+            },
+            Basis::Order { order, phase, mode } => {
+                let rec = self.orders.get(order.0);
+                let (start, _) = rec.phases[phase as usize];
+                let next = rec
+                    .phases
+                    .get(phase as usize + 1)
+                    .filter(|(s, _)| *s < rec.until)
+                    .map(|(s, m)| (*m, Timestamp(*s)));
+                let id = rec.id.as_str();
+                let clause = rec.clause.as_str();
+                let since = Timestamp(start);
+                let then = match next {
+                    Some((m, s)) => format!("; it becomes {m} at {s}"),
+                    None => String::new(),
+                };
+                let (code, reason) = match (mode, decision.allowed) {
+                    (PhaseMode::Notice, _) => (
+                        "notice",
+                        format!(
+                            "allowed with warning: order {id} under clause {clause} has given notice for {service} on subscription {subscription:?} since {since}{then}"
+                        ),
+                    ),
+                    (PhaseMode::ExportOnly, true) => (
+                        "export-window",
+                        format!(
+                            "allowed: order {id} under clause {clause} keeps {service} export-only since {since} so data can be taken out; {class_note}{then}"
+                        ),
+                    ),
+                    (PhaseMode::ExportOnly, false) => (
+                        "restricted",
+                        format!(
+                            "denied: order {id} under clause {clause} has made {service} export-only for subscription {subscription:?} since {since}; only read, list, export and delete are allowed, and {class_note}{then}"
+                        ),
+                    ),
+                    (PhaseMode::Disabled, _) => (
+                        "restricted",
+                        format!(
+                            "denied: order {id} under clause {clause} has disabled {service} for subscription {subscription:?} since {since}"
+                        ),
+                    ),
+                };
+                Explanation {
+                    code,
+                    order: Some(id.to_owned()),
+                    clause: Some(clause.to_owned()),
+                    phase: Some(mode),
+                    phase_start: Some(since),
+                    next_phase: next,
+                    reason,
+                }
+            }
+        }
+    }
+}
