@@ -1,1 +1,170 @@
-//! placeholder
+//! verdict's persistence: the [`Store`] trait every backend implements, and
+//! the embedded SQLite backend ([`SqliteStore`]).
+//!
+//! **Architecture invariant**: the store is the truth; the engine's snapshot
+//! is derived from it. A governance change is one [`Batch`], written in one
+//! transaction or not at all, and recorded in the change feed whose sequence
+//! number is the snapshot version.
+//!
+//! The store does not judge: whether a tenant may be created or an order
+//! lifted is decided by the control plane (`verdict-core`) before it commits.
+//! Constraints the database can check (keys, references) are still checked
+//! here, as a last line of defence.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use verdict_model::{Inventory, Order, Subscription, Tenant, Timestamp, Unit, UnitPath};
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A referenced row does not exist.
+    #[error("{kind} {id:?} does not exist")]
+    NotFound {
+        /// What was looked for.
+        kind: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The change collides with what is stored (a key or reference).
+    #[error("the change conflicts with stored data: {0}")]
+    Conflict(String),
+    /// Stored data does not decode; the store needs repair.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation() {
+                return StoreError::Conflict(db.message().to_owned());
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// One write inside a batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Create or update a tenant.
+    PutTenant(Tenant),
+    /// Create a unit if missing (its ancestors must come first or exist).
+    PutUnit(Unit),
+    /// Delete a unit.
+    DeleteUnit(Unit),
+    /// Create or replace a subscription.
+    PutSubscription(Subscription),
+    /// Move a subscription; `retained_by` orders keep covering it.
+    MoveSubscription {
+        /// Subscription id.
+        id: String,
+        /// New unit.
+        unit: UnitPath,
+        /// Orders that retain it.
+        retained_by: Vec<String>,
+    },
+    /// Delete a subscription; `retained_by` orders keep covering its id.
+    DeleteSubscription {
+        /// Subscription id.
+        id: String,
+        /// Orders that retain it.
+        retained_by: Vec<String>,
+    },
+    /// Record a new order.
+    InsertOrder(Order),
+    /// Lift an order.
+    LiftOrder {
+        /// Order id.
+        id: String,
+        /// When.
+        at: Timestamp,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A governance change: its writes and its entry in the change feed.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// When the change was made.
+    pub at: Timestamp,
+    /// Change kind, e.g. `subscription.moved`.
+    pub kind: &'static str,
+    /// A small JSON summary for the feed (ids, counts; no private facts).
+    pub summary: serde_json::Value,
+    /// The writes, applied in order.
+    pub ops: Vec<Op>,
+}
+
+/// Everything needed to compile a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The inventory.
+    pub inventory: Inventory,
+    /// Every order, oldest first, with retention.
+    pub orders: Vec<Order>,
+    /// The last change's sequence number (0 for an empty store).
+    pub version: u64,
+}
+
+/// One entry of the change feed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRecord {
+    /// Sequence number.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Kind.
+    pub kind: String,
+    /// Summary.
+    pub summary: serde_json::Value,
+}
+
+/// A page request: up to `limit` rows after the key `after`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Exclusive lower bound on the sort key.
+    pub after: Option<String>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// Persistence for verdict. Implementations: [`SqliteStore`]; PostgreSQL
+/// follows behind the same trait.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Commits a batch in one transaction; returns its sequence number.
+    /// `progress` is told how many ops have been written so far.
+    async fn commit(&self, batch: &Batch, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<u64, StoreError>;
+    /// Loads everything a snapshot is compiled from.
+    async fn load(&self) -> Result<Loaded, StoreError>;
+    /// One tenant.
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Lists tenants by id.
+    async fn tenants(&self, page: &Page) -> Result<Vec<Tenant>, StoreError>;
+    /// Lists a tenant's units by path.
+    async fn units(&self, tenant: &str) -> Result<Vec<UnitPath>, StoreError>;
+    /// One subscription.
+    async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError>;
+    /// Lists subscriptions by id, optionally of one tenant.
+    async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError>;
+    /// Counts subscriptions in a unit and below it.
+    async fn subscriptions_within(&self, tenant: &str, unit: &UnitPath) -> Result<u64, StoreError>;
+    /// One order.
+    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+    /// Lists orders newest first, optionally of one tenant.
+    async fn orders(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError>;
+    /// The highest order sequence number used (0 if none).
+    async fn max_order_seq(&self) -> Result<i64, StoreError>;
+    /// Change-feed entries after `after`, oldest first.
+    async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+}

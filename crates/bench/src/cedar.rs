@@ -1,0 +1,298 @@
+//! The same orders as Cedar policies, and requests as Cedar requests with
+//! per-request entity slices.
+//!
+//! Entities (no namespace):
+//!
+//! - `Subscription::"<id>"`, child of `Unit::"<tenant>/<path>"`, each unit a
+//!   child of its parent unit: `principal in Unit::"t/a"` is "the subscription
+//!   sits in unit `a` of tenant `t` or below it", as the tree is now.
+//! - `Service::"<family.name>"`, child of `Family::"<family>"`, child of
+//!   `Catalog::"services"`. A service the catalog does not list has no
+//!   parents, so no pattern matches it (verdict allows unknown services).
+//! - `Action::"<service>:<action>"`, child of the class group
+//!   `Action::"<class>"`; an action the catalog does not list joins
+//!   `Action::"write"`, as verdict classes it.
+//!
+//! Policies: `permit(principal, action, resource);` plus one `forbid` per
+//! order phase whose mode denies something, with id `<order-id>#<phase
+//! index>`. The scope carries the single scope entry, the denied classes and
+//! the single service pattern when there is one (Cedar checks the scope
+//! first, so most policies fail on the principal); the `when` carries the
+//! phase window over `context.now` (unix seconds, a Long), several scope
+//! entries as `principal in [...]` (units, named and retained
+//! subscriptions) and several patterns as `resource in [...]`; the `unless`
+//! carries the exempt patterns.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use anyhow::{Context as _, anyhow};
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
+    Request, Response, RestrictedExpression,
+};
+use verdict_model::{ActionClass, Catalog, Inventory, Order, ServicePattern, Subscription, Timestamp};
+
+/// Id of the policy that allows whatever no order forbids.
+pub const PERMIT_ALL: &str = "permit-all";
+
+fn pattern_entity(pattern: &ServicePattern) -> String {
+    match pattern {
+        ServicePattern::All => "Catalog::\"services\"".to_owned(),
+        ServicePattern::Family(family) => format!("Family::{family:?}"),
+        ServicePattern::Exact(name) => format!("Service::{name:?}"),
+    }
+}
+
+fn entity_list(items: &[String]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
+/// The Cedar policies for one order: `(policy id, text)` for each phase
+/// whose mode denies some class and whose window is not empty.
+pub fn order_policies(order: &Order) -> Vec<(String, String)> {
+    let spec = &order.spec;
+    let until = match (spec.end, order.lifted_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut principals: Vec<String> = spec
+        .scope
+        .units
+        .iter()
+        .map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path)))
+        .collect();
+    for sub in spec.scope.subscriptions.iter().chain(&order.retained) {
+        let entity = format!("Subscription::{sub:?}");
+        if !principals.contains(&entity) {
+            principals.push(entity);
+        }
+    }
+    let resources: Vec<String> = spec.services.iter().map(pattern_entity).collect();
+    let exempt: Vec<String> = spec.exempt.iter().map(pattern_entity).collect();
+
+    let mut out = Vec::new();
+    for (i, phase) in spec.phases.iter().enumerate() {
+        let denied: Vec<ActionClass> = ActionClass::ALL.into_iter().filter(|c| phase.mode.denies(*c)).collect();
+        if denied.is_empty() {
+            continue;
+        }
+        let start = phase.start;
+        let stop = [spec.phases.get(i + 1).map(|p| p.start), until].into_iter().flatten().min();
+        if stop.is_some_and(|stop| stop <= start) {
+            continue;
+        }
+        let mut conditions: Vec<String> = Vec::new();
+        let principal_scope = match principals.as_slice() {
+            [one] => format!("principal in {one}"),
+            many => {
+                conditions.push(format!("principal in {}", entity_list(many)));
+                "principal".to_owned()
+            }
+        };
+        let action_scope = if denied.len() == ActionClass::ALL.len() {
+            "action".to_owned()
+        } else {
+            let groups: Vec<String> = denied.iter().map(|c| format!("Action::{:?}", c.as_str())).collect();
+            format!("action in {}", entity_list(&groups))
+        };
+        conditions.push(format!("context.now >= {}", start.seconds()));
+        if let Some(stop) = stop {
+            conditions.push(format!("context.now < {}", stop.seconds()));
+        }
+        let resource_scope = match resources.as_slice() {
+            [one] => format!("resource in {one}"),
+            many => {
+                conditions.push(format!("resource in {}", entity_list(many)));
+                "resource".to_owned()
+            }
+        };
+        let mut text = format!(
+            "forbid (\n  {principal_scope},\n  {action_scope},\n  {resource_scope}\n)\nwhen {{ {} }}",
+            conditions.join(" && ")
+        );
+        if !exempt.is_empty() {
+            text.push_str(&format!("\nunless {{ resource in {} }}", entity_list(&exempt)));
+        }
+        text.push(';');
+        out.push((format!("{}#{i}", order.id), text));
+    }
+    out
+}
+
+/// Every order's policies plus the permit-all policy, parsed.
+pub fn policy_set(orders: &[Order]) -> anyhow::Result<PolicySet> {
+    let mut set = PolicySet::new();
+    let permit = Policy::parse(Some(PolicyId::new(PERMIT_ALL)), "permit (principal, action, resource);")?;
+    set.add(permit)?;
+    for order in orders {
+        for (id, text) in order_policies(order) {
+            let policy = Policy::parse(Some(PolicyId::new(&id)), &text)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("policy {id}:\n{text}"))?;
+            set.add(policy).with_context(|| format!("adding policy {id}"))?;
+        }
+    }
+    Ok(set)
+}
+
+/// A request ready for Cedar: the request and its entity slice.
+pub struct CedarRequest {
+    /// The request, with `context.now`.
+    pub request: Request,
+    /// The principal and its unit chain, the resource and its family, the
+    /// action and its class group.
+    pub entities: Entities,
+}
+
+/// Cedar's answer, reduced to what the differential check compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CedarOutcome {
+    /// Whether Cedar allowed.
+    pub allowed: bool,
+    /// The determining policies' ids.
+    pub reasons: Vec<String>,
+    /// Evaluation errors (there should be none).
+    pub errors: Vec<String>,
+}
+
+impl From<&Response> for CedarOutcome {
+    fn from(response: &Response) -> CedarOutcome {
+        CedarOutcome {
+            allowed: response.decision() == Decision::Allow,
+            reasons: response.diagnostics().reason().map(|id| id.to_string()).collect(),
+            errors: response.diagnostics().errors().map(|e| e.to_string()).collect(),
+        }
+    }
+}
+
+/// A Cedar policy decision point holding the orders, and the inventory it
+/// cuts entity slices from (what a gateway using Cedar would keep).
+pub struct CedarPdp<'w> {
+    catalog: &'w Catalog,
+    subscriptions: HashMap<&'w str, &'w Subscription>,
+    /// The policies: the orders' and permit-all.
+    pub policies: PolicySet,
+    authorizer: Authorizer,
+    types: Types,
+}
+
+struct Types {
+    subscription: EntityTypeName,
+    unit: EntityTypeName,
+    service: EntityTypeName,
+    family: EntityTypeName,
+    catalog: EntityTypeName,
+    action: EntityTypeName,
+}
+
+fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+}
+
+impl<'w> CedarPdp<'w> {
+    /// Encodes `orders` and indexes `inventory`.
+    pub fn new(catalog: &'w Catalog, inventory: &'w Inventory, orders: &[Order]) -> anyhow::Result<CedarPdp<'w>> {
+        let ty = |name: &str| EntityTypeName::from_str(name).map_err(|e| anyhow!("{e}"));
+        Ok(CedarPdp {
+            catalog,
+            subscriptions: inventory.subscriptions.iter().map(|s| (s.id.as_str(), s)).collect(),
+            policies: policy_set(orders)?,
+            authorizer: Authorizer::new(),
+            types: Types {
+                subscription: ty("Subscription")?,
+                unit: ty("Unit")?,
+                service: ty("Service")?,
+                family: ty("Family")?,
+                catalog: ty("Catalog")?,
+                action: ty("Action")?,
+            },
+        })
+    }
+
+    /// Number of policies, permit-all included.
+    pub fn policy_count(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    /// Builds the Cedar request and entity slice for one request.
+    pub fn prepare(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> anyhow::Result<CedarRequest> {
+        let t = &self.types;
+        let mut entities: Vec<Entity> = Vec::with_capacity(8);
+        let principal = uid(&t.subscription, subscription);
+        if let Some(sub) = self.subscriptions.get(subscription) {
+            let lineage = sub.unit.lineage();
+            let units: Vec<EntityUid> =
+                lineage.iter().map(|p| uid(&t.unit, &format!("{}/{}", sub.tenant, p))).collect();
+            entities.push(Entity::new_no_attrs(principal.clone(), HashSet::from([units[units.len() - 1].clone()])));
+            for (i, unit) in units.iter().enumerate() {
+                let parents = if i == 0 { HashSet::new() } else { HashSet::from([units[i - 1].clone()]) };
+                entities.push(Entity::new_no_attrs(unit.clone(), parents));
+            }
+        }
+        let resource = uid(&t.service, service);
+        let class = match self.catalog.index_of(service) {
+            Some(index) => {
+                let def = self.catalog.service(index);
+                let family = uid(&t.family, &def.family);
+                let root = uid(&t.catalog, "services");
+                entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([family.clone()])));
+                entities.push(Entity::new_no_attrs(family, HashSet::from([root])));
+                self.catalog.classify(index, action).0
+            }
+            None => ActionClass::Write,
+        };
+        let action_uid = uid(&t.action, &format!("{service}:{action}"));
+        entities.push(Entity::new_no_attrs(action_uid.clone(), HashSet::from([uid(&t.action, class.as_str())])));
+        let context = Context::from_pairs([("now".to_owned(), RestrictedExpression::new_long(at.seconds()))])?;
+        Ok(CedarRequest {
+            request: Request::new(principal, action_uid, resource, context, None)?,
+            entities: Entities::from_entities(entities, None)?,
+        })
+    }
+
+    /// Asks Cedar.
+    #[inline]
+    pub fn authorize(&self, request: &CedarRequest) -> Response {
+        self.authorizer.is_authorized(&request.request, &self.policies, &request.entities)
+    }
+
+    /// Prepares and asks in one go.
+    pub fn decide(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> anyhow::Result<CedarOutcome> {
+        let request = self.prepare(subscription, service, action, at)?;
+        Ok(CedarOutcome::from(&self.authorize(&request)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_case_order_encodes_as_two_forbids() {
+        let order: Order = serde_json::from_value(serde_json::json!({
+            "id": "ord-1",
+            "seq": 1,
+            "tenant": "ministry-of-defense",
+            "clause": "AUP-2",
+            "scope": {"units": ["intelligence/signals"]},
+            "services": ["storage.*", "ai.*"],
+            "exempt": ["security.*"],
+            "phases": [
+                {"mode": "notice", "start": "2026-11-20T00:00:00Z"},
+                {"mode": "export_only", "start": "2026-11-22T00:00:00Z"},
+                {"mode": "disabled", "start": "2026-11-29T00:00:00Z"}
+            ]
+        }))
+        .unwrap();
+        let policies = order_policies(&order);
+        let ids: Vec<&str> = policies.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["ord-1#1", "ord-1#2"]);
+        let (_, export_only) = &policies[0];
+        assert!(export_only.contains(r#"principal in Unit::"ministry-of-defense/intelligence/signals""#), "{export_only}");
+        assert!(export_only.contains(r#"action in [Action::"write", Action::"invoke", Action::"admin"]"#));
+        assert!(export_only.contains(r#"resource in [Family::"storage", Family::"ai"]"#));
+        assert!(export_only.contains(r#"unless { resource in [Family::"security"] }"#));
+        assert!(policy_set(&[order]).is_ok());
+    }
+}

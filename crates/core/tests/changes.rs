@@ -1,0 +1,117 @@
+//! The control plane's rules for changes: illegal ones get specific errors
+//! and leave the store and the snapshot exactly as they were.
+
+use std::sync::Arc;
+
+use verdict_core::{Core, CoreError, ErrorKind};
+use verdict_model::{Inventory, OrderSpec, Subscription, Tenant, TenantKind, Unit, UnitPath};
+use verdict_store::{SqliteStore, Store};
+
+async fn core() -> (Core, Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
+    let core = Core::open(store.clone()).await.unwrap();
+    let inventory: Inventory = serde_json::from_value(serde_json::json!({
+        "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
+        "units": [{"tenant": "mod", "path": "intel/signals"}, {"tenant": "mod", "path": "cyber"}],
+        "subscriptions": [
+            {"id": "sig", "tenant": "mod", "unit": "intel/signals", "services": ["storage.blob"]},
+            {"id": "ops", "tenant": "mod", "unit": "cyber", "services": ["security.defender"]},
+            {"id": "acme-1", "tenant": "acme", "unit": "root", "services": ["storage.blob"]}
+        ]
+    }))
+    .unwrap();
+    let summary = core.import(inventory, &|_| ()).await.unwrap();
+    assert_eq!((summary.tenants_created, summary.units_created, summary.subscriptions_created), (2, 4, 3));
+    (core, store, dir)
+}
+
+fn spec(value: serde_json::Value) -> OrderSpec {
+    serde_json::from_value(value).unwrap()
+}
+
+fn order_body() -> serde_json::Value {
+    serde_json::json!({
+        "tenant": "mod", "clause": "AUP-2",
+        "scope": {"units": ["intel/signals"]},
+        "services": ["storage.*"],
+        "phases": [{"mode": "disabled", "start": "2020-01-01T00:00:00Z"}]
+    })
+}
+
+async fn fingerprint(store: &SqliteStore, core: &Core) -> String {
+    let loaded = store.load().await.unwrap();
+    format!("{:?}|{:?}|{}|{:?}", loaded.inventory, loaded.orders, loaded.version, core.snapshot().counts())
+}
+
+#[tokio::test]
+async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
+    let (core, store, _dir) = core().await;
+    let before = fingerprint(&store, &core).await;
+    let mut spans = order_body();
+    spans["scope"]["subscriptions"] = serde_json::json!(["acme-1"]);
+    let mut unknown_unit = order_body();
+    unknown_unit["scope"]["units"] = serde_json::json!(["intel/nowhere"]);
+    let cases: Vec<(&str, Result<(), CoreError>)> = vec![
+        ("tenant-exists", core.create_tenant(Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() }).await.map(|_| ())),
+        ("scope-spans-tenants", core.create_order(spec(spans)).await.map(|_| ())),
+        ("unknown-unit", core.create_order(spec(unknown_unit)).await.map(|_| ())),
+        ("unknown-subscription", core.move_subscription("nope", UnitPath::parse("cyber").unwrap()).await.map(|_| ())),
+        ("unknown-unit", core.move_subscription("sig", UnitPath::parse("cyber/new").unwrap()).await.map(|_| ())),
+        ("unknown-order", core.lift_order("ord-nope", "because").await.map(|_| ())),
+        ("subscription-exists", core.create_subscription(Subscription {
+            id: "sig".into(), tenant: "mod".into(), unit: UnitPath::parse("cyber").unwrap(), services: vec![], region: String::new(),
+        }).await.map(|_| ())),
+        ("unknown-service", core.create_subscription(Subscription {
+            id: "new".into(), tenant: "mod".into(), unit: UnitPath::parse("cyber").unwrap(), services: vec!["storage.blbo".into()], region: String::new(),
+        }).await.map(|_| ())),
+        ("unit-not-empty", core.delete_unit("mod", &UnitPath::parse("intel").unwrap()).await.map(|_| ())),
+        ("unit-exists", core.create_unit(Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() }).await.map(|_| ())),
+    ];
+    for (code, result) in cases {
+        let err = result.expect_err(code);
+        assert_eq!(err.code(), code, "{err}");
+        assert_ne!(err.kind(), ErrorKind::Internal);
+    }
+    let mut bad_import: Inventory = serde_json::from_value(serde_json::json!({
+        "tenants": [{"id": "fresh", "kind": "individual"}],
+        "subscriptions": [
+            {"id": "fine", "tenant": "fresh", "unit": "a", "services": []},
+            {"id": "acme-1", "tenant": "mod", "unit": "cyber", "services": []}
+        ]
+    }))
+    .unwrap();
+    assert_eq!(core.import(bad_import.clone(), &|_| ()).await.unwrap_err().code(), "cross-tenant-move");
+    bad_import.subscriptions.pop();
+    bad_import.subscriptions.push(bad_import.subscriptions[0].clone());
+    assert_eq!(core.import(bad_import, &|_| ()).await.unwrap_err().code(), "duplicate-record");
+    assert_eq!(fingerprint(&store, &core).await, before, "a rejected change left something behind");
+}
+
+#[tokio::test]
+async fn lifting_twice_is_refused_and_moves_report_retention() {
+    let (core, _store, _dir) = core().await;
+    let (order, _) = core.create_order(spec(order_body())).await.unwrap();
+    let moved = core.move_subscription("sig", UnitPath::parse("cyber").unwrap()).await.unwrap();
+    assert_eq!(moved.retained_by, vec![order.id.clone()]);
+    let now = core.now();
+    assert!(!core.engine().decide("sig", "storage.blob", "get-blob", now).allowed, "retained after the move");
+    core.lift_order(&order.id, "appeal upheld").await.unwrap();
+    assert!(core.engine().decide("sig", "storage.blob", "get-blob", core.now().plus(1)).allowed);
+    let err = core.lift_order(&order.id, "again").await.unwrap_err();
+    assert_eq!(err.code(), "order-already-lifted");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+}
+
+#[tokio::test]
+async fn reimporting_the_same_inventory_changes_nothing() {
+    let (core, _store, _dir) = core().await;
+    let inventory = Inventory {
+        tenants: vec![Tenant { id: "mod".into(), kind: TenantKind::Government, name: String::new() }],
+        units: vec![],
+        subscriptions: vec![],
+    };
+    let summary = core.import(inventory, &|_| ()).await.unwrap();
+    assert_eq!(summary.unchanged, 1);
+    assert_eq!(summary.tenants_created + summary.tenants_updated, 0);
+}

@@ -1,0 +1,459 @@
+//! The embedded default: one SQLite file in WAL mode.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use verdict_model::{Inventory, Order, OrderSpec, Subscription, Tenant, TenantKind, Timestamp, Unit, UnitPath};
+
+use crate::{Batch, ChangeRecord, Loaded, Op, Page, Store, StoreError};
+
+/// The SQLite schema, embedded so an installed binary migrates itself.
+#[derive(Debug)]
+struct Embedded;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "inventory and orders",
+    include_str!("../migrations/sqlite/0001_inventory_and_orders.sql"),
+)];
+
+type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, name, sql)| {
+                    Migration::new(*version, Cow::Borrowed(*name), MigrationType::Simple, Cow::Borrowed(*sql), false)
+                })
+                .collect())
+        })
+    }
+}
+
+/// A store in one SQLite file (WAL, `synchronous=FULL`, foreign keys on).
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn kind_from_str(text: &str) -> Result<TenantKind, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown tenant kind {text:?}")))
+}
+
+fn path_from_str(text: &str) -> Result<UnitPath, StoreError> {
+    UnitPath::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn subscription_from_row(row: &SqliteRow) -> Result<Subscription, StoreError> {
+    let services: String = row.try_get("services")?;
+    Ok(Subscription {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        unit: path_from_str(row.try_get("unit")?)?,
+        region: row.try_get("region")?,
+        services: serde_json::from_str(&services).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
+
+fn order_from_row(row: &SqliteRow, retained: Vec<String>) -> Result<Order, StoreError> {
+    let spec: String = row.try_get("spec")?;
+    let spec: OrderSpec = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Order {
+        id: row.try_get("id")?,
+        seq: row.try_get("seq")?,
+        spec,
+        created_at: Timestamp(row.try_get("created_at")?),
+        lifted_at: row.try_get::<Option<i64>, _>("lifted_at")?.map(Timestamp),
+        lift_reason: row.try_get("lift_reason")?,
+        retained,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options, 4).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn in_memory() -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, connections: u32) -> Result<SqliteStore, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(connections)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        let migrator = Migrator::new(Embedded)
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("cannot read migrations: {e}")))?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("cannot migrate the database: {e}")))?;
+        Ok(SqliteStore { pool })
+    }
+
+    async fn apply(tx: &mut Transaction<'_, Sqlite>, at: i64, ops: &[Op], progress: &(dyn Fn(usize) + Send + Sync)) -> Result<(), StoreError> {
+        let mut done = 0;
+        let mut i = 0;
+        while i < ops.len() {
+            // Runs of subscription puts are the bulk of an import: write them
+            // many rows per statement.
+            if matches!(ops[i], Op::PutSubscription(_)) {
+                let run: Vec<&Subscription> = ops[i..]
+                    .iter()
+                    .take(1000)
+                    .map_while(|op| match op {
+                        Op::PutSubscription(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO subscriptions (id, tenant, unit, region, services, created_at, updated_at) ",
+                );
+                q.push_values(run.iter(), |mut b, s| {
+                    b.push_bind(&s.id)
+                        .push_bind(&s.tenant)
+                        .push_bind(s.unit.as_str())
+                        .push_bind(&s.region)
+                        .push_bind(serde_json::to_string(&s.services).unwrap_or_else(|_| "[]".into()))
+                        .push_bind(at)
+                        .push_bind(at);
+                });
+                q.push(
+                    " ON CONFLICT(id) DO UPDATE SET tenant = excluded.tenant, unit = excluded.unit, \
+                     region = excluded.region, services = excluded.services, updated_at = excluded.updated_at",
+                );
+                q.build().execute(&mut **tx).await?;
+                i += run.len();
+                done += run.len();
+                progress(done);
+                continue;
+            }
+            Self::apply_one(tx, at, &ops[i]).await?;
+            i += 1;
+            done += 1;
+            if done % 1000 == 0 {
+                progress(done);
+            }
+        }
+        progress(done);
+        Ok(())
+    }
+
+    async fn retain(tx: &mut Transaction<'_, Sqlite>, at: i64, sub: &str, orders: &[String]) -> Result<(), StoreError> {
+        for order in orders {
+            sqlx::query("INSERT INTO order_retained (order_id, subscription, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(order)
+                .bind(sub)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_one(tx: &mut Transaction<'_, Sqlite>, at: i64, op: &Op) -> Result<(), StoreError> {
+        match op {
+            Op::PutTenant(t) => {
+                sqlx::query(
+                    "INSERT INTO tenants (id, kind, name, created_at) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, name = excluded.name",
+                )
+                .bind(&t.id)
+                .bind(t.kind.as_str())
+                .bind(&t.name)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Op::PutUnit(u) => {
+                sqlx::query("INSERT INTO units (tenant, path, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                    .bind(&u.tenant)
+                    .bind(u.path.as_str())
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::DeleteUnit(u) => {
+                let done = sqlx::query("DELETE FROM units WHERE tenant = ? AND path = ?")
+                    .bind(&u.tenant)
+                    .bind(u.path.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "unit", id: format!("{}/{}", u.tenant, u.path) });
+                }
+            }
+            Op::PutSubscription(_) => unreachable!("subscription puts are written in bulk by apply"),
+            Op::MoveSubscription { id, unit, retained_by } => {
+                Self::retain(tx, at, id, retained_by).await?;
+                let done = sqlx::query("UPDATE subscriptions SET unit = ?, updated_at = ? WHERE id = ?")
+                    .bind(unit.as_str())
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "subscription", id: id.clone() });
+                }
+            }
+            Op::DeleteSubscription { id, retained_by } => {
+                Self::retain(tx, at, id, retained_by).await?;
+                let done = sqlx::query("DELETE FROM subscriptions WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "subscription", id: id.clone() });
+                }
+            }
+            Op::InsertOrder(o) => {
+                let spec = serde_json::to_string(&o.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO orders (id, seq, tenant, spec, created_at, lifted_at, lift_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&o.id)
+                .bind(o.seq)
+                .bind(&o.spec.tenant)
+                .bind(spec)
+                .bind(o.created_at.seconds())
+                .bind(o.lifted_at.map(Timestamp::seconds))
+                .bind(&o.lift_reason)
+                .execute(&mut **tx)
+                .await?;
+                for sub in &o.retained {
+                    Self::retain(tx, at, sub, std::slice::from_ref(&o.id)).await?;
+                }
+            }
+            Op::LiftOrder { id, at: lifted, reason } => {
+                let done = sqlx::query("UPDATE orders SET lifted_at = ?, lift_reason = ? WHERE id = ? AND lifted_at IS NULL")
+                    .bind(lifted.seconds())
+                    .bind(reason)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!("order {id:?} does not exist or is already lifted")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn retained_of(&self, order: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT subscription FROM order_retained WHERE order_id = ? ORDER BY subscription")
+            .bind(order)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("subscription").map_err(StoreError::from)).collect()
+    }
+
+    async fn orders_with_retention(&self, rows: Vec<SqliteRow>) -> Result<Vec<Order>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let retained = self.retained_of(&id).await?;
+            out.push(order_from_row(row, retained)?);
+        }
+        Ok(out)
+    }
+}
+
+fn limit(page: &Page) -> i64 {
+    i64::from(page.limit.clamp(1, 10_000))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, batch: &Batch, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<u64, StoreError> {
+        let at = batch.at.seconds();
+        let mut tx = self.pool.begin().await?;
+        Self::apply(&mut tx, at, &batch.ops, progress).await?;
+        let seq: i64 = sqlx::query_scalar("INSERT INTO changes (at, kind, summary) VALUES (?, ?, ?) RETURNING seq")
+            .bind(at)
+            .bind(batch.kind)
+            .bind(batch.summary.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(seq as u64)
+    }
+
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut inventory = Inventory::default();
+        for row in sqlx::query("SELECT id, kind, name FROM tenants ORDER BY id").fetch_all(&mut *conn).await? {
+            inventory.tenants.push(Tenant {
+                id: row.try_get("id")?,
+                kind: kind_from_str(row.try_get("kind")?)?,
+                name: row.try_get("name")?,
+            });
+        }
+        for row in sqlx::query("SELECT tenant, path FROM units ORDER BY tenant, path").fetch_all(&mut *conn).await? {
+            inventory.units.push(Unit { tenant: row.try_get("tenant")?, path: path_from_str(row.try_get("path")?)? });
+        }
+        for row in sqlx::query("SELECT id, tenant, unit, region, services FROM subscriptions ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            inventory.subscriptions.push(subscription_from_row(&row)?);
+        }
+        let mut retained: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        for row in sqlx::query("SELECT order_id, subscription FROM order_retained ORDER BY order_id, subscription")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            retained.entry(row.try_get("order_id")?).or_default().push(row.try_get("subscription")?);
+        }
+        let mut orders = Vec::new();
+        for row in sqlx::query("SELECT * FROM orders ORDER BY seq").fetch_all(&mut *conn).await? {
+            let id: String = row.try_get("id")?;
+            let kept = retained.remove(&id).unwrap_or_default();
+            orders.push(order_from_row(&row, kept)?);
+        }
+        let version: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM changes").fetch_one(&mut *conn).await?;
+        Ok(Loaded { inventory, orders, version: version.unwrap_or(0) as u64 })
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query("SELECT id, kind, name FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok(Tenant { id: row.try_get("id")?, kind: kind_from_str(row.try_get("kind")?)?, name: row.try_get("name")? }))
+            .transpose()
+    }
+
+    async fn tenants(&self, page: &Page) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query("SELECT id, kind, name FROM tenants WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Tenant { id: row.try_get("id")?, kind: kind_from_str(row.try_get("kind")?)?, name: row.try_get("name")? })
+            })
+            .collect()
+    }
+
+    async fn units(&self, tenant: &str) -> Result<Vec<UnitPath>, StoreError> {
+        let rows = sqlx::query("SELECT path FROM units WHERE tenant = ? ORDER BY path")
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| path_from_str(row.try_get("path")?)).collect()
+    }
+
+    async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        let row = sqlx::query("SELECT id, tenant, unit, region, services FROM subscriptions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(subscription_from_row).transpose()
+    }
+
+    async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, unit, region, services FROM subscriptions \
+             WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?",
+        )
+        .bind(page.after.as_deref().unwrap_or(""))
+        .bind(tenant)
+        .bind(tenant)
+        .bind(limit(page))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(subscription_from_row).collect()
+    }
+
+    async fn subscriptions_within(&self, tenant: &str, unit: &UnitPath) -> Result<u64, StoreError> {
+        let below = format!("{}/", unit.as_str());
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM subscriptions WHERE tenant = ? AND (unit = ? OR substr(unit, 1, length(?)) = ?)",
+        )
+        .bind(tenant)
+        .bind(unit.as_str())
+        .bind(&below)
+        .bind(&below)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        let row = sqlx::query("SELECT * FROM orders WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(order_from_row(&row, self.retained_of(id).await?)?)),
+        }
+    }
+
+    async fn orders(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError> {
+        let before: i64 = match &page.after {
+            Some(id) => sqlx::query_scalar("SELECT seq FROM orders WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound { kind: "order", id: id.clone() })?,
+            None => i64::MAX,
+        };
+        let rows = sqlx::query("SELECT * FROM orders WHERE seq < ? AND (? IS NULL OR tenant = ?) ORDER BY seq DESC LIMIT ?")
+            .bind(before)
+            .bind(tenant)
+            .bind(tenant)
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await?;
+        self.orders_with_retention(rows).await
+    }
+
+    async fn max_order_seq(&self) -> Result<i64, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM orders").fetch_one(&self.pool).await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at, kind, summary FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after as i64)
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let summary: String = row.try_get("summary")?;
+                Ok(ChangeRecord {
+                    seq: row.try_get::<i64, _>("seq")? as u64,
+                    at: Timestamp(row.try_get("at")?),
+                    kind: row.try_get("kind")?,
+                    summary: serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+}
