@@ -1,1 +1,32 @@
-//! placeholder
+//! verdict's engine benchmark: synthetic worlds, request streams, the same
+//! orders encoded for Cedar, and a differential check between the two.
+//!
+//! - [`World::generate`] builds a seeded world: tenants with unit trees up
+//!   to three levels deep, subscriptions spread over the units, and orders
+//!   with unit scopes (often on parent units, so descendants are covered),
+//!   named and retained subscriptions, patterns such as `storage.*`, `ai.*`,
+//!   `*` and `compute.vm`, exemptions such as `security.*`, and timelines of
+//!   `notice`, `export_only` and `disabled` phases around the world's `now`,
+//!   some ended and some lifted.
+//! - [`World::requests`] draws a request stream in which about nine in ten
+//!   requests are allowed, with unknown subscriptions, services and actions
+//!   mixed in.
+//! - [`cedar`] encodes the orders as Cedar policies (one `forbid` per
+//!   denying phase, named `<order-id>#<phase>`) and each request as a Cedar
+//!   request with its entity slice.
+//! - [`check`] asks both engines and insists they agree: same allow or
+//!   deny, and on a deny verdict's order among Cedar's determining policies.
+//!
+//! The `verdict-bench` binary times all of it; `tests/differential.rs` runs
+//! a small version under `cargo test`.
+
+pub mod cedar;
+pub mod check;
+mod requests;
+mod rng;
+mod world;
+
+pub use cedar::{CedarOutcome, CedarPdp, CedarRequest};
+pub use check::{Agreement, check, compare};
+pub use requests::{Request, RequestStream};
+pub use world::{DAY, World, WorldConfig};

@@ -8,7 +8,7 @@ use crate::rng::Rng;
 use crate::world::{DAY, World};
 
 /// Share of requests aimed at a subscription some order covers.
-const HOT: f64 = 0.18;
+const HOT: f64 = 0.08;
 const UNKNOWN_SUBSCRIPTION: f64 = 0.004;
 const UNKNOWN_SERVICE: f64 = 0.004;
 const UNKNOWN_ACTION: f64 = 0.008;
@@ -75,7 +75,7 @@ impl RequestStream {
 impl World {
     /// Generates `n` requests. Deterministic in the world and `seed`.
     ///
-    /// About 18% of requests go to a subscription an order covers (half the
+    /// About 8% of requests go to a subscription an order covers (half the
     /// time at a service the order restricts, 5% at one of the order's
     /// phase, end or lifting instants, or the second before); the rest go to
     /// uniformly drawn subscriptions, mostly at services they use. Instants

@@ -1,2 +1,114 @@
-//! verdict
-fn main() {}
+//! `verdict`: the command-line face of verdict — thin glue over the library
+//! crates. `main` returns an exit code; errors print with their causes.
+
+mod client;
+mod commands;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Acceptable-use enforcement: surgical suspensions that every gateway obeys.
+///
+/// verdict decides whether a subscription may use a service action, per the
+/// enforcement orders in force. Start with `verdict demo`.
+#[derive(Parser)]
+#[command(name = "verdict", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Data directory (SQLite database and tokens).
+    #[arg(long, env = "VERDICT_DATA", default_value = "./verdict-data", value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// A running verdict server.
+    #[arg(long, env = "VERDICT_SERVER", default_value = "http://127.0.0.1:8750", value_name = "URL")]
+    server: String,
+    /// Bearer token; defaults to the admin token in the data directory.
+    #[arg(long, env = "VERDICT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Data directory to read the admin token from when --token is not given.
+    #[arg(long, env = "VERDICT_DATA", default_value = "./verdict-data", value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: AuthZEN PDP, gateway endpoints and management API.
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Address to listen on.
+        #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:8750", value_name = "ADDR")]
+        listen: String,
+    },
+    /// Run the server loaded with the DESIGN §1 case: an order in its
+    /// export-only phase against one unit of a government tenant.
+    Demo {
+        /// Data directory; an existing one is reused, not overwritten.
+        #[arg(long, default_value = "./verdict-demo", value_name = "DIR")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8750", value_name = "ADDR")]
+        listen: String,
+    },
+    /// Decide one request, against a data directory or a running server.
+    ///
+    /// Exit status: 0 allowed, 1 denied, 2 error.
+    Check(commands::CheckArgs),
+    /// Import an inventory (JSON or NDJSON), all or nothing.
+    ///
+    /// JSON: {"tenants": [..], "units": [..], "subscriptions": [..]}.
+    /// NDJSON: one record per line with "type": "tenant" | "unit" | "subscription".
+    /// Units implied by paths are created. Writes to --data unless --server is given.
+    Import(commands::ImportArgs),
+    /// Create, list, show and lift enforcement orders on a running server.
+    #[command(subcommand)]
+    Order(commands::OrderCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { data, listen } => serve::serve(&data.data, &listen).await.map(|_| ExitCode::SUCCESS),
+            Command::Demo { data, listen } => demo::demo(&data, &listen).await.map(|_| ExitCode::SUCCESS),
+            Command::Check(args) => commands::check(args).await,
+            Command::Import(args) => commands::import(args).await.map(|_| ExitCode::SUCCESS),
+            Command::Order(cmd) => commands::order(cmd).await.map(|_| ExitCode::SUCCESS),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

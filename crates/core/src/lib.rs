@@ -25,11 +25,12 @@ use verdict_model::{Catalog, Inventory, Order, OrderSpec, Subscription, Tenant, 
 use verdict_store::{Batch, Op, Page, Store};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use datadir::{DataDir, DataDirError};
+pub use datadir::{DataDir, DataDirError, DataDirLock};
 pub use error::{CoreError, ErrorKind};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportSummary {
     /// Tenants created.
     pub tenants_created: usize,
@@ -51,6 +52,7 @@ pub struct ImportSummary {
 
 /// The result of moving a subscription.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Moved {
     /// The subscription as it is now.
     pub subscription: Subscription,

@@ -130,3 +130,91 @@ pub struct Inventory {
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
 }
+
+/// One line of an NDJSON inventory: a record tagged with its `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Record {
+    Tenant {
+        id: String,
+        kind: TenantKind,
+        #[serde(default)]
+        name: String,
+    },
+    Unit {
+        tenant: String,
+        path: UnitPath,
+    },
+    Subscription {
+        id: String,
+        tenant: String,
+        unit: UnitPath,
+        #[serde(default)]
+        services: Vec<String>,
+        #[serde(default)]
+        region: String,
+    },
+}
+
+/// Where an inventory document fails to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl Inventory {
+    /// Parses the JSON form: `{"tenants": [..], "units": [..], "subscriptions": [..]}`.
+    pub fn from_json(text: &str) -> Result<Inventory, ParseError> {
+        serde_json::from_str(text).map_err(|e| ParseError { line: e.line(), message: e.to_string() })
+    }
+
+    /// Parses the NDJSON form: one record per line, each with a `type` of
+    /// `tenant`, `unit` or `subscription`; blank lines are skipped.
+    pub fn from_ndjson(text: &str) -> Result<Inventory, ParseError> {
+        let mut inventory = Inventory::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Record =
+                serde_json::from_str(line).map_err(|e| ParseError { line: i + 1, message: e.to_string() })?;
+            match record {
+                Record::Tenant { id, kind, name } => inventory.tenants.push(Tenant { id, kind, name }),
+                Record::Unit { tenant, path } => inventory.units.push(Unit { tenant, path }),
+                Record::Subscription { id, tenant, unit, services, region } => {
+                    inventory.subscriptions.push(Subscription { id, tenant, unit, services, region })
+                }
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.tenants.len() + self.units.len() + self.subscriptions.len()
+    }
+
+    /// Whether it holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_names_the_bad_line() {
+        let text = "{\"type\":\"tenant\",\"id\":\"t\",\"kind\":\"government\"}\n\n{\"type\":\"unit\",\"tenant\":\"t\",\"path\":\"a//b\"}\n";
+        let err = Inventory::from_ndjson(text).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("a//b"), "{}", err.message);
+        let ok = Inventory::from_ndjson("{\"type\":\"subscription\",\"id\":\"s\",\"tenant\":\"t\",\"unit\":\"a\"}").unwrap();
+        assert_eq!(ok.subscriptions.len(), 1);
+    }
+}

@@ -17,7 +17,7 @@ mod timestamp;
 
 pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
 pub use error::ModelError;
-pub use inventory::{Inventory, Subscription, Tenant, TenantKind, Unit};
+pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};
 pub use names::{UnitPath, validate_id};
 pub use order::{Order, OrderSpec, OrderStatus, Phase, PhaseMode, Scope};
 pub use pattern::{ServicePattern, ServiceSet};

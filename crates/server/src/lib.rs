@@ -1,1 +1,167 @@
-//! placeholder
+//! verdict's HTTP face: the AuthZEN 1.0 PDP, the nginx and Envoy gateway
+//! adapters, and the management API under `/v1`, described at
+//! `/openapi.json`.
+//!
+//! **API boundary**: this is the only crate that knows HTTP and the wire
+//! JSON of AuthZEN and errors. It asks [`verdict_core::Core`] for every
+//! change and the engine snapshot for every decision; it holds no state of
+//! its own beyond metrics.
+
+mod auth;
+mod authzen;
+mod decide;
+mod error;
+mod gateway;
+mod manage;
+mod metrics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use tower_http::request_id::PropagateRequestIdLayer;
+use utoipa::OpenApi;
+use verdict_core::Core;
+
+pub use auth::Tokens;
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Largest body most endpoints accept.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest body `/v1/import` accepts.
+pub const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The control plane.
+    pub core: Arc<Core>,
+    /// Accepted tokens.
+    pub tokens: Tokens,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "verdict", description = "Acceptable-use enforcement: AuthZEN decisions, gateway adapters and the management API. Every error is JSON {\"error\": {\"code\", \"message\"}}."),
+    paths(
+        authzen::evaluation, authzen::evaluations, authzen::configuration,
+        gateway::nginx, gateway::envoy,
+        manage::list_tenants, manage::create_tenant, manage::get_tenant, manage::list_units, manage::create_unit, manage::delete_unit,
+        manage::create_subscription, manage::list_subscriptions, manage::get_subscription, manage::move_subscription, manage::delete_subscription,
+        manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
+        healthz, metrics_text,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "authzen", description = "AuthZEN Authorization API 1.0"),
+        (name = "gateways", description = "nginx auth_request and Envoy ext_authz"),
+        (name = "inventory", description = "Tenants, units, subscriptions, import"),
+        (name = "orders", description = "Enforcement orders"),
+        (name = "catalog", description = "Services and action classes"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Liveness: the snapshot version and inventory counts.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Serving")))]
+async fn healthz(State(state): State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
+    let snapshot = state.core.snapshot();
+    let (tenants, units, subscriptions, orders) = snapshot.counts();
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "snapshot_version": snapshot.version(),
+        "tenants": tenants, "units": units, "subscriptions": subscriptions, "orders": orders,
+    }))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let body = state.metrics.render(&state.core.snapshot(), verdict_model::Timestamp::now());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(openapi())
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        format!("there is no endpoint {method} {}; see /openapi.json for the API", uri.path()),
+    )
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{} does not accept {method}; see /openapi.json for the methods it takes", uri.path()),
+    )
+}
+
+/// The whole application.
+pub fn router(state: Arc<AppState>) -> Router {
+    let decisions = Router::new()
+        .route("/access/v1/evaluation", post(authzen::evaluation))
+        .route("/access/v1/evaluations", post(authzen::evaluations))
+        .route("/authz/nginx", get(gateway::nginx))
+        .route("/authz/envoy/", any(gateway::envoy))
+        .route("/authz/envoy/{*path}", any(gateway::envoy))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_decider));
+    let import = Router::new()
+        .route("/v1/import", post(manage::import))
+        .layer(DefaultBodyLimit::max(IMPORT_LIMIT));
+    let management = Router::new()
+        .route("/v1/tenants", get(manage::list_tenants).post(manage::create_tenant))
+        .route("/v1/tenants/{id}", get(manage::get_tenant))
+        .route("/v1/tenants/{id}/units", get(manage::list_units))
+        .route("/v1/tenants/{id}/units/{*path}", axum::routing::delete(manage::delete_unit))
+        .route("/v1/units", post(manage::create_unit))
+        .route("/v1/subscriptions", get(manage::list_subscriptions).post(manage::create_subscription))
+        .route("/v1/subscriptions/{id}", get(manage::get_subscription).delete(manage::delete_subscription))
+        .route("/v1/subscriptions/{id}/move", post(manage::move_subscription))
+        .route("/v1/catalog", get(manage::catalog))
+        .route("/v1/orders", get(manage::list_orders).post(manage::create_order))
+        .route("/v1/orders/{id}", get(manage::get_order))
+        .route("/v1/orders/{id}/lift", post(manage::lift_order))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(import)
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    let open = Router::new()
+        .route("/.well-known/authzen-configuration", get(authzen::configuration))
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text));
+    Router::new()
+        .merge(decisions.layer(DefaultBodyLimit::max(BODY_LIMIT)))
+        .merge(management)
+        .merge(open)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .with_state(state)
+}

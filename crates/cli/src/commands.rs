@@ -1,0 +1,295 @@
+//! `verdict check`, `verdict import` and `verdict order …`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use verdict_core::{Core, DataDir};
+use verdict_model::{Inventory, Timestamp};
+use verdict_store::SqliteStore;
+
+use crate::client::Client;
+
+/// Arguments of `verdict check`.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Subscription id, e.g. sig-archive-nl.
+    subscription: String,
+    /// Service, e.g. storage.blob.
+    service: String,
+    /// The service's action, e.g. put-blob, or a class name such as write.
+    action: String,
+    /// Decide at this instant (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Ask this running server instead of reading the data directory.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Token for --server (the PEP or admin token); defaults to <data>/pep.token.
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Data directory to decide against (or to read the token from).
+    #[arg(long, env = "VERDICT_DATA", default_value = "./verdict-data", value_name = "DIR")]
+    data: PathBuf,
+    /// Print the whole decision as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn print_decision(allowed: bool, context: &Value, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({"decision": allowed, "context": context}));
+    } else {
+        println!("{}: {}", if allowed { "ALLOW" } else { "DENY" }, context["reason"].as_str().unwrap_or(""));
+    }
+    if allowed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `verdict check`.
+pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let at = match &args.at {
+        Some(text) => Timestamp::parse(text)?,
+        None => Timestamp::now(),
+    };
+    if let Some(server) = &args.server {
+        let token = match args.token.clone() {
+            Some(t) => Some(t),
+            None => Some(
+                std::fs::read_to_string(args.data.join("pep.token"))
+                    .with_context(|| format!("no --token given and cannot read {}", args.data.join("pep.token").display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+        };
+        let client = Client::new(server, token, &args.data)?;
+        let body = serde_json::json!({
+            "subject": {"type": "cli", "id": "verdict-check"},
+            "resource": {"type": "service", "id": args.service, "properties": {"subscription": args.subscription}},
+            "action": {"name": args.action},
+            "context": {"time": at.to_string()},
+        });
+        let answer = client.post("/access/v1/evaluation", &body).await?;
+        let allowed = answer["decision"].as_bool().context("the server's answer has no decision")?;
+        return Ok(print_decision(allowed, &answer["context"], args.json));
+    }
+    let dir = DataDir::open(&args.data)?;
+    if !dir.is_initialised() {
+        bail!("{} holds no verdict data; run `verdict serve --data {0}` or `verdict import` first, or use --server", args.data.display());
+    }
+    let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
+    let core = Core::open(Arc::new(store)).await?;
+    let snapshot = core.snapshot();
+    let decision = snapshot.decide(&args.subscription, &args.service, &args.action, at);
+    let e = snapshot.explain(&decision, &args.subscription, &args.service, &args.action);
+    let context = serde_json::json!({
+        "code": e.code, "reason": e.reason, "order": e.order, "clause": e.clause, "phase": e.phase,
+        "phase_start": e.phase_start, "action_class": decision.class, "action_known": decision.action_known,
+        "time": at, "snapshot_version": snapshot.version(),
+    });
+    Ok(print_decision(decision.allowed, &context, args.json))
+}
+
+/// The import file's format.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// One JSON document.
+    Json,
+    /// One record per line.
+    Ndjson,
+}
+
+/// Arguments of `verdict import`.
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The inventory file; `-` reads standard input.
+    file: PathBuf,
+    /// File format; by default NDJSON for .ndjson/.jsonl files, else JSON.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Data directory to import into (no server may be running on it).
+    #[arg(long, env = "VERDICT_DATA", default_value = "./verdict-data", value_name = "DIR")]
+    data: PathBuf,
+    /// Import through this running server instead.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Admin token for --server; defaults to <data>/admin.token.
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+fn read_input(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+fn print_summary(summary: &Value) {
+    let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+    println!(
+        "imported: {} tenants created, {} updated; {} units created; {} subscriptions created, {} updated, {} moved; {} unchanged (snapshot version {})",
+        n("tenants_created"),
+        n("tenants_updated"),
+        n("units_created"),
+        n("subscriptions_created"),
+        n("subscriptions_updated"),
+        n("subscriptions_moved"),
+        n("unchanged"),
+        n("version"),
+    );
+}
+
+/// `verdict import`.
+pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let ndjson = match args.format {
+        Some(Format::Ndjson) => true,
+        Some(Format::Json) => false,
+        None => args.file.extension().is_some_and(|e| e == "ndjson" || e == "jsonl"),
+    };
+    let text = read_input(&args.file)?;
+    if let Some(server) = &args.server {
+        let client = Client::new(server, args.token.clone(), &args.data)?;
+        let spinner = ProgressBar::new_spinner().with_message(format!("uploading {} bytes", text.len()));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+        let content_type = if ndjson { "application/x-ndjson" } else { "application/json" };
+        let result = client.post_raw("/v1/import", content_type, text.into_bytes()).await;
+        spinner.finish_and_clear();
+        print_summary(&result.context("the server refused the import; nothing was imported")?);
+        return Ok(());
+    }
+    let inventory = if ndjson { Inventory::from_ndjson(&text) } else { Inventory::from_json(&text) }
+        .with_context(|| format!("{} does not parse; nothing was imported", args.file.display()))?;
+    let dir = DataDir::open(&args.data)?;
+    let _lock = dir.lock()?;
+    let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
+    let core = Core::open(Arc::new(store)).await?;
+    let bar = ProgressBar::new(inventory.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} records written ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let bar = bar.clone();
+        move |done: usize| bar.set_position(done as u64)
+    };
+    let result = core.import(inventory, &progress).await;
+    bar.finish_and_clear();
+    let summary = result.context("the import was refused; nothing was imported")?;
+    print_summary(&serde_json::to_value(&summary)?);
+    Ok(())
+}
+
+/// `verdict order …`.
+#[derive(Subcommand)]
+pub enum OrderCommand {
+    /// Record an order from a JSON file (`-` for standard input).
+    Create {
+        /// The order body: tenant, clause, scope, services, exempt, phases, end.
+        file: PathBuf,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// List orders, newest first.
+    List {
+        /// Only this tenant's orders.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// Show one order as JSON.
+    Show {
+        /// Order id.
+        id: String,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// Lift an order now.
+    Lift {
+        /// Order id.
+        id: String,
+        /// Why it is lifted.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+}
+
+fn client(args: &crate::ServerArgs) -> anyhow::Result<Client> {
+    Client::new(&args.server, args.token.clone(), &args.data)
+}
+
+/// Runs an order subcommand.
+pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
+    match command {
+        OrderCommand::Create { file, server } => {
+            let body: Value = serde_json::from_str(&read_input(&file)?)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let order = client(&server)?.post("/v1/orders", &body).await?;
+            println!("{}", serde_json::to_string_pretty(&order)?);
+        }
+        OrderCommand::List { tenant, json, server } => {
+            let client = client(&server)?;
+            let mut after: Option<String> = None;
+            let mut all = Vec::new();
+            loop {
+                let mut path = String::from("/v1/orders?limit=1000");
+                if let Some(t) = &tenant {
+                    path.push_str(&format!("&tenant={t}"));
+                }
+                if let Some(a) = &after {
+                    path.push_str(&format!("&after={a}"));
+                }
+                let page = client.get(&path).await?;
+                all.extend(page["items"].as_array().cloned().unwrap_or_default());
+                match page["next"].as_str() {
+                    Some(next) => after = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!("{:<16} {:<22} {:<8} {:<9} {:<12} SCOPE", "ID", "TENANT", "CLAUSE", "STATUS", "PHASE");
+                for o in &all {
+                    let scope: Vec<String> = o["scope"]["units"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .chain(o["scope"]["subscriptions"].as_array().into_iter().flatten())
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect();
+                    println!(
+                        "{:<16} {:<22} {:<8} {:<9} {:<12} {}",
+                        o["id"].as_str().unwrap_or(""),
+                        o["tenant"].as_str().unwrap_or(""),
+                        o["clause"].as_str().unwrap_or(""),
+                        o["status"].as_str().unwrap_or(""),
+                        o["current_phase"].as_str().unwrap_or("-"),
+                        scope.join(", ")
+                    );
+                }
+            }
+        }
+        OrderCommand::Show { id, server } => {
+            let order = client(&server)?.get(&format!("/v1/orders/{id}")).await?;
+            println!("{}", serde_json::to_string_pretty(&order)?);
+        }
+        OrderCommand::Lift { id, reason, server } => {
+            let order = client(&server)?.post(&format!("/v1/orders/{id}/lift"), &serde_json::json!({"reason": reason})).await?;
+            println!("lifted {} at {}", order["id"].as_str().unwrap_or(&id), order["lifted_at"].as_str().unwrap_or("now"));
+        }
+    }
+    Ok(())
+}

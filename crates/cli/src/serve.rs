@@ -1,0 +1,82 @@
+//! `verdict serve`: open the data directory, then serve until a signal.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use verdict_core::{Core, DataDir};
+use verdict_server::{AppState, Metrics, Tokens};
+use verdict_store::SqliteStore;
+
+/// An opened data directory, ready to serve.
+pub struct Opened {
+    pub dir: DataDir,
+    pub core: Arc<Core>,
+    pub tokens: Tokens,
+    _lock: verdict_core::DataDirLock,
+}
+
+/// Opens (creating if needed) a data directory for serving: takes its lock,
+/// migrates the store, ensures the tokens and compiles the snapshot.
+pub async fn open(data: &Path) -> anyhow::Result<Opened> {
+    let dir = DataDir::open(data)?;
+    let lock = dir.lock()?;
+    let store = SqliteStore::open(&dir.database())
+        .await
+        .with_context(|| format!("cannot open the database in {}", dir.root().display()))?;
+    let core = Arc::new(Core::open(Arc::new(store)).await.context("cannot load the stored state")?);
+    let mut tokens = Vec::new();
+    for name in ["admin", "pep"] {
+        let (token, created) = dir.ensure_token(name)?;
+        let path = dir.token_path(name);
+        if created {
+            eprintln!("wrote the {name} token to {} (mode 0600)", path.display());
+        } else {
+            eprintln!("using the {name} token in {}", path.display());
+        }
+        tokens.push(token);
+    }
+    let pep = tokens.pop().unwrap_or_default();
+    let admin = tokens.pop().unwrap_or_default();
+    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, _lock: lock })
+}
+
+/// Serves `opened` on `listen` until SIGINT or SIGTERM.
+pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::SocketAddr)) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another server using it? Pick another with --listen"))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState { core: opened.core.clone(), tokens: opened.tokens.clone(), metrics: Metrics::default() });
+    let app = verdict_server::router(state);
+    ready(addr);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server failed")?;
+    eprintln!("verdict stopped");
+    drop(opened);
+    Ok(())
+}
+
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return interrupt.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+}
+
+/// `verdict serve`.
+pub async fn serve(data: &Path, listen: &str) -> anyhow::Result<()> {
+    let opened = open(data).await?;
+    let (t, u, s, o) = opened.core.snapshot().counts();
+    eprintln!("loaded {t} tenants, {u} units, {s} subscriptions, {o} orders from {}", opened.dir.root().display());
+    run(opened, listen, |addr| println!("verdict listening on http://{addr}")).await
+}

@@ -1,0 +1,324 @@
+//! The management API under `/v1`: inventory, catalog, orders and import.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use verdict_core::{ImportSummary, Moved};
+use verdict_model::{Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Subscription, Tenant, Timestamp, Unit, UnitPath};
+use verdict_store::Page;
+
+use crate::AppState;
+use crate::error::{ApiError, Json};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// `axum::extract::Query` with rejections as [`ApiError`]s.
+pub(crate) struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| ApiError::bad_request("invalid-query", format!("the query string does not fit: {}", e.body_text())))
+    }
+}
+
+/// Paging and filtering parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct ListParams {
+    /// Return items after this id (the `next` of the previous page).
+    after: Option<String>,
+    /// At most this many items (1–1000, default 100).
+    limit: Option<u32>,
+    /// Only this tenant's items.
+    tenant: Option<String>,
+}
+
+impl ListParams {
+    fn page(&self) -> Result<Page> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request("invalid-query", format!("limit {limit} is out of range; use 1 to 1000")));
+        }
+        Ok(Page { after: self.after.clone(), limit })
+    }
+}
+
+/// A page of items.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct List<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+fn list<T>(items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> List<T> {
+    let next = if items.len() == limit as usize { items.last().map(key) } else { None };
+    List { items, next }
+}
+
+/// A stored order with its status and phase as of now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// `in_force`, `expired` or `lifted`.
+    pub status: OrderStatus,
+    /// The phase governing now, if any.
+    pub current_phase: Option<PhaseMode>,
+}
+
+impl OrderView {
+    fn of(order: Order) -> OrderView {
+        let now = Timestamp::now();
+        OrderView { status: order.status_at(now), current_phase: order.phase_at(now).map(|p| p.mode), order }
+    }
+}
+
+/// A tenant's units.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnitList {
+    /// The tenant.
+    pub tenant: String,
+    /// Its unit paths, sorted.
+    pub units: Vec<UnitPath>,
+}
+
+/// Body of a move.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// The unit to move to (same tenant; must exist).
+    pub unit: UnitPath,
+}
+
+/// Body of a lift.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiftBody {
+    /// Why the order is lifted.
+    pub reason: String,
+}
+
+/// What deleting a subscription left behind.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    /// The subscription.
+    pub subscription: String,
+    /// Orders that keep covering its id should it be recreated.
+    pub retained_by: Vec<String>,
+}
+
+/// Lists tenants.
+#[utoipa::path(get, path = "/v1/tenants", tag = "inventory", params(ListParams),
+    responses((status = 200, body = List<Tenant>)), security(("bearer" = [])))]
+pub(crate) async fn list_tenants(State(s): State<Arc<AppState>>, Query(q): Query<ListParams>) -> Result<axum::Json<List<Tenant>>> {
+    let page = q.page()?;
+    let items = s.core.store().tenants(&page).await.map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    Ok(axum::Json(list(items, page.limit, |t| t.id.clone())))
+}
+
+/// Creates a tenant.
+#[utoipa::path(post, path = "/v1/tenants", tag = "inventory", request_body = Tenant,
+    responses((status = 201, body = Tenant), (status = 409, description = "tenant-exists", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_tenant(State(s): State<Arc<AppState>>, Json(t): Json<Tenant>) -> Result<(StatusCode, axum::Json<Tenant>)> {
+    let (t, _) = s.core.create_tenant(t).await?;
+    Ok((StatusCode::CREATED, axum::Json(t)))
+}
+
+async fn tenant_or_404(s: &AppState, id: &str) -> Result<Tenant> {
+    s.core
+        .store()
+        .tenant(id)
+        .await
+        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-tenant", format!("tenant {id:?} does not exist")))
+}
+
+/// One tenant.
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "inventory",
+    responses((status = 200, body = Tenant), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn get_tenant(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<Tenant>> {
+    tenant_or_404(&s, &id).await.map(axum::Json)
+}
+
+/// A tenant's units.
+#[utoipa::path(get, path = "/v1/tenants/{id}/units", tag = "inventory",
+    responses((status = 200, body = UnitList), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn list_units(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<UnitList>> {
+    tenant_or_404(&s, &id).await?;
+    let units = s.core.store().units(&id).await.map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    Ok(axum::Json(UnitList { tenant: id, units }))
+}
+
+/// Creates a unit (and missing ancestors).
+#[utoipa::path(post, path = "/v1/units", tag = "inventory", request_body = Unit,
+    responses((status = 201, body = Unit), (status = 409, description = "unit-exists", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_unit(State(s): State<Arc<AppState>>, Json(u): Json<Unit>) -> Result<(StatusCode, axum::Json<Unit>)> {
+    let (u, _) = s.core.create_unit(u).await?;
+    Ok((StatusCode::CREATED, axum::Json(u)))
+}
+
+/// Deletes an empty unit.
+#[utoipa::path(delete, path = "/v1/tenants/{id}/units/{path}", tag = "inventory",
+    responses((status = 204), (status = 409, description = "unit-not-empty", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_unit(State(s): State<Arc<AppState>>, Path((tenant, path)): Path<(String, String)>) -> Result<StatusCode> {
+    let path = UnitPath::parse(&path).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    s.core.delete_unit(&tenant, &path).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Creates a subscription in an existing unit.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "inventory", request_body = Subscription,
+    responses((status = 201, body = Subscription), (status = 409, description = "subscription-exists", body = crate::error::ErrorBody),
+        (status = 422, description = "unknown tenant, unit or service", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_subscription(
+    State(s): State<Arc<AppState>>,
+    Json(sub): Json<Subscription>,
+) -> Result<(StatusCode, axum::Json<Subscription>)> {
+    let (sub, _) = s.core.create_subscription(sub).await?;
+    Ok((StatusCode::CREATED, axum::Json(sub)))
+}
+
+/// Lists subscriptions.
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "inventory", params(ListParams),
+    responses((status = 200, body = List<Subscription>)), security(("bearer" = [])))]
+pub(crate) async fn list_subscriptions(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<ListParams>,
+) -> Result<axum::Json<List<Subscription>>> {
+    let page = q.page()?;
+    let items = s
+        .core
+        .store()
+        .subscriptions(q.tenant.as_deref(), &page)
+        .await
+        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    Ok(axum::Json(list(items, page.limit, |s| s.id.clone())))
+}
+
+/// One subscription.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "inventory",
+    responses((status = 200, body = Subscription), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn get_subscription(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<Subscription>> {
+    s.core
+        .store()
+        .subscription(&id)
+        .await
+        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-subscription", format!("subscription {id:?} does not exist")))
+}
+
+/// Moves a subscription to another unit of its tenant; orders binding it
+/// keep covering it (`retained_by`).
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/move", tag = "inventory", request_body = MoveBody,
+    responses((status = 200, description = "Moved; `retained_by` lists orders that keep covering it", body = Moved),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn move_subscription(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Json(body): Json<MoveBody>,
+) -> Result<axum::Json<Moved>> {
+    Ok(axum::Json(s.core.move_subscription(&id, body.unit).await?))
+}
+
+/// Deletes a subscription; orders binding it keep covering its id.
+#[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "inventory",
+    responses((status = 200, body = Deleted), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn delete_subscription(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<Deleted>> {
+    let (retained_by, _) = s.core.delete_subscription(&id).await?;
+    Ok(axum::Json(Deleted { subscription: id, retained_by }))
+}
+
+/// The service catalog: services, their actions and each action's class.
+#[utoipa::path(get, path = "/v1/catalog", tag = "catalog", responses((status = 200, body = Catalog)), security(("bearer" = [])))]
+pub(crate) async fn catalog(State(s): State<Arc<AppState>>) -> axum::Json<Catalog> {
+    axum::Json(s.core.snapshot().catalog().clone())
+}
+
+/// Records an order; it takes effect per its phases.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderSpec,
+    responses((status = 201, body = OrderView),
+        (status = 400, description = "malformed body or pattern", body = crate::error::ErrorBody),
+        (status = 422, description = "unknown scope entries, scope spanning tenants, bad timeline", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_order(State(s): State<Arc<AppState>>, Json(spec): Json<OrderSpec>) -> Result<(StatusCode, axum::Json<OrderView>)> {
+    let (order, _) = s.core.create_order(spec).await?;
+    Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
+}
+
+/// Lists orders, newest first.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListParams),
+    responses((status = 200, body = List<OrderView>)), security(("bearer" = [])))]
+pub(crate) async fn list_orders(State(s): State<Arc<AppState>>, Query(q): Query<ListParams>) -> Result<axum::Json<List<OrderView>>> {
+    let page = q.page()?;
+    let items = s
+        .core
+        .store()
+        .orders(q.tenant.as_deref(), &page)
+        .await
+        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    Ok(axum::Json(list(items.into_iter().map(OrderView::of).collect(), page.limit, |o| o.order.id.clone())))
+}
+
+/// One order.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    responses((status = 200, body = OrderView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn get_order(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<OrderView>> {
+    s.core
+        .store()
+        .order(&id)
+        .await
+        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
+        .map(|o| axum::Json(OrderView::of(o)))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-order", format!("order {id:?} does not exist")))
+}
+
+/// Lifts an order now.
+#[utoipa::path(post, path = "/v1/orders/{id}/lift", tag = "orders", request_body = LiftBody,
+    responses((status = 200, body = OrderView), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "order-already-lifted or order-expired", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn lift_order(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Json(body): Json<LiftBody>,
+) -> Result<axum::Json<OrderView>> {
+    let (order, _) = s.core.lift_order(&id, &body.reason).await?;
+    Ok(axum::Json(OrderView::of(order)))
+}
+
+/// Imports an inventory, all or nothing: JSON (`application/json`) or
+/// NDJSON (`application/x-ndjson`). Up to 256 MiB.
+#[utoipa::path(post, path = "/v1/import", tag = "inventory", request_body(content = Inventory, description = "JSON, or NDJSON records with a `type`"),
+    responses((status = 200, body = ImportSummary), (status = 400, description = "unparseable document", body = crate::error::ErrorBody),
+        (status = 422, description = "a record is invalid; nothing was imported", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn import(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<axum::Json<ImportSummary>> {
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid-body", "the import is not UTF-8 text"))?;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let inventory = if content_type.starts_with("application/x-ndjson") || content_type.starts_with("application/jsonl") {
+        Inventory::from_ndjson(text)
+    } else {
+        Inventory::from_json(text)
+    }
+    .map_err(|e| ApiError::bad_request("malformed-import", format!("the import does not parse at {e}; nothing was imported")))?;
+    Ok(axum::Json(s.core.import(inventory, &|_| ()).await?))
+}
