@@ -5,7 +5,7 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        let mut rng = Rng(seed ^ 0x5eed_0f_7e2d_1c7a);
+        let mut rng = Rng(seed ^ 0x005e_ed0f_7e2d_1c7a);
         rng.next_u64();
         rng
     }
@@ -49,8 +49,12 @@ mod tests {
 
     #[test]
     fn is_deterministic_and_in_range() {
-        let a: Vec<u64> = (0..5).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..5).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
         assert_eq!(a, b);
         let mut r = Rng::new(1);
         let mut seen = [0usize; 3];

@@ -97,9 +97,11 @@ fn data_error_code(message: &str) -> &'static str {
         ("unknown variant", "invalid-value"),
         ("invalid type", "invalid-type"),
     ];
+    // axum puts the JSON path first: `services[0]: invalid service pattern …`.
+    let bare = message.split_once(": ").map(|(_, rest)| rest).unwrap_or(message);
     PREFIXES
         .iter()
-        .find(|(prefix, _)| message.starts_with(prefix))
+        .find(|(prefix, _)| message.starts_with(prefix) || bare.starts_with(prefix))
         .map(|(_, code)| *code)
         .unwrap_or("invalid-body")
 }
@@ -157,6 +159,7 @@ mod tests {
     fn model_refusals_keep_their_codes() {
         assert_eq!(data_error_code("invalid service pattern \"st orage\": use ..."), "invalid-pattern");
         assert_eq!(data_error_code("unknown field `exmept`, expected ..."), "unknown-field");
+        assert_eq!(data_error_code("services[0]: invalid service pattern \"x\""), "invalid-pattern");
         assert_eq!(data_error_code("something else"), "invalid-body");
     }
 }
