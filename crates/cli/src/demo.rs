@@ -75,17 +75,19 @@ fn evaluation(subscription: &str, service: &str, action: &str) -> String {
     .to_string()
 }
 
-fn guide(addr: SocketAddr, dir: &Path) {
+fn guide(addr: SocketAddr, dir: &Path) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let base = format!("http://{addr}");
     let pep = dir.join("pep.token");
     let admin = dir.join("admin.token");
-    println!("verdict demo listening on {base}");
-    println!();
-    println!("Tokens: {} (decisions) and {} (management), mode 0600.", pep.display(), admin.display());
-    println!("Order AUP-2 covers ministry-of-defense/intelligence/signals: storage.* and ai.* are export-only now,");
-    println!("disabled in 6 days; security.* is exempt; other units and tenants are untouched.");
-    println!();
-    println!("  TOKEN=$(cat {})", pep.display());
+    let _ = writeln!(out, "verdict demo listening on {base}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Tokens: {} (decisions) and {} (management), mode 0600.", pep.display(), admin.display());
+    let _ = writeln!(out, "Order AUP-2 covers ministry-of-defense/intelligence/signals: storage.* and ai.* are export-only now,");
+    let _ = writeln!(out, "disabled in 6 days; security.* is exempt; other units and tenants are untouched.");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  TOKEN=$(cat {})", pep.display());
     let examples = [
         ("an allowed read (the customer can still take its data out)", "sig-archive-nl", "storage.blob", "get-blob"),
         ("a denied write", "sig-archive-nl", "storage.blob", "put-blob"),
@@ -94,22 +96,23 @@ fn guide(addr: SocketAddr, dir: &Path) {
         ("an untouched unit", "log-erp", "compute.vm", "create-vm"),
     ];
     for (what, sub, service, action) in examples {
-        println!();
-        println!("# {what}");
-        println!(
+        let _ = writeln!(out);
+        let _ = writeln!(out, "# {what}");
+        let _ = writeln!(out, 
             "  curl -s {base}/access/v1/evaluation -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{}'",
             evaluation(sub, service, action)
         );
     }
-    println!();
-    println!("# the same denial as nginx auth_request sees it (403 with X-Verdict-Order and X-Verdict-Reason)");
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(out, "# the same denial as nginx auth_request sees it (403 with X-Verdict-Order and X-Verdict-Reason)");
+    let _ = writeln!(out, 
         "  curl -si {base}/authz/nginx -H \"Authorization: Bearer $TOKEN\" -H 'X-Verdict-Subscription: sig-archive-nl' -H 'X-Verdict-Service: storage.blob' -H 'X-Verdict-Action: put-blob'"
     );
-    println!();
-    println!("# the orders (admin token)");
-    println!("  curl -s {base}/v1/orders -H \"Authorization: Bearer $(cat {})\"", admin.display());
-    println!();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "# the orders (admin token)");
+    let _ = writeln!(out, "  curl -s {base}/v1/orders -H \"Authorization: Bearer $(cat {})\"", admin.display());
+    let _ = writeln!(out);
+    out
 }
 
 /// `verdict demo`.
@@ -122,5 +125,5 @@ pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
         eprintln!("reusing the demo data in {} (delete it for a fresh start)", data.display());
     }
     let dir = opened.dir.root().to_owned();
-    serve::run(opened, listen, |addr| guide(addr, &dir)).await
+    serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir))).await
 }

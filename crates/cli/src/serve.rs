@@ -73,10 +73,18 @@ async fn shutdown() {
     interrupt.await.unwrap_or(());
 }
 
+/// Prints to standard output, ignoring a closed pipe: a server must not die
+/// because whoever started it stopped reading.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 /// `verdict serve`.
 pub async fn serve(data: &Path, listen: &str) -> anyhow::Result<()> {
     let opened = open(data).await?;
     let (t, u, s, o) = opened.core.snapshot().counts();
     eprintln!("loaded {t} tenants, {u} units, {s} subscriptions, {o} orders from {}", opened.dir.root().display());
-    run(opened, listen, |addr| println!("verdict listening on http://{addr}")).await
+    run(opened, listen, |addr| say(&format!("verdict listening on http://{addr}\n"))).await
 }

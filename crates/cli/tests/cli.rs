@@ -1,0 +1,219 @@
+//! The `verdict` binary as a user runs it: demo, serve, check, import and
+//! order commands, in temporary data directories on port 0.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn verdict() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_verdict"));
+    c.env_remove("VERDICT_DATA").env_remove("VERDICT_SERVER").env_remove("VERDICT_TOKEN").env("VERDICT_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    verdict().args(args).output().expect("verdict runs")
+}
+
+/// A server child that is killed when dropped.
+struct Running {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Running {
+    let mut child = verdict().args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn verdict");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stdout = Vec::new();
+    let mut base = None;
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(at) = line.find("listening on ") {
+            base = Some(line[at + "listening on ".len()..].trim().to_owned());
+        }
+        stdout.push(line);
+        // The demo prints its guide after the address; read it all.
+        if base.is_some() && (stdout.last().is_some_and(|l| l.contains("/v1/orders")) || !args.contains(&"demo")) {
+            break;
+        }
+    }
+    let base = base.unwrap_or_else(|| panic!("verdict did not start: {stdout:?}"));
+    // Keep draining, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
+    Running { child, base, stdout }
+}
+
+fn token(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.token"))).unwrap().trim().to_owned()
+}
+
+fn post(base: &str, path: &str, token: &str, body: &Value) -> Value {
+    let client = reqwest::blocking::Client::new();
+    client.post(format!("{base}{path}")).bearer_auth(token).json(body).send().unwrap().json().unwrap()
+}
+
+#[test]
+fn help_reads_well() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "demo", "check", "import", "order", "Acceptable-use enforcement"] {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+    let out = run(&["order", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["create", "list", "show", "lift"] {
+        assert!(text.contains(word), "order --help lacks {word}:\n{text}");
+    }
+}
+
+#[test]
+fn demo_answers_the_decisions_it_advertises_and_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data_arg = data.to_str().unwrap();
+    let demo = start(&["demo", "--listen", "127.0.0.1:0", "--data", data_arg]);
+    let guide = demo.stdout.join("\n");
+    assert!(guide.contains("pep.token") && guide.contains("curl"), "{guide}");
+    let pep = token(&data, "pep");
+    let ask = |sub: &str, service: &str, action: &str| {
+        let body = json!({
+            "subject": {"type": "gateway", "id": "gw"},
+            "resource": {"type": "service", "id": service, "properties": {"subscription": sub}},
+            "action": {"name": action}
+        });
+        post(&demo.base, "/access/v1/evaluation", &pep, &body)
+    };
+    // Each advertised curl body, replayed.
+    let advertised: Vec<Value> = demo
+        .stdout
+        .iter()
+        .filter_map(|l| l.split_once("-d '").map(|(_, rest)| rest.trim_end_matches('\'').to_owned()))
+        .map(|body| serde_json::from_str(&body).unwrap())
+        .collect();
+    assert_eq!(advertised.len(), 5, "{guide}");
+    let answers: Vec<bool> = advertised
+        .iter()
+        .map(|b| post(&demo.base, "/access/v1/evaluation", &pep, b)["decision"].as_bool().unwrap())
+        .collect();
+    assert_eq!(answers, vec![true, false, false, true, true]);
+    let read = ask("sig-archive-nl", "storage.blob", "get-blob");
+    assert_eq!(read["context"]["phase"], "export_only");
+    let write = ask("sig-archive-nl", "storage.blob", "put-blob");
+    assert_eq!((write["context"]["clause"].clone(), write["context"]["next_phase"]["mode"].clone()), (json!("AUP-2"), json!("disabled")));
+    let order = write["context"]["order"].as_str().unwrap().to_owned();
+    let nginx = reqwest::blocking::Client::new()
+        .get(format!("{}/authz/nginx", demo.base))
+        .bearer_auth(&pep)
+        .header("X-Verdict-Subscription", "sig-archive-nl")
+        .header("X-Verdict-Service", "storage.blob")
+        .header("X-Verdict-Action", "put-blob")
+        .send()
+        .unwrap();
+    assert_eq!(nginx.status().as_u16(), 403);
+    drop(demo);
+
+    // Started again on the same directory: reused, same order, nothing added.
+    let again = start(&["demo", "--listen", "127.0.0.1:0", "--data", data_arg]);
+    let write = post(&again.base, "/access/v1/evaluation", &pep, &json!({
+        "subject": {"type": "gateway", "id": "gw"},
+        "resource": {"type": "service", "id": "storage.blob", "properties": {"subscription": "sig-archive-nl"}},
+        "action": {"name": "put-blob"}
+    }));
+    assert_eq!(write["context"]["order"], order.as_str());
+    let orders: Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/orders", again.base))
+        .bearer_auth(token(&data, "admin"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn import_check_and_orders_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let file = dir.path().join("inventory.ndjson");
+    std::fs::write(
+        &file,
+        "{\"type\":\"tenant\",\"id\":\"mod\",\"kind\":\"government\"}\n\
+         {\"type\":\"subscription\",\"id\":\"sig\",\"tenant\":\"mod\",\"unit\":\"intel/signals\",\"services\":[\"storage.blob\"]}\n\
+         {\"type\":\"subscription\",\"id\":\"ops\",\"tenant\":\"mod\",\"unit\":\"cyber\",\"services\":[\"storage.blob\"]}\n",
+    )
+    .unwrap();
+    let out = run(&["import", file.to_str().unwrap(), "--data", data_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("1 tenants created") && summary.contains("2 subscriptions created"), "{summary}");
+
+    // A bad file: exit 2, a message naming the line, nothing imported.
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, "{\"type\":\"tenant\",\"id\":\"x\",\"kind\":\"government\"}\n{\"type\":\"unit\",\"tenant\":\"x\",\"path\":\"a//b\"}\n").unwrap();
+    let out = run(&["import", bad.to_str().unwrap(), "--data", data_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("a//b") && err.contains("nothing was imported"), "{err}");
+
+    let out = run(&["check", "sig", "storage.blob", "put-blob", "--data", data_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ALLOW: allowed: no order"));
+
+    let server = start(&["serve", "--listen", "127.0.0.1:0", "--data", data_arg]);
+    // While a server holds the directory, an offline import is refused.
+    let out = run(&["import", file.to_str().unwrap(), "--data", data_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a verdict server is running"));
+
+    let order_file = dir.path().join("order.json");
+    std::fs::write(
+        &order_file,
+        json!({
+            "tenant": "mod", "clause": "AUP-2", "scope": {"units": ["intel"]},
+            "services": ["storage.*"], "phases": [{"mode": "disabled", "start": "2020-01-01T00:00:00Z"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let remote = ["--server", &server.base, "--data", data_arg];
+    let out = run(&[&["order", "create", order_file.to_str().unwrap()][..], &remote[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let out = run(&["check", "sig", "storage.blob", "get-blob", "--server", &server.base, "--data", data_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("DENY: denied: order {id}")));
+    let out = run(&["check", "ops", "storage.blob", "get-blob", "--data", data_arg, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["context"]["code"], "no-order");
+
+    let out = run(&[&["order", "list"][..], &remote[..]].concat());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains(&id) && listing.contains("disabled"), "{listing}");
+    let out = run(&[&["order", "show", &id][..], &remote[..]].concat());
+    assert!(out.status.success());
+    let out = run(&[&["order", "lift", &id, "--reason", "appeal upheld"][..], &remote[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[&["order", "lift", &id, "--reason", "again"][..], &remote[..]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("order-already-lifted"));
+    let out = run(&[&["order", "show", "ord-nope"][..], &remote[..]].concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown-order"));
+    drop(server);
+}
