@@ -73,10 +73,8 @@ impl Expect {
         if self.phase.is_some() && self.phase != answer.phase {
             out.push(format!("phase {:?} != expected {:?}", answer.phase, self.phase));
         }
-        if let Some(code) = &self.code {
-            if code != &answer.code {
-                out.push(format!("code {:?} != expected {code:?}", answer.code));
-            }
+        if let Some(code) = self.code.as_ref().filter(|c| **c != answer.code) {
+            out.push(format!("code {:?} != expected {code:?}", answer.code));
         }
         if self.class.is_some_and(|c| c != answer.class) {
             out.push(format!("class {:?} != expected {:?}", answer.class, self.class));

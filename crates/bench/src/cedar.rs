@@ -28,12 +28,10 @@ use std::str::FromStr;
 
 use anyhow::{Context as _, anyhow};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
-    PolicyId, PolicySet, Request, Response, RestrictedExpression,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
+    Request, Response, RestrictedExpression,
 };
-use verdict_model::{
-    ActionClass, Catalog, Inventory, Order, ServicePattern, Subscription, Timestamp,
-};
+use verdict_model::{ActionClass, Catalog, Inventory, Order, ServicePattern, Subscription, Timestamp};
 
 /// Id of the policy that allows whatever no order forbids.
 pub const PERMIT_ALL: &str = "permit-all";
@@ -58,12 +56,8 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let mut principals: Vec<String> = spec
-        .scope
-        .units
-        .iter()
-        .map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path)))
-        .collect();
+    let mut principals: Vec<String> =
+        spec.scope.units.iter().map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path))).collect();
     for sub in spec.scope.subscriptions.iter().chain(&order.retained) {
         let entity = format!("Subscription::{sub:?}");
         if !principals.contains(&entity) {
@@ -75,18 +69,12 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
 
     let mut out = Vec::new();
     for (i, phase) in spec.phases.iter().enumerate() {
-        let denied: Vec<ActionClass> = ActionClass::ALL
-            .into_iter()
-            .filter(|c| phase.mode.denies(*c))
-            .collect();
+        let denied: Vec<ActionClass> = ActionClass::ALL.into_iter().filter(|c| phase.mode.denies(*c)).collect();
         if denied.is_empty() {
             continue;
         }
         let start = phase.start;
-        let stop = [spec.phases.get(i + 1).map(|p| p.start), until]
-            .into_iter()
-            .flatten()
-            .min();
+        let stop = [spec.phases.get(i + 1).map(|p| p.start), until].into_iter().flatten().min();
         if stop.is_some_and(|stop| stop <= start) {
             continue;
         }
@@ -101,10 +89,7 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
         let action_scope = if denied.len() == ActionClass::ALL.len() {
             "action".to_owned()
         } else {
-            let groups: Vec<String> = denied
-                .iter()
-                .map(|c| format!("Action::{:?}", c.as_str()))
-                .collect();
+            let groups: Vec<String> = denied.iter().map(|c| format!("Action::{:?}", c.as_str())).collect();
             format!("action in {}", entity_list(&groups))
         };
         conditions.push(format!("context.now >= {}", start.seconds()));
@@ -123,10 +108,7 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
             conditions.join(" && ")
         );
         if !exempt.is_empty() {
-            text.push_str(&format!(
-                "\nunless {{ resource in {} }}",
-                entity_list(&exempt)
-            ));
+            text.push_str(&format!("\nunless {{ resource in {} }}", entity_list(&exempt)));
         }
         text.push(';');
         out.push((format!("{}#{i}", order.id), text));
@@ -137,18 +119,14 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
 /// Every order's policies plus the permit-all policy, parsed.
 pub fn policy_set(orders: &[Order]) -> anyhow::Result<PolicySet> {
     let mut set = PolicySet::new();
-    let permit = Policy::parse(
-        Some(PolicyId::new(PERMIT_ALL)),
-        "permit (principal, action, resource);",
-    )?;
+    let permit = Policy::parse(Some(PolicyId::new(PERMIT_ALL)), "permit (principal, action, resource);")?;
     set.add(permit)?;
     for order in orders {
         for (id, text) in order_policies(order) {
             let policy = Policy::parse(Some(PolicyId::new(&id)), &text)
                 .map_err(|e| anyhow!("{e}"))
                 .with_context(|| format!("policy {id}:\n{text}"))?;
-            set.add(policy)
-                .with_context(|| format!("adding policy {id}"))?;
+            set.add(policy).with_context(|| format!("adding policy {id}"))?;
         }
     }
     Ok(set)
@@ -178,16 +156,8 @@ impl From<&Response> for CedarOutcome {
     fn from(response: &Response) -> CedarOutcome {
         CedarOutcome {
             allowed: response.decision() == Decision::Allow,
-            reasons: response
-                .diagnostics()
-                .reason()
-                .map(|id| id.to_string())
-                .collect(),
-            errors: response
-                .diagnostics()
-                .errors()
-                .map(|e| e.to_string())
-                .collect(),
+            reasons: response.diagnostics().reason().map(|id| id.to_string()).collect(),
+            errors: response.diagnostics().errors().map(|e| e.to_string()).collect(),
         }
     }
 }
@@ -218,19 +188,11 @@ fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
 
 impl<'w> CedarPdp<'w> {
     /// Encodes `orders` and indexes `inventory`.
-    pub fn new(
-        catalog: &'w Catalog,
-        inventory: &'w Inventory,
-        orders: &[Order],
-    ) -> anyhow::Result<CedarPdp<'w>> {
+    pub fn new(catalog: &'w Catalog, inventory: &'w Inventory, orders: &[Order]) -> anyhow::Result<CedarPdp<'w>> {
         let ty = |name: &str| EntityTypeName::from_str(name).map_err(|e| anyhow!("{e}"));
         Ok(CedarPdp {
             catalog,
-            subscriptions: inventory
-                .subscriptions
-                .iter()
-                .map(|s| (s.id.as_str(), s))
-                .collect(),
+            subscriptions: inventory.subscriptions.iter().map(|s| (s.id.as_str(), s)).collect(),
             policies: policy_set(orders)?,
             authorizer: Authorizer::new(),
             types: Types {
@@ -262,20 +224,11 @@ impl<'w> CedarPdp<'w> {
         let principal = uid(&t.subscription, subscription);
         if let Some(sub) = self.subscriptions.get(subscription) {
             let lineage = sub.unit.lineage();
-            let units: Vec<EntityUid> = lineage
-                .iter()
-                .map(|p| uid(&t.unit, &format!("{}/{}", sub.tenant, p)))
-                .collect();
-            entities.push(Entity::new_no_attrs(
-                principal.clone(),
-                HashSet::from([units[units.len() - 1].clone()]),
-            ));
+            let units: Vec<EntityUid> =
+                lineage.iter().map(|p| uid(&t.unit, &format!("{}/{}", sub.tenant, p))).collect();
+            entities.push(Entity::new_no_attrs(principal.clone(), HashSet::from([units[units.len() - 1].clone()])));
             for (i, unit) in units.iter().enumerate() {
-                let parents = if i == 0 {
-                    HashSet::new()
-                } else {
-                    HashSet::from([units[i - 1].clone()])
-                };
+                let parents = if i == 0 { HashSet::new() } else { HashSet::from([units[i - 1].clone()]) };
                 entities.push(Entity::new_no_attrs(unit.clone(), parents));
             }
         }
@@ -285,24 +238,15 @@ impl<'w> CedarPdp<'w> {
                 let def = self.catalog.service(index);
                 let family = uid(&t.family, &def.family);
                 let root = uid(&t.catalog, "services");
-                entities.push(Entity::new_no_attrs(
-                    resource.clone(),
-                    HashSet::from([family.clone()]),
-                ));
+                entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([family.clone()])));
                 entities.push(Entity::new_no_attrs(family, HashSet::from([root])));
                 self.catalog.classify(index, action).0
             }
             None => ActionClass::Write,
         };
         let action_uid = uid(&t.action, &format!("{service}:{action}"));
-        entities.push(Entity::new_no_attrs(
-            action_uid.clone(),
-            HashSet::from([uid(&t.action, class.as_str())]),
-        ));
-        let context = Context::from_pairs([(
-            "now".to_owned(),
-            RestrictedExpression::new_long(at.seconds()),
-        )])?;
+        entities.push(Entity::new_no_attrs(action_uid.clone(), HashSet::from([uid(&t.action, class.as_str())])));
+        let context = Context::from_pairs([("now".to_owned(), RestrictedExpression::new_long(at.seconds()))])?;
         Ok(CedarRequest {
             request: Request::new(principal, action_uid, resource, context, None)?,
             entities: Entities::from_entities(entities, None)?,
@@ -312,8 +256,7 @@ impl<'w> CedarPdp<'w> {
     /// Asks Cedar.
     #[inline]
     pub fn authorize(&self, request: &CedarRequest) -> Response {
-        self.authorizer
-            .is_authorized(&request.request, &self.policies, &request.entities)
+        self.authorizer.is_authorized(&request.request, &self.policies, &request.entities)
     }
 
     /// Prepares and asks in one go.
@@ -355,14 +298,10 @@ mod tests {
         assert_eq!(ids, ["ord-1#1", "ord-1#2"]);
         let (_, export_only) = &policies[0];
         assert!(
-            export_only
-                .contains(r#"principal in Unit::"ministry-of-defense/intelligence/signals""#),
+            export_only.contains(r#"principal in Unit::"ministry-of-defense/intelligence/signals""#),
             "{export_only}"
         );
-        assert!(
-            export_only
-                .contains(r#"action in [Action::"write", Action::"invoke", Action::"admin"]"#)
-        );
+        assert!(export_only.contains(r#"action in [Action::"write", Action::"invoke", Action::"admin"]"#));
         assert!(export_only.contains(r#"resource in [Family::"storage", Family::"ai"]"#));
         assert!(export_only.contains(r#"unless { resource in [Family::"security"] }"#));
         assert!(policy_set(&[order]).is_ok());

@@ -38,14 +38,9 @@ pub fn compare(
         };
         let policy = format!("{}#{phase}", snapshot.order_id(order));
         if !cedar.reasons.contains(&policy) {
-            return Err(format!(
-                "{}; verdict names {policy}, which cedar does not",
-                describe()
-            ));
+            return Err(format!("{}; verdict names {policy}, which cedar does not", describe()));
         }
-        let explained = snapshot
-            .explain(&decision, subscription, service, action)
-            .order;
+        let explained = snapshot.explain(&decision, subscription, service, action).order;
         if explained.as_deref() != Some(snapshot.order_id(order)) {
             return Err(format!("{}; explain names {explained:?}", describe()));
         }
@@ -76,9 +71,7 @@ impl Agreement {
         self.allowed += usize::from(allowed);
         match result {
             Ok(()) => self.agreed += 1,
-            Err(why) if self.disagreements.len() < Self::KEEP => {
-                self.disagreements.push(format!("#{index}: {why}"))
-            }
+            Err(why) if self.disagreements.len() < Self::KEEP => self.disagreements.push(format!("#{index}: {why}")),
             Err(_) => {}
         }
     }

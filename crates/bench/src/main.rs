@@ -9,8 +9,7 @@ use anyhow::{Context as _, bail};
 use verdict_bench::{Agreement, CedarOutcome, CedarPdp, World, WorldConfig, compare};
 use verdict_engine::{Change, Snapshot};
 
-const USAGE: &str =
-    "usage: verdict-bench engine [--subscriptions N] [--units N] [--tenants N] [--orders N] \
+const USAGE: &str = "usage: verdict-bench engine [--subscriptions N] [--units N] [--tenants N] [--orders N] \
 [--requests N] [--cedar-requests N] [--rounds N] [--seed N]
 
 Generates a seeded world, compiles it into a verdict snapshot and into Cedar
@@ -29,12 +28,8 @@ struct Options {
 }
 
 fn parse_args(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        world: WorldConfig::default(),
-        requests: 10_000_000,
-        cedar_requests: 20_000,
-        rounds: 5,
-    };
+    let mut options =
+        Options { world: WorldConfig::default(), requests: 10_000_000, cedar_requests: 20_000, rounds: 5 };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("engine") => {}
@@ -184,10 +179,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     }
     let mut move_times = Vec::new();
     let mut k = 0u64;
-    while move_times.len() < CHANGES as usize
-        && !world.inventory.subscriptions.is_empty()
-        && k < 100 * CHANGES
-    {
+    while move_times.len() < CHANGES as usize && !world.inventory.subscriptions.is_empty() && k < 100 * CHANGES {
         let sub = (k as usize).wrapping_mul(7_919_993) % world.inventory.subscriptions.len();
         k += 1;
         let Some(unit) = world.move_target(sub, k) else {
@@ -195,22 +187,14 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         };
         let id = world.inventory.subscriptions[sub].id.clone();
         let retained_by = snapshot.orders_covering(&id, world.now);
-        let change = Change::MoveSubscription {
-            id,
-            unit: world.inventory.units[unit].path.clone(),
-            retained_by,
-        };
+        let change = Change::MoveSubscription { id, unit: world.inventory.units[unit].path.clone(), retained_by };
         let start = Instant::now();
         let next = snapshot.apply(std::slice::from_ref(&change), 2)?;
         move_times.push(start.elapsed());
         drop(black_box(next));
     }
 
-    eprintln!(
-        "timing verdict over {} requests × {} rounds…",
-        grouped(stream.len() as u64),
-        options.rounds
-    );
+    eprintln!("timing verdict over {} requests × {} rounds…", grouped(stream.len() as u64), options.rounds);
     let mut rates = Vec::new();
     let mut allowed = 0usize;
     for _ in 0..options.rounds {
@@ -218,19 +202,12 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         let start = Instant::now();
         for r in &stream.requests {
             let (sub, service, action, at) = stream.resolve(r);
-            let d = snapshot.decide(
-                black_box(sub),
-                black_box(service),
-                black_box(action),
-                black_box(at),
-            );
+            let d = snapshot.decide(black_box(sub), black_box(service), black_box(action), black_box(at));
             allowed += usize::from(black_box(d).allowed);
         }
         rates.push(stream.len() as f64 / start.elapsed().as_secs_f64());
     }
-    let (slowest, fastest) = rates
-        .iter()
-        .fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    let (slowest, fastest) = rates.iter().fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     let verdict_rate = median(&mut rates);
 
     eprintln!("timing single decisions…");
@@ -245,12 +222,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     for r in &stream.requests {
         let (sub, service, action, at) = stream.resolve(r);
         let start = Instant::now();
-        let d = snapshot.decide(
-            black_box(sub),
-            black_box(service),
-            black_box(action),
-            black_box(at),
-        );
+        let d = snapshot.decide(black_box(sub), black_box(service), black_box(action), black_box(at));
         black_box(d);
         latencies.push(start.elapsed().as_nanos() as u32);
     }
@@ -262,11 +234,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     let cedar = CedarPdp::new(&world.catalog, &world.inventory, &world.orders)?;
     let cedar_build = start.elapsed();
     let policies = cedar.policy_count();
-    eprintln!(
-        "timing Cedar over {} requests against {} policies…",
-        grouped(n_cedar as u64),
-        grouped(policies as u64)
-    );
+    eprintln!("timing Cedar over {} requests against {} policies…", grouped(n_cedar as u64), grouped(policies as u64));
     let start = Instant::now();
     let mut prepared = Vec::with_capacity(n_cedar);
     for i in 0..n_cedar {
@@ -286,14 +254,8 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     let mut agreement = Agreement::default();
     for (i, response) in responses.iter().enumerate() {
         let request = stream.get(i);
-        let verdict_allowed = snapshot
-            .decide(request.0, request.1, request.2, request.3)
-            .allowed;
-        agreement.record(
-            i,
-            verdict_allowed,
-            compare(&snapshot, request, &CedarOutcome::from(response)),
-        );
+        let verdict_allowed = snapshot.decide(request.0, request.1, request.2, request.3).allowed;
+        agreement.record(i, verdict_allowed, compare(&snapshot, request, &CedarOutcome::from(response)));
     }
     let cedar_denied = responses.len() - agreement.allowed;
 
@@ -313,11 +275,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     row("world generation", human(generation));
     row(
         "request stream generation",
-        format!(
-            "{} ({} requests)",
-            human(request_generation),
-            grouped(stream.len() as u64)
-        ),
+        format!("{} ({} requests)", human(request_generation), grouped(stream.len() as u64)),
     );
     row("full compile (`Snapshot::compile`)", human(compile));
     row(
@@ -330,10 +288,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     );
     if !move_times.is_empty() {
         row(
-            &format!(
-                "apply one subscription move (median of {})",
-                move_times.len()
-            ),
+            &format!("apply one subscription move (median of {})", move_times.len()),
             format!(
                 "{} (max {})",
                 human(median_duration(move_times.clone())),
@@ -342,10 +297,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         );
     }
     row(
-        &format!(
-            "verdict decisions/s, 1 thread (median of {} rounds)",
-            options.rounds
-        ),
+        &format!("verdict decisions/s, 1 thread (median of {} rounds)", options.rounds),
         format!(
             "{} ({:.1} ns/decision; rounds {}–{})",
             rate(verdict_rate),
@@ -356,21 +308,11 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     );
     row(
         "single-decision latency p50 / p99 / p99.9 (timer included)",
-        format!(
-            "{} / {} / {} ns (max {} ns)",
-            p(0.5),
-            p(0.99),
-            p(0.999),
-            latencies[latencies.len() - 1]
-        ),
+        format!("{} / {} / {} ns (max {} ns)", p(0.5), p(0.99), p(0.999), latencies[latencies.len() - 1]),
     );
     row(
         "timer overhead (empty timed region) p50 / p99",
-        format!(
-            "{} / {} ns",
-            percentile(&overhead, 0.5),
-            percentile(&overhead, 0.99)
-        ),
+        format!("{} / {} ns", percentile(&overhead, 0.5), percentile(&overhead, 0.99)),
     );
     row(
         "allowed",
@@ -383,71 +325,30 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     );
     row(
         "Cedar policies (forbid per denying phase + permit-all)",
-        format!(
-            "{} (parsed in {})",
-            grouped(policies as u64),
-            human(cedar_build)
-        ),
+        format!("{} (parsed in {})", grouped(policies as u64), human(cedar_build)),
     );
     row(
-        &format!(
-            "Cedar request + entity slice building ({} requests)",
-            grouped(n_cedar as u64)
-        ),
-        format!(
-            "{:.1} µs/request",
-            prepare.as_secs_f64() * 1e6 / n_cedar.max(1) as f64
-        ),
+        &format!("Cedar request + entity slice building ({} requests)", grouped(n_cedar as u64)),
+        format!("{:.1} µs/request", prepare.as_secs_f64() * 1e6 / n_cedar.max(1) as f64),
     );
     row(
         "Cedar decisions/s, 1 thread (`is_authorized` only, slices prebuilt)",
-        format!(
-            "{} ({:.1} µs/decision; {} denied)",
-            rate(cedar_rate),
-            1e6 / cedar_rate,
-            grouped(cedar_denied as u64)
-        ),
+        format!("{} ({:.1} µs/decision; {} denied)", rate(cedar_rate), 1e6 / cedar_rate, grouped(cedar_denied as u64)),
     );
-    row(
-        "Cedar decisions/s including slice building",
-        rate(cedar_rate_with_slices),
-    );
-    row(
-        "throughput ratio verdict / Cedar",
-        format!("{:.0}×", verdict_rate / cedar_rate),
-    );
-    row(
-        "agreement",
-        format!(
-            "{}/{}",
-            grouped(agreement.agreed as u64),
-            grouped(agreement.checked as u64)
-        ),
-    );
+    row("Cedar decisions/s including slice building", rate(cedar_rate_with_slices));
+    row("throughput ratio verdict / Cedar", format!("{:.0}×", verdict_rate / cedar_rate));
+    row("agreement", format!("{}/{}", grouped(agreement.agreed as u64), grouped(agreement.checked as u64)));
 
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!("machine: {} ({cores} cores available)", cpu_model());
     println!(
         "command: {}{}",
         args.join(" "),
-        if cfg!(debug_assertions) {
-            "  (DEBUG BUILD: numbers are meaningless; use --release)"
-        } else {
-            ""
-        }
+        if cfg!(debug_assertions) { "  (DEBUG BUILD: numbers are meaningless; use --release)" } else { "" }
     );
     println!(
         "parameters: --subscriptions {} --units {} --tenants {} --orders {} --requests {} --cedar-requests {} --rounds {} --seed {}",
-        w.subscriptions,
-        w.units,
-        w.tenants,
-        w.orders,
-        options.requests,
-        options.cedar_requests,
-        options.rounds,
-        w.seed
+        w.subscriptions, w.units, w.tenants, w.orders, options.requests, options.cedar_requests, options.rounds, w.seed
     );
     println!();
     println!("| measure | result |");

@@ -83,21 +83,13 @@ impl World {
     pub fn requests(&self, n: usize, seed: u64) -> RequestStream {
         let mut rng = Rng::new(seed ^ 0x7265_7175_6573_7473);
         let known_subs = self.inventory.subscriptions.len();
-        let mut subscriptions: Vec<Box<str>> = self
-            .inventory
-            .subscriptions
-            .iter()
-            .map(|s| s.id.as_str().into())
-            .collect();
+        let mut subscriptions: Vec<Box<str>> =
+            self.inventory.subscriptions.iter().map(|s| s.id.as_str().into()).collect();
         let unknown_subs = 64;
         subscriptions.extend((0..unknown_subs).map(|i| format!("ghost-{i:04}").into_boxed_str()));
 
         let catalog = &self.catalog;
-        let mut services: Vec<Box<str>> = catalog
-            .services
-            .iter()
-            .map(|s| s.name.as_str().into())
-            .collect();
+        let mut services: Vec<Box<str>> = catalog.services.iter().map(|s| s.name.as_str().into()).collect();
         services.extend(UNKNOWN_SERVICES.iter().map(|s| (*s).into()));
         let mut actions: Vec<Box<str>> = Vec::new();
         let mut service_actions: Vec<Vec<u16>> = Vec::new();
@@ -119,38 +111,21 @@ impl World {
         actions.extend(UNKNOWN_ACTIONS.iter().map(|a| (*a).into()));
         let class_actions: Vec<u16> = ActionClass::ALL
             .iter()
-            .map(|c| {
-                actions
-                    .iter()
-                    .position(|a| **a == *c.as_str())
-                    .expect("class names are actions") as u16
-            })
+            .map(|c| actions.iter().position(|a| **a == *c.as_str()).expect("class names are actions") as u16)
             .collect();
         let sub_services: Vec<Vec<u16>> = self
             .inventory
             .subscriptions
             .iter()
-            .map(|s| {
-                s.services
-                    .iter()
-                    .filter_map(|name| catalog.index_of(name))
-                    .collect()
-            })
+            .map(|s| s.services.iter().filter_map(|name| catalog.index_of(name)).collect())
             .collect();
 
         let coverage = self.coverage();
-        let hot_orders: Vec<usize> = (0..coverage.len())
-            .filter(|&o| !coverage[o].is_empty())
-            .collect();
+        let hot_orders: Vec<usize> = (0..coverage.len()).filter(|&o| !coverage[o].is_empty()).collect();
         let order_services: Vec<Vec<ServiceIndex>> = self
             .orders
             .iter()
-            .map(|o| {
-                o.spec
-                    .validate(catalog)
-                    .map(|set| set.iter().collect())
-                    .unwrap_or_default()
-            })
+            .map(|o| o.spec.validate(catalog).map(|set| set.iter().collect()).unwrap_or_default())
             .collect();
         let order_instants: Vec<Vec<i64>> = self
             .orders
@@ -187,16 +162,11 @@ impl World {
                 }
             } else {
                 let unknown_action = roll < UNKNOWN_SUBSCRIPTION + UNKNOWN_SERVICE + UNKNOWN_ACTION;
-                let hot = !hot_orders.is_empty()
-                    && (rng.chance(HOT) || (unknown_action && rng.chance(0.5)));
+                let hot = !hot_orders.is_empty() && (rng.chance(HOT) || (unknown_action && rng.chance(0.5)));
                 let (subscription, service, at) = if hot {
                     let o = *rng.pick(&hot_orders);
                     let sub = *rng.pick(&coverage[o]);
-                    let service = if rng.chance(0.5) {
-                        *rng.pick(&order_services[o])
-                    } else {
-                        any_service(&mut rng)
-                    };
+                    let service = if rng.chance(0.5) { *rng.pick(&order_services[o]) } else { any_service(&mut rng) };
                     let at = if rng.chance(0.05) {
                         Timestamp(*rng.pick(&order_instants[o]) - rng.below(2) as i64)
                     } else {
@@ -206,11 +176,8 @@ impl World {
                 } else {
                     let sub = any_sub(&mut rng);
                     let own = &sub_services[sub as usize];
-                    let service = if !own.is_empty() && rng.chance(0.75) {
-                        *rng.pick(own)
-                    } else {
-                        any_service(&mut rng)
-                    };
+                    let service =
+                        if !own.is_empty() && rng.chance(0.75) { *rng.pick(own) } else { any_service(&mut rng) };
                     (sub, service, window(&mut rng))
                 };
                 let action = if unknown_action {
@@ -218,20 +185,10 @@ impl World {
                 } else {
                     *rng.pick(&service_actions[service as usize])
                 };
-                Request {
-                    subscription,
-                    service,
-                    action,
-                    at,
-                }
+                Request { subscription, service, action, at }
             };
             requests.push(request);
         }
-        RequestStream {
-            subscriptions,
-            services,
-            actions,
-            requests,
-        }
+        RequestStream { subscriptions, services, actions, requests }
     }
 }

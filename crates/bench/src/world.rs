@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use verdict_model::{
-    Catalog, Inventory, Order, OrderSpec, Phase, PhaseMode, Scope, ServicePattern, Subscription,
-    Tenant, TenantKind, Timestamp, Unit, UnitPath,
+    Catalog, Inventory, Order, OrderSpec, Phase, PhaseMode, Scope, ServicePattern, Subscription, Tenant, TenantKind,
+    Timestamp, Unit, UnitPath,
 };
 
 use crate::rng::Rng;
@@ -30,14 +30,7 @@ const WORDS: [&str; 12] = [
     "archive",
     "labs",
 ];
-const REGIONS: [&str; 6] = [
-    "westeurope",
-    "northeurope",
-    "eastus",
-    "westus2",
-    "southeastasia",
-    "japaneast",
-];
+const REGIONS: [&str; 6] = ["westeurope", "northeurope", "eastus", "westus2", "southeastasia", "japaneast"];
 const KINDS: [TenantKind; 8] = [
     TenantKind::Enterprise,
     TenantKind::Enterprise,
@@ -81,13 +74,7 @@ impl Default for WorldConfig {
     /// The benchmark's default scale: a million subscriptions, ten thousand
     /// orders.
     fn default() -> WorldConfig {
-        WorldConfig {
-            tenants: 10_000,
-            units: 100_000,
-            subscriptions: 1_000_000,
-            orders: 10_000,
-            seed: 1,
-        }
+        WorldConfig { tenants: 10_000, units: 100_000, subscriptions: 1_000_000, orders: 10_000, seed: 1 }
     }
 }
 
@@ -138,11 +125,7 @@ impl World {
             sub_unit: Vec::with_capacity(config.subscriptions),
         };
         world.inventory.tenants = (0..tenants)
-            .map(|i| Tenant {
-                id: format!("tenant-{i:05}"),
-                kind: *rng.pick(&KINDS),
-                name: String::new(),
-            })
+            .map(|i| Tenant { id: format!("tenant-{i:05}"), kind: *rng.pick(&KINDS), name: String::new() })
             .collect();
         world.inventory.units.reserve(units);
         for i in 0..units {
@@ -152,11 +135,7 @@ impl World {
                 NONE
             } else {
                 let p = *rng.pick(own);
-                if world.unit_depth[p as usize] >= MAX_DEPTH {
-                    world.unit_parent[p as usize]
-                } else {
-                    p
-                }
+                if world.unit_depth[p as usize] >= MAX_DEPTH { world.unit_parent[p as usize] } else { p }
             };
             world.add_unit(tenant as u32, parent, &mut rng);
         }
@@ -180,10 +159,7 @@ impl World {
             (segment, 1)
         } else {
             let p = parent as usize;
-            (
-                format!("{}/{segment}", self.inventory.units[p].path),
-                self.unit_depth[p] + 1,
-            )
+            (format!("{}/{segment}", self.inventory.units[p].path), self.unit_depth[p] + 1)
         };
         self.inventory.units.push(Unit {
             tenant: self.inventory.tenants[tenant as usize].id.clone(),
@@ -287,10 +263,7 @@ impl World {
         }
 
         let patterns = |names: &[&str]| -> Vec<ServicePattern> {
-            names
-                .iter()
-                .map(|p| ServicePattern::parse(p).expect("generated patterns parse"))
-                .collect()
+            names.iter().map(|p| ServicePattern::parse(p).expect("generated patterns parse")).collect()
         };
         let set = *rng.pick(&SERVICE_SETS);
         let services = patterns(set);
@@ -316,41 +289,17 @@ impl World {
         let jitter = |rng: &mut Rng| rng.between(0, 6 * 3600);
         let phases: Vec<Phase> = match rng.below(20) {
             0..=7 => vec![
-                Phase {
-                    mode: PhaseMode::Notice,
-                    start: at(0),
-                },
-                Phase {
-                    mode: PhaseMode::ExportOnly,
-                    start: at(2 * DAY + jitter(rng)),
-                },
-                Phase {
-                    mode: PhaseMode::Disabled,
-                    start: at(9 * DAY + jitter(rng)),
-                },
+                Phase { mode: PhaseMode::Notice, start: at(0) },
+                Phase { mode: PhaseMode::ExportOnly, start: at(2 * DAY + jitter(rng)) },
+                Phase { mode: PhaseMode::Disabled, start: at(9 * DAY + jitter(rng)) },
             ],
             8..=11 => vec![
-                Phase {
-                    mode: PhaseMode::ExportOnly,
-                    start: at(0),
-                },
-                Phase {
-                    mode: PhaseMode::Disabled,
-                    start: at(rng.between(DAY, 20 * DAY)),
-                },
+                Phase { mode: PhaseMode::ExportOnly, start: at(0) },
+                Phase { mode: PhaseMode::Disabled, start: at(rng.between(DAY, 20 * DAY)) },
             ],
-            12..=14 => vec![Phase {
-                mode: PhaseMode::Disabled,
-                start: at(0),
-            }],
-            15..=16 => vec![Phase {
-                mode: PhaseMode::Notice,
-                start: at(0),
-            }],
-            _ => vec![Phase {
-                mode: PhaseMode::ExportOnly,
-                start: at(0),
-            }],
+            12..=14 => vec![Phase { mode: PhaseMode::Disabled, start: at(0) }],
+            15..=16 => vec![Phase { mode: PhaseMode::Notice, start: at(0) }],
+            _ => vec![Phase { mode: PhaseMode::ExportOnly, start: at(0) }],
         };
         let end = rng.chance(0.1).then(|| at(rng.between(3600, 40 * DAY)));
         let lifted_at = rng.chance(0.05).then(|| at(rng.between(-DAY, 20 * DAY)));
@@ -360,25 +309,15 @@ impl World {
             clause: format!("AUP-{}", 1 + rng.below(6)),
             title: String::new(),
             scope: Scope {
-                units: units
-                    .iter()
-                    .map(|&u| self.inventory.units[u as usize].path.clone())
-                    .collect(),
-                subscriptions: direct
-                    .iter()
-                    .map(|&s| self.inventory.subscriptions[s as usize].id.clone())
-                    .collect(),
+                units: units.iter().map(|&u| self.inventory.units[u as usize].path.clone()).collect(),
+                subscriptions: direct.iter().map(|&s| self.inventory.subscriptions[s as usize].id.clone()).collect(),
             },
             services,
             exempt,
             phases,
             end,
         };
-        debug_assert!(
-            spec.validate(&self.catalog).is_ok(),
-            "{id}: {:?}",
-            spec.validate(&self.catalog)
-        );
+        debug_assert!(spec.validate(&self.catalog).is_ok(), "{id}: {:?}", spec.validate(&self.catalog));
         Order {
             id,
             seq,
@@ -393,12 +332,7 @@ impl World {
     /// A fresh order in the style of the generated ones, not yet in
     /// `self.orders`; `n` picks it (and seeds it) among many possible.
     pub fn new_order(&self, n: u64) -> Order {
-        let mut rng = Rng::new(
-            self.seed
-                .wrapping_mul(31)
-                .wrapping_add(n)
-                .wrapping_add(0x006f_7264_6572),
-        );
+        let mut rng = Rng::new(self.seed.wrapping_mul(31).wrapping_add(n).wrapping_add(0x006f_7264_6572));
         let seq = self.orders.iter().map(|o| o.seq).max().unwrap_or(0) + 1 + n as i64;
         self.random_order(format!("ord-new-{n}"), seq, &mut rng)
     }
@@ -437,20 +371,13 @@ impl World {
     /// `retained_by` keep covering it, as `Change::MoveSubscription` says.
     pub fn move_subscription(&mut self, sub: usize, unit: usize, retained_by: &[String]) {
         let old = self.sub_unit[sub] as usize;
-        assert_eq!(
-            self.unit_tenant[old], self.unit_tenant[unit],
-            "moves stay within a tenant"
-        );
+        assert_eq!(self.unit_tenant[old], self.unit_tenant[unit], "moves stay within a tenant");
         self.unit_subs[old].retain(|&s| s as usize != sub);
         self.unit_subs[unit].push(sub as u32);
         self.sub_unit[sub] = unit as u32;
         self.inventory.subscriptions[sub].unit = self.inventory.units[unit].path.clone();
         let id = self.inventory.subscriptions[sub].id.clone();
-        for order in self
-            .orders
-            .iter_mut()
-            .filter(|o| retained_by.contains(&o.id))
-        {
+        for order in self.orders.iter_mut().filter(|o| retained_by.contains(&o.id)) {
             if !order.retained.contains(&id) {
                 order.retained.push(id.clone());
             }
@@ -466,13 +393,11 @@ impl World {
     /// For each order, the subscriptions it covers at some time: those in
     /// its scope units' subtrees, those it names and those it retains.
     pub fn coverage(&self) -> Vec<Vec<u32>> {
-        let mut unit_index: HashMap<(&str, &str), u32> =
-            HashMap::with_capacity(self.inventory.units.len());
+        let mut unit_index: HashMap<(&str, &str), u32> = HashMap::with_capacity(self.inventory.units.len());
         for (i, u) in self.inventory.units.iter().enumerate() {
             unit_index.insert((u.tenant.as_str(), u.path.as_str()), i as u32);
         }
-        let mut sub_index: HashMap<&str, u32> =
-            HashMap::with_capacity(self.inventory.subscriptions.len());
+        let mut sub_index: HashMap<&str, u32> = HashMap::with_capacity(self.inventory.subscriptions.len());
         for (i, s) in self.inventory.subscriptions.iter().enumerate() {
             sub_index.insert(s.id.as_str(), i as u32);
         }

@@ -22,13 +22,7 @@ fn assert_agrees(agreement: &Agreement, what: &str) {
 }
 
 fn world(seed: u64) -> World {
-    World::generate(&WorldConfig {
-        tenants: 12,
-        units: 60,
-        subscriptions: 300,
-        orders: 60,
-        seed,
-    })
+    World::generate(&WorldConfig { tenants: 12, units: 60, subscriptions: 300, orders: 60, seed })
 }
 
 /// The stream must reach every kind of decision, or agreement proves little.
@@ -43,35 +37,11 @@ fn assert_exercises_every_path(snapshot: &Snapshot, stream: &RequestStream, seed
             (Basis::UnknownService, _) => 0,
             (Basis::UnknownSubscription, _) => 1,
             (Basis::NoOrder, _) => 2,
-            (
-                Basis::Order {
-                    mode: PhaseMode::Notice,
-                    ..
-                },
-                _,
-            ) => 3,
-            (
-                Basis::Order {
-                    mode: PhaseMode::ExportOnly,
-                    ..
-                },
-                true,
-            ) => 4,
+            (Basis::Order { mode: PhaseMode::Notice, .. }, _) => 3,
+            (Basis::Order { mode: PhaseMode::ExportOnly, .. }, true) => 4,
             (Basis::Order { .. }, false) if !d.action_known => 6,
-            (
-                Basis::Order {
-                    mode: PhaseMode::ExportOnly,
-                    ..
-                },
-                false,
-            ) => 5,
-            (
-                Basis::Order {
-                    mode: PhaseMode::Disabled,
-                    ..
-                },
-                false,
-            ) => 5,
+            (Basis::Order { mode: PhaseMode::ExportOnly, .. }, false) => 5,
+            (Basis::Order { mode: PhaseMode::Disabled, .. }, false) => 5,
             (Basis::Order { .. }, true) => 2,
         };
         counts[slot] += 1;
@@ -86,25 +56,18 @@ fn assert_exercises_every_path(snapshot: &Snapshot, stream: &RequestStream, seed
         "denial of an unknown action",
     ];
     for (name, n) in names.iter().zip(counts) {
-        assert!(
-            n > 0,
-            "seed {seed}: no request decided as {name}: {counts:?}"
-        );
+        assert!(n > 0, "seed {seed}: no request decided as {name}: {counts:?}");
     }
     let allowed = stream.len() - counts[5] - counts[6];
     let share = allowed as f64 / stream.len() as f64;
-    assert!(
-        (0.5..0.97).contains(&share),
-        "seed {seed}: {share:.3} allowed"
-    );
+    assert!((0.5..0.97).contains(&share), "seed {seed}: {share:.3} allowed");
 }
 
 #[test]
 fn verdict_and_cedar_agree_on_every_request() {
     for seed in 1..=3 {
         let world = world(seed);
-        let snapshot =
-            Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
+        let snapshot = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
         let cedar = CedarPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
         let stream = world.requests(REQUESTS, seed);
         let agreement = check(&snapshot, &cedar, &stream, 0..stream.len()).unwrap();
@@ -117,8 +80,7 @@ fn verdict_and_cedar_agree_on_every_request() {
 fn agreement_survives_incremental_changes() {
     for seed in [5, 6] {
         let mut world = world(seed);
-        let mut snapshot =
-            Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
+        let mut snapshot = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
         let now = world.now;
         for step in 0..40u64 {
             let change = match step % 4 {
@@ -140,11 +102,7 @@ fn agreement_survives_incremental_changes() {
                     let id = world.inventory.subscriptions[sub].id.clone();
                     let retained_by = snapshot.orders_covering(&id, now);
                     world.move_subscription(sub, unit, &retained_by);
-                    Change::MoveSubscription {
-                        id,
-                        unit: world.inventory.units[unit].path.clone(),
-                        retained_by,
-                    }
+                    Change::MoveSubscription { id, unit: world.inventory.units[unit].path.clone(), retained_by }
                 }
                 _ => {
                     let unit = (step as usize * 13) % world.inventory.units.len();
@@ -160,8 +118,7 @@ fn agreement_survives_incremental_changes() {
         assert_agrees(&agreement, &format!("seed {seed} after changes"));
 
         // The incrementally built snapshot decides like one compiled afresh.
-        let fresh =
-            Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
+        let fresh = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
         for i in 0..stream.len() {
             let (sub, service, action, at) = stream.get(i);
             assert_eq!(

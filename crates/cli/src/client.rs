@@ -30,11 +30,10 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the verdict server at {}; is it running? (--server)", self.base))?;
+        let response =
+            request.bearer_auth(&self.token).send().await.with_context(|| {
+                format!("cannot reach the verdict server at {}; is it running? (--server)", self.base)
+            })?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {

@@ -60,7 +60,9 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Some(t) => Some(t),
             None => Some(
                 std::fs::read_to_string(args.data.join("pep.token"))
-                    .with_context(|| format!("no --token given and cannot read {}", args.data.join("pep.token").display()))?
+                    .with_context(|| {
+                        format!("no --token given and cannot read {}", args.data.join("pep.token").display())
+                    })?
                     .trim()
                     .to_owned(),
             ),
@@ -78,7 +80,10 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = DataDir::open(&args.data)?;
     if !dir.is_initialised() {
-        bail!("{} holds no verdict data; run `verdict serve --data {0}` or `verdict import` first, or use --server", args.data.display());
+        bail!(
+            "{} holds no verdict data; run `verdict serve --data {0}` or `verdict import` first, or use --server",
+            args.data.display()
+        );
     }
     let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
     let core = Core::open(Arc::new(store)).await?;
@@ -234,8 +239,8 @@ fn client(args: &crate::ServerArgs) -> anyhow::Result<Client> {
 pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
     match command {
         OrderCommand::Create { file, server } => {
-            let body: Value = serde_json::from_str(&read_input(&file)?)
-                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let body: Value =
+                serde_json::from_str(&read_input(&file)?).with_context(|| format!("{} is not JSON", file.display()))?;
             let order = client(&server)?.post("/v1/orders", &body).await?;
             println!("{}", serde_json::to_string_pretty(&order)?);
         }
@@ -287,8 +292,13 @@ pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&order)?);
         }
         OrderCommand::Lift { id, reason, server } => {
-            let order = client(&server)?.post(&format!("/v1/orders/{id}/lift"), &serde_json::json!({"reason": reason})).await?;
-            println!("lifted {} at {}", order["id"].as_str().unwrap_or(&id), order["lifted_at"].as_str().unwrap_or("now"));
+            let order =
+                client(&server)?.post(&format!("/v1/orders/{id}/lift"), &serde_json::json!({"reason": reason})).await?;
+            println!(
+                "lifted {} at {}",
+                order["id"].as_str().unwrap_or(&id),
+                order["lifted_at"].as_str().unwrap_or("now")
+            );
         }
     }
     Ok(())

@@ -84,7 +84,10 @@ fn guide(addr: SocketAddr, dir: &Path) -> String {
     let _ = writeln!(out, "verdict demo listening on {base}");
     let _ = writeln!(out);
     let _ = writeln!(out, "Tokens: {} (decisions) and {} (management), mode 0600.", pep.display(), admin.display());
-    let _ = writeln!(out, "Order AUP-2 covers ministry-of-defense/intelligence/signals: storage.* and ai.* are export-only now,");
+    let _ = writeln!(
+        out,
+        "Order AUP-2 covers ministry-of-defense/intelligence/signals: storage.* and ai.* are export-only now,"
+    );
     let _ = writeln!(out, "disabled in 6 days; security.* is exempt; other units and tenants are untouched.");
     let _ = writeln!(out);
     let _ = writeln!(out, "  TOKEN=$(cat {})", pep.display());
@@ -98,14 +101,19 @@ fn guide(addr: SocketAddr, dir: &Path) -> String {
     for (what, sub, service, action) in examples {
         let _ = writeln!(out);
         let _ = writeln!(out, "# {what}");
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "  curl -s {base}/access/v1/evaluation -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{}'",
             evaluation(sub, service, action)
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "# the same denial as nginx auth_request sees it (403 with X-Verdict-Order and X-Verdict-Reason)");
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
+        "# the same denial as nginx auth_request sees it (403 with X-Verdict-Order and X-Verdict-Reason)"
+    );
+    let _ = writeln!(
+        out,
         "  curl -si {base}/authz/nginx -H \"Authorization: Bearer $TOKEN\" -H 'X-Verdict-Subscription: sig-archive-nl' -H 'X-Verdict-Service: storage.blob' -H 'X-Verdict-Action: put-blob'"
     );
     let _ = writeln!(out);

@@ -43,11 +43,12 @@ pub async fn open(data: &Path) -> anyhow::Result<Opened> {
 
 /// Serves `opened` on `listen` until SIGINT or SIGTERM.
 pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::SocketAddr)) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}; is another server using it? Pick another with --listen"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}; is another server using it? Pick another with --listen")
+    })?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState { core: opened.core.clone(), tokens: opened.tokens.clone(), metrics: Metrics::default() });
+    let state =
+        Arc::new(AppState { core: opened.core.clone(), tokens: opened.tokens.clone(), metrics: Metrics::default() });
     let app = verdict_server::router(state);
     ready(addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server failed")?;

@@ -112,7 +112,10 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
     let read = ask("sig-archive-nl", "storage.blob", "get-blob");
     assert_eq!(read["context"]["phase"], "export_only");
     let write = ask("sig-archive-nl", "storage.blob", "put-blob");
-    assert_eq!((write["context"]["clause"].clone(), write["context"]["next_phase"]["mode"].clone()), (json!("AUP-2"), json!("disabled")));
+    assert_eq!(
+        (write["context"]["clause"].clone(), write["context"]["next_phase"]["mode"].clone()),
+        (json!("AUP-2"), json!("disabled"))
+    );
     let order = write["context"]["order"].as_str().unwrap().to_owned();
     let nginx = reqwest::blocking::Client::new()
         .get(format!("{}/authz/nginx", demo.base))
@@ -127,11 +130,16 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
 
     // Started again on the same directory: reused, same order, nothing added.
     let again = start(&["demo", "--listen", "127.0.0.1:0", "--data", data_arg]);
-    let write = post(&again.base, "/access/v1/evaluation", &pep, &json!({
-        "subject": {"type": "gateway", "id": "gw"},
-        "resource": {"type": "service", "id": "storage.blob", "properties": {"subscription": "sig-archive-nl"}},
-        "action": {"name": "put-blob"}
-    }));
+    let write = post(
+        &again.base,
+        "/access/v1/evaluation",
+        &pep,
+        &json!({
+            "subject": {"type": "gateway", "id": "gw"},
+            "resource": {"type": "service", "id": "storage.blob", "properties": {"subscription": "sig-archive-nl"}},
+            "action": {"name": "put-blob"}
+        }),
+    );
     assert_eq!(write["context"]["order"], order.as_str());
     let orders: Value = reqwest::blocking::Client::new()
         .get(format!("{}/v1/orders", again.base))

@@ -94,13 +94,8 @@ impl DataDir {
         getrandom::fill(&mut bytes)
             .map_err(|e| DataDirError::Io { path: path.clone(), source: std::io::Error::other(e.to_string()) })?;
         let token: String = format!("vdt_{name}_") + &bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut file =
+            OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&path).map_err(io(&path))?;
         file.write_all(format!("{token}\n").as_bytes()).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         Ok((token, true))

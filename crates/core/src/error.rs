@@ -42,7 +42,9 @@ pub enum CoreError {
         id: String,
     },
     /// An import record names a tenant that neither the file nor the store has.
-    #[error("{kind} record {index} names tenant {tenant:?}, which is neither in the import nor stored; add the tenant first")]
+    #[error(
+        "{kind} record {index} names tenant {tenant:?}, which is neither in the import nor stored; add the tenant first"
+    )]
     ImportUnknownTenant {
         /// Record kind.
         kind: &'static str,
@@ -76,7 +78,9 @@ pub enum CoreError {
         id: String,
     },
     /// An order's scope reaches into another tenant.
-    #[error("subscription {subscription:?} belongs to tenant {belongs_to:?}, but the order is for tenant {order_tenant:?}; an order's scope must lie in one tenant")]
+    #[error(
+        "subscription {subscription:?} belongs to tenant {belongs_to:?}, but the order is for tenant {order_tenant:?}; an order's scope must lie in one tenant"
+    )]
     ScopeSpansTenants {
         /// The foreign subscription.
         subscription: String,
@@ -86,7 +90,9 @@ pub enum CoreError {
         order_tenant: String,
     },
     /// A subscription would change tenant.
-    #[error("subscription {subscription:?} belongs to tenant {from:?} and cannot move to tenant {to:?}; subscriptions move only within their tenant")]
+    #[error(
+        "subscription {subscription:?} belongs to tenant {from:?} and cannot move to tenant {to:?}; subscriptions move only within their tenant"
+    )]
     CrossTenantMove {
         /// The subscription.
         subscription: String,

@@ -119,7 +119,12 @@ impl Core {
 
     /// Commits `batch`, then publishes the snapshot with `changes` applied.
     /// Must be called with the writer lock held.
-    async fn commit(&self, batch: Batch, changes: Vec<Change>, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<u64, CoreError> {
+    async fn commit(
+        &self,
+        batch: Batch,
+        changes: Vec<Change>,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<u64, CoreError> {
         let version = self.store.commit(&batch, progress).await?;
         let current = self.engine.snapshot();
         match current.apply(&changes, version) {
@@ -196,11 +201,17 @@ impl Core {
             return Err(CoreError::NotFound { kind: "unit", id: format!("{tenant}:{path}") });
         }
         if let Some(child) = units.iter().find(|u| *u != path && u.is_within(path)) {
-            return Err(CoreError::UnitNotEmpty { unit: path.to_string(), why: format!("it has the child unit {child:?}") });
+            return Err(CoreError::UnitNotEmpty {
+                unit: path.to_string(),
+                why: format!("it has the child unit {child:?}"),
+            });
         }
         let subs = self.store.subscriptions_within(tenant, path).await?;
         if subs > 0 {
-            return Err(CoreError::UnitNotEmpty { unit: path.to_string(), why: format!("it holds {subs} subscription(s); move or delete them first") });
+            return Err(CoreError::UnitNotEmpty {
+                unit: path.to_string(),
+                why: format!("it holds {subs} subscription(s); move or delete them first"),
+            });
         }
         for order in self.all_orders(Some(tenant)).await? {
             if order.spec.scope.units.contains(path) {
@@ -264,7 +275,8 @@ impl Core {
             summary: serde_json::json!({"subscription": id, "from": sub.unit, "to": unit, "retained_by": retained_by}),
             ops: vec![Op::MoveSubscription { id: id.to_owned(), unit: unit.clone(), retained_by: retained_by.clone() }],
         };
-        let change = Change::MoveSubscription { id: id.to_owned(), unit: unit.clone(), retained_by: retained_by.clone() };
+        let change =
+            Change::MoveSubscription { id: id.to_owned(), unit: unit.clone(), retained_by: retained_by.clone() };
         let version = self.commit(batch, vec![change], &|_| ()).await?;
         sub.unit = unit;
         Ok(Moved { subscription: sub, retained_by, version })
@@ -294,7 +306,11 @@ impl Core {
     /// created or updated, units (and the ancestors of every unit named)
     /// created. A subscription that changes unit is moved, with retention.
     /// `progress` is told how many records have been written.
-    pub async fn import(&self, inventory: Inventory, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<ImportSummary, CoreError> {
+    pub async fn import(
+        &self,
+        inventory: Inventory,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<ImportSummary, CoreError> {
         let catalog = Catalog::builtin();
         let mut seen_tenants = HashSet::new();
         for (i, t) in inventory.tenants.iter().enumerate() {
@@ -312,7 +328,8 @@ impl Core {
         }
         let _w = self.writer.lock().await;
         let loaded = self.store.load().await?;
-        let stored_tenants: HashMap<&str, &Tenant> = loaded.inventory.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
+        let stored_tenants: HashMap<&str, &Tenant> =
+            loaded.inventory.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
         let known = |id: &str| seen_tenants.contains(id) || stored_tenants.contains_key(id);
         for (i, u) in inventory.units.iter().enumerate() {
             if !known(&u.tenant) {
@@ -321,7 +338,11 @@ impl Core {
         }
         for (i, s) in inventory.subscriptions.iter().enumerate() {
             if !known(&s.tenant) {
-                return Err(CoreError::ImportUnknownTenant { kind: "subscription", index: i, tenant: s.tenant.clone() });
+                return Err(CoreError::ImportUnknownTenant {
+                    kind: "subscription",
+                    index: i,
+                    tenant: s.tenant.clone(),
+                });
             }
         }
         let stored_units: HashSet<(&str, &str)> =
@@ -370,7 +391,11 @@ impl Core {
             match stored_subs.get(s.id.as_str()) {
                 None => summary.subscriptions_created += 1,
                 Some(old) if old.tenant != s.tenant => {
-                    return Err(CoreError::CrossTenantMove { subscription: s.id.clone(), from: old.tenant.clone(), to: s.tenant.clone() });
+                    return Err(CoreError::CrossTenantMove {
+                        subscription: s.id.clone(),
+                        from: old.tenant.clone(),
+                        to: s.tenant.clone(),
+                    });
                 }
                 Some(old) if *old == s => {
                     summary.unchanged += 1;
@@ -379,7 +404,11 @@ impl Core {
                 Some(old) if old.unit != s.unit => {
                     summary.subscriptions_moved += 1;
                     let retained_by = snapshot.orders_covering(&s.id, now);
-                    moves.push(Op::MoveSubscription { id: s.id.clone(), unit: s.unit.clone(), retained_by: retained_by.clone() });
+                    moves.push(Op::MoveSubscription {
+                        id: s.id.clone(),
+                        unit: s.unit.clone(),
+                        retained_by: retained_by.clone(),
+                    });
                     changes.push(Change::MoveSubscription { id: s.id.clone(), unit: s.unit.clone(), retained_by });
                 }
                 Some(_) => summary.subscriptions_updated += 1,
@@ -454,11 +483,8 @@ impl Core {
             return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reason (say why the order is lifted)")));
         }
         let _w = self.writer.lock().await;
-        let mut order = self
-            .store
-            .order(id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
+        let mut order =
+            self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
         let now = self.clock.now();
         match order.status_at(now) {
             verdict_model::OrderStatus::Lifted => {

@@ -53,20 +53,46 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
     let mut unknown_unit = order_body();
     unknown_unit["scope"]["units"] = serde_json::json!(["intel/nowhere"]);
     let cases: Vec<(&str, Result<(), CoreError>)> = vec![
-        ("tenant-exists", core.create_tenant(Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() }).await.map(|_| ())),
+        (
+            "tenant-exists",
+            core.create_tenant(Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() })
+                .await
+                .map(|_| ()),
+        ),
         ("scope-spans-tenants", core.create_order(spec(spans)).await.map(|_| ())),
         ("unknown-unit", core.create_order(spec(unknown_unit)).await.map(|_| ())),
         ("unknown-subscription", core.move_subscription("nope", UnitPath::parse("cyber").unwrap()).await.map(|_| ())),
         ("unknown-unit", core.move_subscription("sig", UnitPath::parse("cyber/new").unwrap()).await.map(|_| ())),
         ("unknown-order", core.lift_order("ord-nope", "because").await.map(|_| ())),
-        ("subscription-exists", core.create_subscription(Subscription {
-            id: "sig".into(), tenant: "mod".into(), unit: UnitPath::parse("cyber").unwrap(), services: vec![], region: String::new(),
-        }).await.map(|_| ())),
-        ("unknown-service", core.create_subscription(Subscription {
-            id: "new".into(), tenant: "mod".into(), unit: UnitPath::parse("cyber").unwrap(), services: vec!["storage.blbo".into()], region: String::new(),
-        }).await.map(|_| ())),
+        (
+            "subscription-exists",
+            core.create_subscription(Subscription {
+                id: "sig".into(),
+                tenant: "mod".into(),
+                unit: UnitPath::parse("cyber").unwrap(),
+                services: vec![],
+                region: String::new(),
+            })
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "unknown-service",
+            core.create_subscription(Subscription {
+                id: "new".into(),
+                tenant: "mod".into(),
+                unit: UnitPath::parse("cyber").unwrap(),
+                services: vec!["storage.blbo".into()],
+                region: String::new(),
+            })
+            .await
+            .map(|_| ()),
+        ),
         ("unit-not-empty", core.delete_unit("mod", &UnitPath::parse("intel").unwrap()).await.map(|_| ())),
-        ("unit-exists", core.create_unit(Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() }).await.map(|_| ())),
+        (
+            "unit-exists",
+            core.create_unit(Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() }).await.map(|_| ()),
+        ),
     ];
     for (code, result) in cases {
         let err = result.expect_err(code);

@@ -63,7 +63,13 @@ async fn every_decision_case_holds_through_the_store() {
                             if !bad.is_empty() {
                                 failures.push(format!(
                                     "{name} ({}) step {n} ({which}): {} {} {} at {}: {} (reason: {})",
-                                    case.description, r.subscription, r.service, r.action, r.at, bad.join("; "), a.reason
+                                    case.description,
+                                    r.subscription,
+                                    r.service,
+                                    r.action,
+                                    r.at,
+                                    bad.join("; "),
+                                    a.reason
                                 ));
                             }
                         }

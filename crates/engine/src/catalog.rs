@@ -27,9 +27,11 @@ impl CompiledCatalog {
         let mut actions = HashTable::new();
         for (i, service) in catalog.services.iter().enumerate() {
             let index = i as ServiceIndex;
-            services.insert_unique(hasher.hash_one(service.name.as_str()), (CompactString::from(service.name.as_str()), index), |e: &(CompactString, ServiceIndex)| {
-                hasher.hash_one(e.0.as_str())
-            });
+            services.insert_unique(
+                hasher.hash_one(service.name.as_str()),
+                (CompactString::from(service.name.as_str()), index),
+                |e: &(CompactString, ServiceIndex)| hasher.hash_one(e.0.as_str()),
+            );
             for (name, class) in &service.actions {
                 let entry = ActionEntry { service: index, name: name.as_str().into(), class: *class };
                 actions.insert_unique(hasher.hash_one((index, name.as_str())), entry, |e| {
@@ -42,9 +44,7 @@ impl CompiledCatalog {
 
     #[inline]
     pub(crate) fn service(&self, name: &str) -> Option<ServiceIndex> {
-        self.services
-            .find(self.hasher.hash_one(name), |e| e.0.as_str() == name)
-            .map(|e| e.1)
+        self.services.find(self.hasher.hash_one(name), |e| e.0.as_str() == name).map(|e| e.1)
     }
 
     /// The action's class and whether the catalog lists it; unlisted actions

@@ -42,7 +42,7 @@ impl<T: Clone> ChunkedVec<T> {
     }
 
     pub(crate) fn push(&mut self, value: T) -> u32 {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
         }
         let last = self.chunks.last_mut().expect("a chunk was just ensured");
@@ -98,19 +98,14 @@ impl<V: Clone> ShardedMap<V> {
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
         let (hash, shard) = self.locate(key);
-        self.shards[shard]
-            .find(hash, |e| e.key.as_str() == key)
-            .map(|e| &e.value)
+        self.shards[shard].find(hash, |e| e.key.as_str() == key).map(|e| &e.value)
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
         let (hash, shard) = self.locate(key);
-        if self.shards[shard].find(hash, |e| e.key.as_str() == key).is_none() {
-            return None;
-        }
-        Arc::make_mut(&mut self.shards[shard])
-            .find_mut(hash, |e| e.key.as_str() == key)
-            .map(|e| &mut e.value)
+        // Look before copying: a miss must not clone a shared shard.
+        self.shards[shard].find(hash, |e| e.key.as_str() == key)?;
+        Arc::make_mut(&mut self.shards[shard]).find_mut(hash, |e| e.key.as_str() == key).map(|e| &mut e.value)
     }
 
     /// Inserts or replaces; returns the previous value.

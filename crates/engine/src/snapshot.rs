@@ -185,7 +185,12 @@ impl Snapshot {
     }
 
     /// Compiles a whole inventory and set of orders from scratch.
-    pub fn compile(catalog: Catalog, inventory: &Inventory, orders: &[Order], version: u64) -> Result<Snapshot, EngineError> {
+    pub fn compile(
+        catalog: Catalog,
+        inventory: &Inventory,
+        orders: &[Order],
+        version: u64,
+    ) -> Result<Snapshot, EngineError> {
         let mut snapshot = Snapshot::empty(catalog);
         for tenant in &inventory.tenants {
             snapshot.put_tenant(tenant);
@@ -242,10 +247,7 @@ impl Snapshot {
             }
             Change::RemoveSubscription { id, retained_by } => {
                 self.retain(id, retained_by)?;
-                self.subs
-                    .remove(id)
-                    .map(|_| ())
-                    .ok_or_else(|| EngineError::UnknownSubscription(id.clone()))
+                self.subs.remove(id).map(|_| ()).ok_or_else(|| EngineError::UnknownSubscription(id.clone()))
             }
             Change::PutOrder(order) => self.put_order(order),
         }
@@ -274,22 +276,16 @@ impl Snapshot {
 
     /// Returns the unit's index, creating it and its ancestors as needed.
     fn put_unit(&mut self, tenant: &str, path: &UnitPath) -> Result<u32, EngineError> {
-        let tenant_index = *self
-            .tenant_index
-            .get(tenant)
-            .ok_or_else(|| EngineError::UnknownTenant(tenant.to_owned()))?;
+        let tenant_index =
+            *self.tenant_index.get(tenant).ok_or_else(|| EngineError::UnknownTenant(tenant.to_owned()))?;
         let mut parent = NONE;
         for step in path.lineage() {
             let key = unit_key(tenant, step.as_str());
             parent = match self.unit_index.get(&key) {
                 Some(&i) => i,
                 None => {
-                    let i = self.units.push(UnitRec {
-                        tenant: tenant_index,
-                        parent,
-                        live: true,
-                        orders: SmallVec::new(),
-                    });
+                    let i =
+                        self.units.push(UnitRec { tenant: tenant_index, parent, live: true, orders: SmallVec::new() });
                     self.unit_index.insert(&key, i);
                     i
                 }
@@ -320,20 +316,13 @@ impl Snapshot {
 
     fn put_order(&mut self, order: &Order) -> Result<(), EngineError> {
         let catalog = &self.catalog.catalog;
-        let services = order
-            .spec
-            .validate(catalog)
-            .map_err(|e| EngineError::InvalidOrder(order.id.clone(), e.to_string()))?;
+        let services =
+            order.spec.validate(catalog).map_err(|e| EngineError::InvalidOrder(order.id.clone(), e.to_string()))?;
         let tenant = *self
             .tenant_index
             .get(&order.spec.tenant)
             .ok_or_else(|| EngineError::UnknownTenant(order.spec.tenant.clone()))?;
-        let until = order
-            .spec
-            .end
-            .unwrap_or(Timestamp::MAX)
-            .min(order.lifted_at.unwrap_or(Timestamp::MAX))
-            .seconds();
+        let until = order.spec.end.unwrap_or(Timestamp::MAX).min(order.lifted_at.unwrap_or(Timestamp::MAX)).seconds();
         let rec = OrderRec {
             id: order.id.as_str().into(),
             clause: order.spec.clause.as_str().into(),
@@ -403,7 +392,13 @@ impl Snapshot {
     #[inline]
     pub fn decide(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> Decision {
         let Some(svc) = self.catalog.service(service) else {
-            return Decision { allowed: true, basis: Basis::UnknownService, class: ActionClass::Write, action_known: false, at };
+            return Decision {
+                allowed: true,
+                basis: Basis::UnknownService,
+                class: ActionClass::Write,
+                action_known: false,
+                at,
+            };
         };
         let (class, action_known) = self.catalog.classify(svc, action);
         let Some(sub) = self.subs.get(subscription) else {
@@ -419,11 +414,11 @@ impl Snapshot {
             }
             unit = rec.parent;
         }
-        if sub.flags & HAS_OWN_ORDERS != 0 {
-            if let Some(list) = self.own_orders.get(subscription) {
-                for &o in list.iter() {
-                    self.consider(o, svc, class, t, &mut best);
-                }
+        if sub.flags & HAS_OWN_ORDERS != 0
+            && let Some(list) = self.own_orders.get(subscription)
+        {
+            for &o in list.iter() {
+                self.consider(o, svc, class, t, &mut best);
             }
         }
         match best {
@@ -439,7 +434,14 @@ impl Snapshot {
     }
 
     #[inline]
-    fn consider(&self, o: u32, svc: ServiceIndex, class: ActionClass, t: i64, best: &mut Option<(Rank, u32, u8, PhaseMode)>) {
+    fn consider(
+        &self,
+        o: u32,
+        svc: ServiceIndex,
+        class: ActionClass,
+        t: i64,
+        best: &mut Option<(Rank, u32, u8, PhaseMode)>,
+    ) {
         let order = self.orders.get(o);
         if !order.services.contains(svc) {
             return;

@@ -64,7 +64,8 @@ fn every_decision_case_holds_on_the_engine() {
                     Change::PutOrder(o.clone())
                 }
             };
-            snapshot = snapshot.apply(&[change], snapshot.version() + 1).unwrap_or_else(|e| panic!("{name} step {n}: {e}"));
+            snapshot =
+                snapshot.apply(&[change], snapshot.version() + 1).unwrap_or_else(|e| panic!("{name} step {n}: {e}"));
         }
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));

@@ -58,6 +58,9 @@ impl fmt::Display for ActionClass {
     }
 }
 
+/// A built-in service: name, description, actions with their classes.
+type BuiltinService = (&'static str, &'static str, &'static [(&'static str, ActionClass)]);
+
 /// Position of a service in the catalog; stable for the life of a process.
 pub type ServiceIndex = u16;
 
@@ -78,10 +81,7 @@ pub struct ServiceDef {
 impl ServiceDef {
     /// The class of `action`, or `None` if this service does not list it.
     pub fn class_of(&self, action: &str) -> Option<ActionClass> {
-        self.actions
-            .iter()
-            .find(|(name, _)| name == action)
-            .map(|(_, class)| *class)
+        self.actions.iter().find(|(name, _)| name == action).map(|(_, class)| *class)
     }
 }
 
@@ -101,7 +101,7 @@ impl Catalog {
     /// The catalog verdict ships with.
     pub fn builtin() -> Catalog {
         use ActionClass::*;
-        let table: &[(&str, &str, &[(&str, ActionClass)])] = &[
+        let table: &[BuiltinService] = &[
             (
                 "storage.blob",
                 "Object storage: containers of blobs",
@@ -239,10 +239,7 @@ impl Catalog {
 
     /// The index of a service by full name.
     pub fn index_of(&self, name: &str) -> Option<ServiceIndex> {
-        self.services
-            .iter()
-            .position(|s| s.name == name)
-            .map(|i| i as ServiceIndex)
+        self.services.iter().position(|s| s.name == name).map(|i| i as ServiceIndex)
     }
 
     /// The service at an index.

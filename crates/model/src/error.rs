@@ -5,7 +5,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
     /// An identifier (tenant, subscription, order, clause) is malformed.
-    #[error("invalid {what} {value:?}: use 1 to 64 characters from a-z, A-Z, 0-9, '.', '_' and '-', starting with a letter or digit")]
+    #[error(
+        "invalid {what} {value:?}: use 1 to 64 characters from a-z, A-Z, 0-9, '.', '_' and '-', starting with a letter or digit"
+    )]
     InvalidId {
         /// Which kind of identifier.
         what: &'static str,
@@ -21,13 +23,17 @@ pub enum ModelError {
         why: &'static str,
     },
     /// A service pattern does not parse.
-    #[error("invalid service pattern {value:?}: use '*', 'family.*' or 'family.name', e.g. 'storage.*' or 'ai.speech-to-text'")]
+    #[error(
+        "invalid service pattern {value:?}: use '*', 'family.*' or 'family.name', e.g. 'storage.*' or 'ai.speech-to-text'"
+    )]
     InvalidPattern {
         /// The input as given.
         value: String,
     },
     /// A service pattern parses but names nothing in the catalog.
-    #[error("service pattern {value:?} matches no service in the catalog; see GET /v1/catalog for the services verdict knows")]
+    #[error(
+        "service pattern {value:?} matches no service in the catalog; see GET /v1/catalog for the services verdict knows"
+    )]
     PatternMatchesNothing {
         /// The input as given.
         value: String,

@@ -214,7 +214,8 @@ mod tests {
         let err = Inventory::from_ndjson(text).unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("a//b"), "{}", err.message);
-        let ok = Inventory::from_ndjson("{\"type\":\"subscription\",\"id\":\"s\",\"tenant\":\"t\",\"unit\":\"a\"}").unwrap();
+        let ok =
+            Inventory::from_ndjson("{\"type\":\"subscription\",\"id\":\"s\",\"tenant\":\"t\",\"unit\":\"a\"}").unwrap();
         assert_eq!(ok.subscriptions.len(), 1);
     }
 }

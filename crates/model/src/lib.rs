@@ -5,12 +5,12 @@
 //! the inventory import file, the order body of the management API and the
 //! data-driven decision cases all use them.
 
-#[cfg(feature = "openapi")]
-mod openapi;
 mod catalog;
 mod error;
 mod inventory;
 mod names;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod order;
 mod pattern;
 mod timestamp;

@@ -12,14 +12,8 @@ pub fn validate_id(what: &'static str, value: &str) -> Result<(), ModelError> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ModelError::InvalidId { what, value: value.to_owned() })
-    }
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok { Ok(()) } else { Err(ModelError::InvalidId { what, value: value.to_owned() }) }
 }
 
 /// A unit's place in its tenant's tree: segments joined by `/`, e.g.
@@ -68,19 +62,14 @@ impl UnitPath {
 
     /// This path and all of its ancestors, the top-level unit first.
     pub fn lineage(&self) -> Vec<UnitPath> {
-        let mut out: Vec<UnitPath> = self
-            .0
-            .match_indices('/')
-            .map(|(i, _)| UnitPath(self.0[..i].to_owned()))
-            .collect();
+        let mut out: Vec<UnitPath> = self.0.match_indices('/').map(|(i, _)| UnitPath(self.0[..i].to_owned())).collect();
         out.push(self.clone());
         out
     }
 
     /// Whether `self` is `other` or lies below it.
     pub fn is_within(&self, other: &UnitPath) -> bool {
-        self.0 == other.0
-            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+        self.0 == other.0 || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 }
 

@@ -279,10 +279,7 @@ mod tests {
     #[test]
     fn export_only_allows_exactly_the_exit_classes() {
         use ActionClass::*;
-        let allowed: Vec<_> = ActionClass::ALL
-            .into_iter()
-            .filter(|c| !PhaseMode::ExportOnly.denies(*c))
-            .collect();
+        let allowed: Vec<_> = ActionClass::ALL.into_iter().filter(|c| !PhaseMode::ExportOnly.denies(*c)).collect();
         assert_eq!(allowed, vec![Read, List, Export, Delete]);
         assert!(ActionClass::ALL.iter().all(|c| !PhaseMode::Notice.denies(*c)));
         assert!(ActionClass::ALL.iter().all(|c| PhaseMode::Disabled.denies(*c)));

@@ -49,9 +49,9 @@ impl ServicePattern {
     pub fn matches(&self, service: &str) -> bool {
         match self {
             ServicePattern::All => true,
-            ServicePattern::Family(family) => service
-                .strip_prefix(family.as_str())
-                .is_some_and(|rest| rest.starts_with('.')),
+            ServicePattern::Family(family) => {
+                service.strip_prefix(family.as_str()).is_some_and(|rest| rest.starts_with('.'))
+            }
             ServicePattern::Exact(name) => name == service,
         }
     }
@@ -60,11 +60,7 @@ impl ServicePattern {
     /// selects none (a typo must not become a silent no-op).
     pub fn select(&self, catalog: &Catalog) -> Result<ServiceSet, ModelError> {
         let set = ServiceSet::from_fn(catalog, |name| self.matches(name));
-        if set.is_empty() {
-            Err(ModelError::PatternMatchesNothing { value: self.to_string() })
-        } else {
-            Ok(set)
-        }
+        if set.is_empty() { Err(ModelError::PatternMatchesNothing { value: self.to_string() }) } else { Ok(set) }
     }
 }
 

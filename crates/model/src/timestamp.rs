@@ -43,10 +43,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match OffsetDateTime::from_unix_timestamp(self.0)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-        {
+        match OffsetDateTime::from_unix_timestamp(self.0).ok().and_then(|t| t.format(&Rfc3339).ok()) {
             Some(text) => f.write_str(&text),
             None => write!(f, "@{}", self.0),
         }

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use verdict_model::Timestamp;
 
+use crate::AppState;
 use crate::decide::{DecisionContext, decide};
 use crate::error::{ApiError, ErrorDetail, Json};
-use crate::AppState;
 
 /// A subject or resource.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -117,7 +117,9 @@ fn subscription_of<'a>(resource: &'a Entity, subject: &'a Entity) -> Option<&'a 
 fn time_of(context: Option<&Map<String, Value>>) -> Result<Timestamp, ApiError> {
     match context.and_then(|c| c.get("time")) {
         None | Some(Value::Null) => Ok(Timestamp::now()),
-        Some(Value::String(text)) => Timestamp::parse(text).map_err(|e| ApiError::bad_request("invalid-time", format!("context.time: {e}"))),
+        Some(Value::String(text)) => {
+            Timestamp::parse(text).map_err(|e| ApiError::bad_request("invalid-time", format!("context.time: {e}")))
+        }
         Some(other) => Err(ApiError::bad_request(
             "invalid-time",
             format!("context.time must be an RFC 3339 string such as \"2026-11-23T09:00:00Z\", not {other}"),
@@ -141,14 +143,17 @@ fn evaluate(state: &AppState, req: &EvaluationRequest) -> Result<EvaluationRespo
         }
         None => return Err(missing("'resource.type' (\"service\")")),
     }
-    let service = resource.id.as_deref().ok_or_else(|| missing("'resource.id' (the service, e.g. \"storage.blob\")"))?;
+    let service =
+        resource.id.as_deref().ok_or_else(|| missing("'resource.id' (the service, e.g. \"storage.blob\")"))?;
     let action = req
         .action
         .as_ref()
         .and_then(|a| a.name.as_deref())
         .ok_or_else(|| missing("'action.name' (the service's action, e.g. \"put-blob\")"))?;
     let subscription = subscription_of(resource, subject).ok_or_else(|| {
-        missing("the subscription as a string in 'resource.properties.subscription' or 'subject.properties.subscription'")
+        missing(
+            "the subscription as a string in 'resource.properties.subscription' or 'subject.properties.subscription'",
+        )
     })?;
     let at = time_of(req.context.as_ref())?;
     let (decision, context) = decide(state, subscription, service, action, at);
@@ -203,15 +208,24 @@ pub(crate) async fn evaluations(
         Some(other) => {
             return Err(ApiError::bad_request(
                 "invalid-semantic",
-                format!("options.evaluations_semantic {other:?} is not one of execute_all, deny_on_first_deny, permit_on_first_permit"),
+                format!(
+                    "options.evaluations_semantic {other:?} is not one of execute_all, deny_on_first_deny, permit_on_first_permit"
+                ),
             ));
         }
     };
     let items = req.evaluations.as_deref().unwrap_or(&[]);
     if items.is_empty() {
         // Per the spec, a batch without items is a single evaluation.
-        let single = EvaluationRequest { subject: req.subject, resource: req.resource, action: req.action, context: req.context };
-        return evaluate(&state, &single).map(|r| axum::Json(r).into_response()).inspect_err(|_| state.metrics.invalid());
+        let single = EvaluationRequest {
+            subject: req.subject,
+            resource: req.resource,
+            action: req.action,
+            context: req.context,
+        };
+        return evaluate(&state, &single)
+            .map(|r| axum::Json(r).into_response())
+            .inspect_err(|_| state.metrics.invalid());
     }
     if items.len() > 10_000 {
         return Err(ApiError::new(
@@ -232,7 +246,9 @@ pub(crate) async fn evaluations(
             state.metrics.invalid();
             EvaluationResponse {
                 decision: false,
-                context: EvaluationContext::Error { error: ErrorDetail { code: e.code.to_owned(), message: e.message } },
+                context: EvaluationContext::Error {
+                    error: ErrorDetail { code: e.code.to_owned(), message: e.message },
+                },
             }
         });
         let decision = response.decision;
@@ -261,10 +277,7 @@ pub struct PdpMetadata {
 #[utoipa::path(get, path = "/.well-known/authzen-configuration", tag = "authzen",
     responses((status = 200, description = "PDP metadata", body = PdpMetadata)))]
 pub(crate) async fn configuration(headers: HeaderMap) -> axum::Json<PdpMetadata> {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8750");
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8750");
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())

@@ -51,7 +51,13 @@ pub struct NextPhase {
 }
 
 /// Decides and explains one request, recording metrics.
-pub(crate) fn decide(state: &AppState, subscription: &str, service: &str, action: &str, at: Timestamp) -> (bool, DecisionContext) {
+pub(crate) fn decide(
+    state: &AppState,
+    subscription: &str,
+    service: &str,
+    action: &str,
+    at: Timestamp,
+) -> (bool, DecisionContext) {
     let started = Instant::now();
     let snapshot = state.core.snapshot();
     let decision = snapshot.decide(subscription, service, action, at);

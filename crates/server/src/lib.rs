@@ -75,7 +75,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -132,9 +135,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/authz/envoy/", any(gateway::envoy))
         .route("/authz/envoy/{*path}", any(gateway::envoy))
         .route_layer(from_fn_with_state(state.clone(), auth::require_decider));
-    let import = Router::new()
-        .route("/v1/import", post(manage::import))
-        .layer(DefaultBodyLimit::max(IMPORT_LIMIT));
+    let import = Router::new().route("/v1/import", post(manage::import)).layer(DefaultBodyLimit::max(IMPORT_LIMIT));
     let management = Router::new()
         .route("/v1/tenants", get(manage::list_tenants).post(manage::create_tenant))
         .route("/v1/tenants/{id}", get(manage::get_tenant))

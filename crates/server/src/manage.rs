@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use verdict_core::{ImportSummary, Moved};
-use verdict_model::{Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Subscription, Tenant, Timestamp, Unit, UnitPath};
+use verdict_model::{
+    Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Subscription, Tenant, Timestamp, Unit, UnitPath,
+};
 use verdict_store::Page;
 
 use crate::AppState;
@@ -27,7 +29,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e| ApiError::bad_request("invalid-query", format!("the query string does not fit: {}", e.body_text())))
+            .map_err(|e| {
+                ApiError::bad_request("invalid-query", format!("the query string does not fit: {}", e.body_text()))
+            })
     }
 }
 
@@ -46,7 +50,10 @@ impl ListParams {
     fn page(&self) -> Result<Page> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
-            return Err(ApiError::bad_request("invalid-query", format!("limit {limit} is out of range; use 1 to 1000")));
+            return Err(ApiError::bad_request(
+                "invalid-query",
+                format!("limit {limit} is out of range; use 1 to 1000"),
+            ));
         }
         Ok(Page { after: self.after.clone(), limit })
     }
@@ -123,7 +130,10 @@ pub struct Deleted {
 /// Lists tenants.
 #[utoipa::path(get, path = "/v1/tenants", tag = "inventory", params(ListParams),
     responses((status = 200, body = List<Tenant>)), security(("bearer" = [])))]
-pub(crate) async fn list_tenants(State(s): State<Arc<AppState>>, Query(q): Query<ListParams>) -> Result<axum::Json<List<Tenant>>> {
+pub(crate) async fn list_tenants(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<ListParams>,
+) -> Result<axum::Json<List<Tenant>>> {
     let page = q.page()?;
     let items = s.core.store().tenants(&page).await.map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
     Ok(axum::Json(list(items, page.limit, |t| t.id.clone())))
@@ -133,7 +143,10 @@ pub(crate) async fn list_tenants(State(s): State<Arc<AppState>>, Query(q): Query
 #[utoipa::path(post, path = "/v1/tenants", tag = "inventory", request_body = Tenant,
     responses((status = 201, body = Tenant), (status = 409, description = "tenant-exists", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn create_tenant(State(s): State<Arc<AppState>>, Json(t): Json<Tenant>) -> Result<(StatusCode, axum::Json<Tenant>)> {
+pub(crate) async fn create_tenant(
+    State(s): State<Arc<AppState>>,
+    Json(t): Json<Tenant>,
+) -> Result<(StatusCode, axum::Json<Tenant>)> {
     let (t, _) = s.core.create_tenant(t).await?;
     Ok((StatusCode::CREATED, axum::Json(t)))
 }
@@ -167,7 +180,10 @@ pub(crate) async fn list_units(State(s): State<Arc<AppState>>, Path(id): Path<St
 #[utoipa::path(post, path = "/v1/units", tag = "inventory", request_body = Unit,
     responses((status = 201, body = Unit), (status = 409, description = "unit-exists", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn create_unit(State(s): State<Arc<AppState>>, Json(u): Json<Unit>) -> Result<(StatusCode, axum::Json<Unit>)> {
+pub(crate) async fn create_unit(
+    State(s): State<Arc<AppState>>,
+    Json(u): Json<Unit>,
+) -> Result<(StatusCode, axum::Json<Unit>)> {
     let (u, _) = s.core.create_unit(u).await?;
     Ok((StatusCode::CREATED, axum::Json(u)))
 }
@@ -176,7 +192,10 @@ pub(crate) async fn create_unit(State(s): State<Arc<AppState>>, Json(u): Json<Un
 #[utoipa::path(delete, path = "/v1/tenants/{id}/units/{path}", tag = "inventory",
     responses((status = 204), (status = 409, description = "unit-not-empty", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn delete_unit(State(s): State<Arc<AppState>>, Path((tenant, path)): Path<(String, String)>) -> Result<StatusCode> {
+pub(crate) async fn delete_unit(
+    State(s): State<Arc<AppState>>,
+    Path((tenant, path)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let path = UnitPath::parse(&path).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     s.core.delete_unit(&tenant, &path).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -215,14 +234,19 @@ pub(crate) async fn list_subscriptions(
 /// One subscription.
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "inventory",
     responses((status = 200, body = Subscription), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn get_subscription(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<Subscription>> {
+pub(crate) async fn get_subscription(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Subscription>> {
     s.core
         .store()
         .subscription(&id)
         .await
         .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
         .map(axum::Json)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-subscription", format!("subscription {id:?} does not exist")))
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown-subscription", format!("subscription {id:?} does not exist"))
+        })
 }
 
 /// Moves a subscription to another unit of its tenant; orders binding it
@@ -242,7 +266,10 @@ pub(crate) async fn move_subscription(
 /// Deletes a subscription; orders binding it keep covering its id.
 #[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "inventory",
     responses((status = 200, body = Deleted), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn delete_subscription(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<Deleted>> {
+pub(crate) async fn delete_subscription(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Deleted>> {
     let (retained_by, _) = s.core.delete_subscription(&id).await?;
     Ok(axum::Json(Deleted { subscription: id, retained_by }))
 }
@@ -259,7 +286,10 @@ pub(crate) async fn catalog(State(s): State<Arc<AppState>>) -> axum::Json<Catalo
         (status = 400, description = "malformed body or pattern", body = crate::error::ErrorBody),
         (status = 422, description = "unknown scope entries, scope spanning tenants, bad timeline", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn create_order(State(s): State<Arc<AppState>>, Json(spec): Json<OrderSpec>) -> Result<(StatusCode, axum::Json<OrderView>)> {
+pub(crate) async fn create_order(
+    State(s): State<Arc<AppState>>,
+    Json(spec): Json<OrderSpec>,
+) -> Result<(StatusCode, axum::Json<OrderView>)> {
     let (order, _) = s.core.create_order(spec).await?;
     Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
 }
@@ -267,7 +297,10 @@ pub(crate) async fn create_order(State(s): State<Arc<AppState>>, Json(spec): Jso
 /// Lists orders, newest first.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListParams),
     responses((status = 200, body = List<OrderView>)), security(("bearer" = [])))]
-pub(crate) async fn list_orders(State(s): State<Arc<AppState>>, Query(q): Query<ListParams>) -> Result<axum::Json<List<OrderView>>> {
+pub(crate) async fn list_orders(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<ListParams>,
+) -> Result<axum::Json<List<OrderView>>> {
     let page = q.page()?;
     let items = s
         .core
@@ -311,14 +344,22 @@ pub(crate) async fn lift_order(
     responses((status = 200, body = ImportSummary), (status = 400, description = "unparseable document", body = crate::error::ErrorBody),
         (status = 422, description = "a record is invalid; nothing was imported", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn import(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<axum::Json<ImportSummary>> {
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid-body", "the import is not UTF-8 text"))?;
+pub(crate) async fn import(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<ImportSummary>> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid-body", "the import is not UTF-8 text"))?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let inventory = if content_type.starts_with("application/x-ndjson") || content_type.starts_with("application/jsonl") {
-        Inventory::from_ndjson(text)
-    } else {
-        Inventory::from_json(text)
-    }
-    .map_err(|e| ApiError::bad_request("malformed-import", format!("the import does not parse at {e}; nothing was imported")))?;
+    let inventory =
+        if content_type.starts_with("application/x-ndjson") || content_type.starts_with("application/jsonl") {
+            Inventory::from_ndjson(text)
+        } else {
+            Inventory::from_json(text)
+        }
+        .map_err(|e| {
+            ApiError::bad_request("malformed-import", format!("the import does not parse at {e}; nothing was imported"))
+        })?;
     Ok(axum::Json(s.core.import(inventory, &|_| ()).await?))
 }

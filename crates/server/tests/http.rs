@@ -105,7 +105,10 @@ async fn authzen_single_evaluations_follow_the_order() {
     let (_, exempt) = s.post("/access/v1/evaluation", ADMIN, &eval("ops", "security.defender", "scan")).await;
     assert_eq!((exempt["decision"].clone(), exempt["context"]["code"].clone()), (json!(true), json!("no-order")));
     let (_, unknown) = s.post("/access/v1/evaluation", PEP, &eval("ghost", "storage.blob", "put-blob")).await;
-    assert_eq!((unknown["decision"].clone(), unknown["context"]["code"].clone()), (json!(true), json!("unknown-subscription")));
+    assert_eq!(
+        (unknown["decision"].clone(), unknown["context"]["code"].clone()),
+        (json!(true), json!("unknown-subscription"))
+    );
 
     // The subscription may come from the subject; unknown fields are ignored.
     let body = json!({
@@ -155,7 +158,8 @@ async fn authzen_batches_honour_each_semantic() {
         {"resource": {"type": "service", "id": "storage.blob", "properties": {"subscription": "ops"}}}
     ]);
     let batch = |semantic: Option<&str>| {
-        let mut b = json!({"subject": {"type": "gateway", "id": "gw"}, "action": {"name": "put-blob"}, "evaluations": items});
+        let mut b =
+            json!({"subject": {"type": "gateway", "id": "gw"}, "action": {"name": "put-blob"}, "evaluations": items});
         if let Some(sem) = semantic {
             b["options"] = json!({"evaluations_semantic": sem});
         }
@@ -204,7 +208,9 @@ async fn gateways_allow_deny_and_fail_closed() {
         }
         r.send()
     };
-    let h = |sub, service, action| vec![("X-Verdict-Subscription", sub), ("X-Verdict-Service", service), ("X-Verdict-Action", action)];
+    let h = |sub, service, action| {
+        vec![("X-Verdict-Subscription", sub), ("X-Verdict-Service", service), ("X-Verdict-Action", action)]
+    };
     let allow = ask("/authz/nginx", PEP, &h("sig", "storage.blob", "list-blobs")).await.unwrap();
     assert_eq!(allow.status(), StatusCode::NO_CONTENT);
     let deny = ask("/authz/nginx", PEP, &h("sig", "storage.blob", "put-blob")).await.unwrap();
@@ -293,14 +299,39 @@ async fn bad_input_gets_specific_errors_and_changes_nothing() {
     };
     let cases = [
         (order(json!({"services": ["st orage.*"]})), StatusCode::BAD_REQUEST, "invalid-pattern", Some("st orage.*")),
-        (order(json!({"services": ["storage.blbo"]})), StatusCode::UNPROCESSABLE_ENTITY, "pattern-matches-nothing", Some("storage.blbo")),
+        (
+            order(json!({"services": ["storage.blbo"]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pattern-matches-nothing",
+            Some("storage.blbo"),
+        ),
         (order(json!({"exmept": ["security.*"]})), StatusCode::BAD_REQUEST, "unknown-field", Some("exmept")),
         (order(json!({"services": "storage.*"})), StatusCode::BAD_REQUEST, "invalid-type", None),
-        (order(json!({"scope": {"subscriptions": ["acme-1"]}})), StatusCode::UNPROCESSABLE_ENTITY, "scope-spans-tenants", Some("acme-1")),
-        (order(json!({"scope": {"units": ["intel/nowhere"]}})), StatusCode::UNPROCESSABLE_ENTITY, "unknown-unit", Some("intel/nowhere")),
+        (
+            order(json!({"scope": {"subscriptions": ["acme-1"]}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "scope-spans-tenants",
+            Some("acme-1"),
+        ),
+        (
+            order(json!({"scope": {"units": ["intel/nowhere"]}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-unit",
+            Some("intel/nowhere"),
+        ),
         (order(json!({"tenant": "nobody"})), StatusCode::UNPROCESSABLE_ENTITY, "unknown-tenant", Some("nobody")),
-        (order(json!({"phases": [{"mode": "disabled", "start": "soon"}]})), StatusCode::BAD_REQUEST, "invalid-time", Some("soon")),
-        (order(json!({"phases": [{"mode": "paused", "start": "2026-01-01T00:00:00Z"}]})), StatusCode::BAD_REQUEST, "invalid-value", Some("paused")),
+        (
+            order(json!({"phases": [{"mode": "disabled", "start": "soon"}]})),
+            StatusCode::BAD_REQUEST,
+            "invalid-time",
+            Some("soon"),
+        ),
+        (
+            order(json!({"phases": [{"mode": "paused", "start": "2026-01-01T00:00:00Z"}]})),
+            StatusCode::BAD_REQUEST,
+            "invalid-value",
+            Some("paused"),
+        ),
     ];
     for (body, status, expected, quoted) in cases {
         let (got, answer) = s.post("/v1/orders", ADMIN, &body).await;
@@ -365,13 +396,21 @@ async fn management_api_round_trips() {
     assert_eq!(d["decision"], false);
     let (status, got) = s.get("/v1/subscriptions/late", ADMIN).await;
     assert_eq!((status, got["unit"].clone()), (StatusCode::OK, json!("cyber")));
-    let (status, deleted) = s.http.delete(format!("{}/v1/subscriptions/late", s.base)).bearer_auth(ADMIN).send().await.map(|r| (r.status(), r)).unwrap();
+    let (status, deleted) = s
+        .http
+        .delete(format!("{}/v1/subscriptions/late", s.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(deleted.json::<Value>().await.unwrap()["retained_by"], json!([s.order]));
 
     let (_, units) = s.get("/v1/tenants/mod/units", ADMIN).await;
     assert_eq!(units["units"], json!(["cyber", "intel", "intel/relay", "intel/signals"]));
-    let r = s.http.delete(format!("{}/v1/tenants/mod/units/intel/relay", s.base)).bearer_auth(ADMIN).send().await.unwrap();
+    let r =
+        s.http.delete(format!("{}/v1/tenants/mod/units/intel/relay", s.base)).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = s.http.delete(format!("{}/v1/tenants/mod/units/intel", s.base)).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
@@ -389,10 +428,14 @@ async fn management_api_round_trips() {
     assert!(catalog["services"].as_array().unwrap().len() >= 8);
 
     let (status, new_order) = s
-        .post("/v1/orders", ADMIN, &json!({
-            "tenant": "acme", "clause": "AUP-7", "scope": {"subscriptions": ["acme-1"]},
-            "services": ["storage.blob"], "phases": [{"mode": "disabled", "start": "2020-01-01T00:00:00Z"}]
-        }))
+        .post(
+            "/v1/orders",
+            ADMIN,
+            &json!({
+                "tenant": "acme", "clause": "AUP-7", "scope": {"subscriptions": ["acme-1"]},
+                "services": ["storage.blob"], "phases": [{"mode": "disabled", "start": "2020-01-01T00:00:00Z"}]
+            }),
+        )
         .await;
     assert_eq!((status, new_order["status"].clone()), (StatusCode::CREATED, json!("in_force")));
     let (_, d) = s.post("/access/v1/evaluation", PEP, &eval("acme-1", "storage.blob", "get-blob")).await;
@@ -413,7 +456,9 @@ async fn management_api_round_trips() {
     assert_eq!((summary["tenants_created"].clone(), summary["units_created"].clone()), (json!(1), json!(2)));
 
     let (_, doc) = s.get("/openapi.json", "").await;
-    for path in ["/access/v1/evaluation", "/access/v1/evaluations", "/v1/orders", "/v1/subscriptions/{id}/move", "/authz/nginx"] {
+    for path in
+        ["/access/v1/evaluation", "/access/v1/evaluations", "/v1/orders", "/v1/subscriptions/{id}/move", "/authz/nginx"]
+    {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
     let metrics = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();

@@ -43,10 +43,10 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation() {
-                return StoreError::Conflict(db.message().to_owned());
-            }
+        if let sqlx::Error::Database(db) = &e
+            && (db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation())
+        {
+            return StoreError::Conflict(db.message().to_owned());
         }
         StoreError::Database(e)
     }

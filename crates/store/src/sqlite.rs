@@ -19,11 +19,8 @@ use crate::{Batch, ChangeRecord, Loaded, Op, Page, Store, StoreError};
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "inventory and orders",
-    include_str!("../migrations/sqlite/0001_inventory_and_orders.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "inventory and orders", include_str!("../migrations/sqlite/0001_inventory_and_orders.sql"))];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -107,17 +104,18 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        let migrator = Migrator::new(Embedded)
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("cannot read migrations: {e}")))?;
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("cannot migrate the database: {e}")))?;
+        let migrator =
+            Migrator::new(Embedded).await.map_err(|e| StoreError::Corrupt(format!("cannot read migrations: {e}")))?;
+        migrator.run(&pool).await.map_err(|e| StoreError::Corrupt(format!("cannot migrate the database: {e}")))?;
         Ok(SqliteStore { pool })
     }
 
-    async fn apply(tx: &mut Transaction<'_, Sqlite>, at: i64, ops: &[Op], progress: &(dyn Fn(usize) + Send + Sync)) -> Result<(), StoreError> {
+    async fn apply(
+        tx: &mut Transaction<'_, Sqlite>,
+        at: i64,
+        ops: &[Op],
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<(), StoreError> {
         let mut done = 0;
         let mut i = 0;
         while i < ops.len() {
@@ -167,12 +165,14 @@ impl SqliteStore {
 
     async fn retain(tx: &mut Transaction<'_, Sqlite>, at: i64, sub: &str, orders: &[String]) -> Result<(), StoreError> {
         for order in orders {
-            sqlx::query("INSERT INTO order_retained (order_id, subscription, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(order)
-                .bind(sub)
-                .bind(at)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO order_retained (order_id, subscription, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(order)
+            .bind(sub)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -224,10 +224,7 @@ impl SqliteStore {
             }
             Op::DeleteSubscription { id, retained_by } => {
                 Self::retain(tx, at, id, retained_by).await?;
-                let done = sqlx::query("DELETE FROM subscriptions WHERE id = ?")
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
+                let done = sqlx::query("DELETE FROM subscriptions WHERE id = ?").bind(id).execute(&mut **tx).await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound { kind: "subscription", id: id.clone() });
                 }
@@ -251,12 +248,13 @@ impl SqliteStore {
                 }
             }
             Op::LiftOrder { id, at: lifted, reason } => {
-                let done = sqlx::query("UPDATE orders SET lifted_at = ?, lift_reason = ? WHERE id = ? AND lifted_at IS NULL")
-                    .bind(lifted.seconds())
-                    .bind(reason)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
+                let done =
+                    sqlx::query("UPDATE orders SET lifted_at = ?, lift_reason = ? WHERE id = ? AND lifted_at IS NULL")
+                        .bind(lifted.seconds())
+                        .bind(reason)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::Conflict(format!("order {id:?} does not exist or is already lifted")));
                 }
@@ -341,12 +339,16 @@ impl Store for SqliteStore {
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, name FROM tenants WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| Ok(Tenant { id: row.try_get("id")?, kind: kind_from_str(row.try_get("kind")?)?, name: row.try_get("name")? }))
-            .transpose()
+        let row =
+            sqlx::query("SELECT id, kind, name FROM tenants WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|row| {
+            Ok(Tenant {
+                id: row.try_get("id")?,
+                kind: kind_from_str(row.try_get("kind")?)?,
+                name: row.try_get("name")?,
+            })
+        })
+        .transpose()
     }
 
     async fn tenants(&self, page: &Page) -> Result<Vec<Tenant>, StoreError> {
@@ -357,7 +359,11 @@ impl Store for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                Ok(Tenant { id: row.try_get("id")?, kind: kind_from_str(row.try_get("kind")?)?, name: row.try_get("name")? })
+                Ok(Tenant {
+                    id: row.try_get("id")?,
+                    kind: kind_from_str(row.try_get("kind")?)?,
+                    name: row.try_get("name")?,
+                })
             })
             .collect()
     }
@@ -423,13 +429,14 @@ impl Store for SqliteStore {
                 .ok_or_else(|| StoreError::NotFound { kind: "order", id: id.clone() })?,
             None => i64::MAX,
         };
-        let rows = sqlx::query("SELECT * FROM orders WHERE seq < ? AND (? IS NULL OR tenant = ?) ORDER BY seq DESC LIMIT ?")
-            .bind(before)
-            .bind(tenant)
-            .bind(tenant)
-            .bind(limit(page))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM orders WHERE seq < ? AND (? IS NULL OR tenant = ?) ORDER BY seq DESC LIMIT ?")
+                .bind(before)
+                .bind(tenant)
+                .bind(tenant)
+                .bind(limit(page))
+                .fetch_all(&self.pool)
+                .await?;
         self.orders_with_retention(rows).await
     }
 
