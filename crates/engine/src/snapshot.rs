@@ -406,6 +406,7 @@ impl Snapshot {
         };
         let t = at.seconds();
         let mut best: Option<(Rank, u32, u8, PhaseMode)> = None;
+        let tenant = self.units.get(sub.unit).tenant;
         let mut unit = sub.unit;
         while unit != NONE {
             let rec = self.units.get(unit);
@@ -417,7 +418,8 @@ impl Snapshot {
         if sub.flags & HAS_OWN_ORDERS != 0
             && let Some(list) = self.own_orders.get(subscription)
         {
-            for &o in list.iter() {
+            // A subscription id reused by another tenant inherits nothing.
+            for &o in list.iter().filter(|&&o| self.orders.get(o).tenant == tenant) {
                 self.consider(o, svc, class, t, &mut best);
             }
         }
@@ -466,7 +468,8 @@ impl Snapshot {
             unit = rec.parent;
         }
         if let Some(list) = self.own_orders.get(subscription) {
-            out.extend(list.iter().copied());
+            let tenant = self.units.get(sub.unit).tenant;
+            out.extend(list.iter().copied().filter(|&o| self.orders.get(o).tenant == tenant));
         }
         out.sort_unstable();
         out.dedup();

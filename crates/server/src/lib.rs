@@ -128,7 +128,15 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 
 /// The whole application.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with `extra` routes mounted behind the same decision-token
+/// check and layers as the decision endpoints (the HTTP benchmark mounts an
+/// empty handler this way, to compare like with like).
+pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
     let decisions = Router::new()
+        .merge(extra)
         .route("/access/v1/evaluation", post(authzen::evaluation))
         .route("/access/v1/evaluations", post(authzen::evaluations))
         .route("/authz/nginx", get(gateway::nginx))
