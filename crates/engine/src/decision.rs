@@ -59,3 +59,10 @@ pub struct Explanation {
     /// One sentence a person can act on.
     pub reason: String,
 }
+
+impl Explanation {
+    /// An explanation that names no order.
+    pub(crate) fn plain(code: &'static str, reason: String) -> Explanation {
+        Explanation { code, order: None, clause: None, phase: None, phase_start: None, next_phase: None, reason }
+    }
+}

@@ -498,37 +498,22 @@ impl Snapshot {
             format!("{action:?} is not in the catalog for {service}, so it is treated as a write")
         };
         match decision.basis {
-            Basis::UnknownService => Explanation {
-                code: "unknown-service",
-                order: None,
-                clause: None,
-                phase: None,
-                phase_start: None,
-                next_phase: None,
-                reason: format!(
+            Basis::UnknownService => Explanation::plain(
+                "unknown-service",
+                format!(
                     "allowed: verdict's catalog has no service {service:?}, so no order can restrict it; the platform's own access control still applies"
                 ),
-            },
-            Basis::UnknownSubscription => Explanation {
-                code: "unknown-subscription",
-                order: None,
-                clause: None,
-                phase: None,
-                phase_start: None,
-                next_phase: None,
-                reason: format!(
+            ),
+            Basis::UnknownSubscription => Explanation::plain(
+                "unknown-subscription",
+                format!(
                     "allowed: verdict knows no subscription {subscription:?}, so no order can restrict it; the platform's own access control still applies"
                 ),
-            },
-            Basis::NoOrder => Explanation {
-                code: "no-order",
-                order: None,
-                clause: None,
-                phase: None,
-                phase_start: None,
-                next_phase: None,
-                reason: format!("allowed: no order in force restricts {service} for subscription {subscription:?}"),
-            },
+            ),
+            Basis::NoOrder => Explanation::plain(
+                "no-order",
+                format!("allowed: no order in force restricts {service} for subscription {subscription:?}"),
+            ),
             Basis::Order { order, phase, mode } => {
                 let rec = self.orders.get(order.0);
                 let (start, _) = rec.phases[phase as usize];

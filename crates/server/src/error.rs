@@ -84,6 +84,12 @@ impl From<CoreError> for ApiError {
     }
 }
 
+impl From<verdict_store::StoreError> for ApiError {
+    fn from(e: verdict_store::StoreError) -> ApiError {
+        ApiError::from(CoreError::from(e))
+    }
+}
+
 /// A data error's code. Model types refuse bad values while they are
 /// deserialised; their messages start with fixed phrases, mapped here to the
 /// same codes the model's own errors carry.

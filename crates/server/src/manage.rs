@@ -135,7 +135,7 @@ pub(crate) async fn list_tenants(
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<Tenant>>> {
     let page = q.page()?;
-    let items = s.core.store().tenants(&page).await.map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    let items = s.core.store().tenants(&page).await?;
     Ok(axum::Json(list(items, page.limit, |t| t.id.clone())))
 }
 
@@ -155,8 +155,7 @@ async fn tenant_or_404(s: &AppState, id: &str) -> Result<Tenant> {
     s.core
         .store()
         .tenant(id)
-        .await
-        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-tenant", format!("tenant {id:?} does not exist")))
 }
 
@@ -172,7 +171,7 @@ pub(crate) async fn get_tenant(State(s): State<Arc<AppState>>, Path(id): Path<St
     responses((status = 200, body = UnitList), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list_units(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<UnitList>> {
     tenant_or_404(&s, &id).await?;
-    let units = s.core.store().units(&id).await.map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    let units = s.core.store().units(&id).await?;
     Ok(axum::Json(UnitList { tenant: id, units }))
 }
 
@@ -222,12 +221,7 @@ pub(crate) async fn list_subscriptions(
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<Subscription>>> {
     let page = q.page()?;
-    let items = s
-        .core
-        .store()
-        .subscriptions(q.tenant.as_deref(), &page)
-        .await
-        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    let items = s.core.store().subscriptions(q.tenant.as_deref(), &page).await?;
     Ok(axum::Json(list(items, page.limit, |s| s.id.clone())))
 }
 
@@ -238,15 +232,9 @@ pub(crate) async fn get_subscription(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Subscription>> {
-    s.core
-        .store()
-        .subscription(&id)
-        .await
-        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
-        .map(axum::Json)
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown-subscription", format!("subscription {id:?} does not exist"))
-        })
+    s.core.store().subscription(&id).await?.map(axum::Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown-subscription", format!("subscription {id:?} does not exist"))
+    })
 }
 
 /// Moves a subscription to another unit of its tenant; orders binding it
@@ -302,12 +290,7 @@ pub(crate) async fn list_orders(
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<OrderView>>> {
     let page = q.page()?;
-    let items = s
-        .core
-        .store()
-        .orders(q.tenant.as_deref(), &page)
-        .await
-        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?;
+    let items = s.core.store().orders(q.tenant.as_deref(), &page).await?;
     Ok(axum::Json(list(items.into_iter().map(OrderView::of).collect(), page.limit, |o| o.order.id.clone())))
 }
 
@@ -318,8 +301,7 @@ pub(crate) async fn get_order(State(s): State<Arc<AppState>>, Path(id): Path<Str
     s.core
         .store()
         .order(&id)
-        .await
-        .map_err(|e| ApiError::from(verdict_core::CoreError::from(e)))?
+        .await?
         .map(|o| axum::Json(OrderView::of(o)))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-order", format!("order {id:?} does not exist")))
 }
