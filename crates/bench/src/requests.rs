@@ -17,24 +17,34 @@ const UNKNOWN_SERVICES: [&str; 3] = ["storage.tape", "quantum.annealer", "ai.ora
 /// Actions no service lists; verdict classes them `write`.
 const UNKNOWN_ACTIONS: [&str; 4] = ["frobnicate", "purge-all", "READ", "mint-token"];
 
-/// One request, as indexes into its stream's name pools (16 bytes, so ten
+/// One request: its subscription id as a span of [`RequestStream::text`],
+/// its service and action as indexes into the name pools (24 bytes, so ten
 /// million fit in memory comfortably).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
-    /// Index into [`RequestStream::subscriptions`].
-    pub subscription: u32,
+    /// When the request is made.
+    pub at: Timestamp,
+    /// Where the subscription id starts in [`RequestStream::text`].
+    pub subscription_start: u32,
+    /// Its length in bytes.
+    pub subscription_len: u8,
     /// Index into [`RequestStream::services`].
     pub service: u16,
     /// Index into [`RequestStream::actions`].
     pub action: u16,
-    /// When the request is made.
-    pub at: Timestamp,
 }
 
 /// A generated sequence of requests and the names they use.
+///
+/// Each request's subscription id is written out in [`RequestStream::text`]
+/// in request order, as a gateway holds the id of the request in hand: the
+/// bytes are read sequentially, not fetched from a million scattered
+/// allocations (which would charge the engine a cache miss that a real
+/// caller never pays). Services and actions come from small pools that stay
+/// in cache, as they would.
 pub struct RequestStream {
-    /// Subscription ids: the world's, then unknown ones.
-    pub subscriptions: Vec<Box<str>>,
+    /// The requests' subscription ids, back to back.
+    pub text: String,
     /// Service names: the catalog's, then unknown ones.
     pub services: Vec<Box<str>>,
     /// Action names: every catalog action, then unknown ones.
@@ -53,8 +63,9 @@ impl RequestStream {
     /// A request's strings.
     #[inline]
     pub fn resolve(&self, r: &Request) -> (&str, &str, &str, Timestamp) {
+        let start = r.subscription_start as usize;
         (
-            &self.subscriptions[r.subscription as usize],
+            &self.text[start..start + r.subscription_len as usize],
             &self.services[r.service as usize],
             &self.actions[r.action as usize],
             r.at,
@@ -72,6 +83,15 @@ impl RequestStream {
     }
 }
 
+/// A request while the stream is drawn: the subscription as a world index
+/// (ghosts after the real ones).
+struct Draft {
+    subscription: u32,
+    service: u16,
+    action: u16,
+    at: Timestamp,
+}
+
 impl World {
     /// Generates `n` requests. Deterministic in the world and `seed`.
     ///
@@ -83,10 +103,8 @@ impl World {
     pub fn requests(&self, n: usize, seed: u64) -> RequestStream {
         let mut rng = Rng::new(seed ^ 0x7265_7175_6573_7473);
         let known_subs = self.inventory.subscriptions.len();
-        let mut subscriptions: Vec<Box<str>> =
-            self.inventory.subscriptions.iter().map(|s| s.id.as_str().into()).collect();
         let unknown_subs = 64;
-        subscriptions.extend((0..unknown_subs).map(|i| format!("ghost-{i:04}").into_boxed_str()));
+        let ghosts: Vec<String> = (0..unknown_subs).map(|i| format!("ghost-{i:04}")).collect();
 
         let catalog = &self.catalog;
         let mut services: Vec<Box<str>> = catalog.services.iter().map(|s| s.name.as_str().into()).collect();
@@ -143,18 +161,19 @@ impl World {
         let any_service = |rng: &mut Rng| rng.below(catalog.services.len()) as u16;
         let any_sub = |rng: &mut Rng| rng.below(known_subs.max(1)) as u32;
         let mut requests = Vec::with_capacity(n);
+        let mut text = String::with_capacity(n * 12);
         for _ in 0..n {
             let roll = rng.unit();
             let request = if roll < UNKNOWN_SUBSCRIPTION || known_subs == 0 {
                 let service = any_service(&mut rng);
-                Request {
+                Draft {
                     subscription: (known_subs + rng.below(unknown_subs)) as u32,
                     service,
                     action: *rng.pick(&service_actions[service as usize]),
                     at: window(&mut rng),
                 }
             } else if roll < UNKNOWN_SUBSCRIPTION + UNKNOWN_SERVICE {
-                Request {
+                Draft {
                     subscription: any_sub(&mut rng),
                     service: (catalog.services.len() + rng.below(UNKNOWN_SERVICES.len())) as u16,
                     action: *rng.pick(&class_actions),
@@ -185,10 +204,22 @@ impl World {
                 } else {
                     *rng.pick(&service_actions[service as usize])
                 };
-                Request { subscription, service, action, at }
+                Draft { subscription, service, action, at }
             };
-            requests.push(request);
+            let id = match self.inventory.subscriptions.get(request.subscription as usize) {
+                Some(sub) => sub.id.as_str(),
+                None => ghosts[request.subscription as usize - known_subs].as_str(),
+            };
+            let subscription_start = u32::try_from(text.len()).expect("request text under 4 GiB");
+            text.push_str(id);
+            requests.push(Request {
+                at: request.at,
+                subscription_start,
+                subscription_len: u8::try_from(id.len()).expect("ids are at most 64 bytes"),
+                service: request.service,
+                action: request.action,
+            });
         }
-        RequestStream { subscriptions, services, actions, requests }
+        RequestStream { text, services, actions, requests }
     }
 }
