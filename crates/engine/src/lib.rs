@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use decision::{Basis, Decision, Explanation};
-pub use snapshot::{Change, EngineError, OrderRef, Snapshot};
+pub use snapshot::{Change, EngineError, OrderRef, Query, Snapshot};
 use verdict_model::Timestamp;
 
 /// Holds the current snapshot and swaps in new ones under live traffic.

@@ -9,7 +9,6 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use hashbrown::HashTable;
 
 const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -56,27 +55,89 @@ impl<T: Clone> ChunkedVec<T> {
     }
 }
 
-#[derive(Clone)]
-struct Entry<V> {
+/// One slot of a shard: the key inline (24 bytes; ids up to 24 bytes need
+/// no heap) next to its value, so a lookup reads one cache line. An empty
+/// key marks a free slot; keys are never empty.
+#[derive(Clone, Default)]
+struct Slot<V> {
     key: CompactString,
     value: V,
 }
 
-/// A string-keyed hash map in 1,024 shards. Keys of up to 24 bytes are
-/// stored inline, so a lookup touches the shard's table and nothing else.
+/// One shard: open addressing with linear probing, at most 3/4 full.
+#[derive(Clone)]
+struct Shard<V> {
+    slots: Vec<Slot<V>>,
+    len: usize,
+}
+
+impl<V: Clone + Default> Shard<V> {
+    fn new() -> Self {
+        Shard { slots: Vec::new(), len: 0 }
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    /// The slot holding `key`, or the free slot where it would go.
+    #[inline]
+    fn probe(&self, hash: u64, key: &str) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.key.is_empty() || slot.key.as_str() == key {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self, hasher: &foldhash::fast::FixedState, at_least: usize) {
+        let wanted = (at_least * 4 / 3 + 1).next_power_of_two().max(8);
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); wanted]);
+        let mask = wanted - 1;
+        for slot in old.into_iter().filter(|s| !s.key.is_empty()) {
+            let mut i = hasher.hash_one(slot.key.as_str()) as usize & mask;
+            while !self.slots[i].key.is_empty() {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+}
+
+/// A string-keyed hash map in 1,024 copy-on-write shards. A lookup hashes
+/// the key once and reads one slot (one cache line, usually): the key is
+/// stored inline beside the value.
 #[derive(Clone)]
 pub(crate) struct ShardedMap<V> {
-    shards: Vec<Arc<HashTable<Entry<V>>>>,
+    shards: Vec<Arc<Shard<V>>>,
     hasher: foldhash::fast::FixedState,
     len: usize,
 }
 
 const SHARD_BITS: u32 = 10;
 
-impl<V: Clone> ShardedMap<V> {
+/// Where a key's probe starts; see [`ShardedMap::locate`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Located {
+    hash: u64,
+    shard: u32,
+}
+
+impl<V: Clone + Default> ShardedMap<V> {
     pub(crate) fn new() -> Self {
         ShardedMap {
-            shards: (0..1 << SHARD_BITS).map(|_| Arc::new(HashTable::new())).collect(),
+            shards: (0..1 << SHARD_BITS).map(|_| Arc::new(Shard::new())).collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x7665_7264_6963_7421),
             len: 0,
         }
@@ -86,51 +147,100 @@ impl<V: Clone> ShardedMap<V> {
         self.len
     }
 
+    /// Hashes a key. The slot index takes the low bits, the shard bits 32
+    /// and up, so the two stay independent.
     #[inline]
-    fn locate(&self, key: &str) -> (u64, usize) {
+    pub(crate) fn locate(&self, key: &str) -> Located {
         let hash = self.hasher.hash_one(key);
-        // hashbrown takes the low bits for the bucket and the top 7 for the
-        // tag; the shard takes bits in between so all three stay independent.
-        let shard = ((hash >> 32) as usize) & ((1 << SHARD_BITS) - 1);
-        (hash, shard)
+        Located { hash, shard: ((hash >> 32) as u32) & ((1 << SHARD_BITS) - 1) }
+    }
+
+    /// Reads the first slot a lookup of `at` will read, so that a batch can
+    /// start all its cache misses before it needs any of them.
+    #[inline]
+    pub(crate) fn touch(&self, at: Located) -> usize {
+        let shard = &self.shards[at.shard as usize];
+        match shard.slots.get(at.hash as usize & shard.mask()) {
+            Some(slot) => slot.key.len(),
+            None => 0,
+        }
+    }
+
+    /// Looks a key up where [`ShardedMap::locate`] said.
+    #[inline]
+    pub(crate) fn get_at(&self, at: Located, key: &str) -> Option<&V> {
+        let shard = &self.shards[at.shard as usize];
+        let slot = &shard.slots[shard.probe(at.hash, key)?];
+        (!slot.key.is_empty()).then_some(&slot.value)
     }
 
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
-        let (hash, shard) = self.locate(key);
-        self.shards[shard].find(hash, |e| e.key.as_str() == key).map(|e| &e.value)
+        self.get_at(self.locate(key), key)
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        let (hash, shard) = self.locate(key);
+        let at = self.locate(key);
         // Look before copying: a miss must not clone a shared shard.
-        self.shards[shard].find(hash, |e| e.key.as_str() == key)?;
-        Arc::make_mut(&mut self.shards[shard]).find_mut(hash, |e| e.key.as_str() == key).map(|e| &mut e.value)
+        self.get_at(at, key)?;
+        let shard = Arc::make_mut(&mut self.shards[at.shard as usize]);
+        let i = shard.probe(at.hash, key)?;
+        Some(&mut shard.slots[i].value)
     }
 
     /// Inserts or replaces; returns the previous value.
     pub(crate) fn insert(&mut self, key: &str, value: V) -> Option<V> {
-        if let Some(slot) = self.get_mut(key) {
-            return Some(std::mem::replace(slot, value));
-        }
-        let (hash, shard) = self.locate(key);
+        debug_assert!(!key.is_empty(), "keys are never empty");
+        let at = self.locate(key);
         let hasher = self.hasher.clone();
-        Arc::make_mut(&mut self.shards[shard]).insert_unique(
-            hash,
-            Entry { key: CompactString::from(key), value },
-            move |e| hasher.hash_one(e.key.as_str()),
-        );
-        self.len += 1;
-        None
+        let shard = Arc::make_mut(&mut self.shards[at.shard as usize]);
+        shard.grow(&hasher, shard.len + 1);
+        let i = shard.probe(at.hash, key).expect("a grown shard has room");
+        let slot = &mut shard.slots[i];
+        if slot.key.is_empty() {
+            *slot = Slot { key: CompactString::from(key), value };
+            shard.len += 1;
+            self.len += 1;
+            None
+        } else {
+            Some(std::mem::replace(&mut slot.value, value))
+        }
+    }
+
+    /// Makes room for `additional` more entries, spread over the shards.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let per_shard = additional / (1 << SHARD_BITS) + additional / (1 << (SHARD_BITS + 3)) + 1;
+        let hasher = self.hasher.clone();
+        for shard in &mut self.shards {
+            let shard = Arc::make_mut(shard);
+            shard.grow(&hasher, shard.len + per_shard);
+        }
     }
 
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
-        let (hash, shard) = self.locate(key);
-        self.shards[shard].find(hash, |e| e.key.as_str() == key)?;
-        let table = Arc::make_mut(&mut self.shards[shard]);
-        let (entry, _) = table.find_entry(hash, |e| e.key.as_str() == key).ok()?.remove();
+        let at = self.locate(key);
+        self.get_at(at, key)?;
+        let hasher = self.hasher.clone();
+        let shard = Arc::make_mut(&mut self.shards[at.shard as usize]);
+        let mask = shard.mask();
+        let mut hole = shard.probe(at.hash, key)?;
+        let removed = std::mem::take(&mut shard.slots[hole]);
+        // Backward-shift deletion: pull later entries of the run into the
+        // hole unless that would move one before its home slot.
+        let mut next = (hole + 1) & mask;
+        while !shard.slots[next].key.is_empty() {
+            let home = hasher.hash_one(shard.slots[next].key.as_str()) as usize & mask;
+            let distance_from_home = next.wrapping_sub(home) & mask;
+            let distance_to_hole = next.wrapping_sub(hole) & mask;
+            if distance_from_home >= distance_to_hole {
+                shard.slots.swap(hole, next);
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        shard.len -= 1;
         self.len -= 1;
-        Some(entry.value)
+        Some(removed.value)
     }
 }
 
@@ -152,6 +262,20 @@ mod tests {
         assert_eq!(b.get("sub-7"), Some(&70));
         assert_eq!(b.get("sub-8"), None);
         assert_eq!((a.len(), b.len()), (5000, 4999));
+        // Removing many keeps every survivor reachable (backward shift).
+        for i in (0..5000).step_by(3) {
+            assert_eq!(b.remove(&format!("sub-{i}")).is_some(), i != 8);
+        }
+        for i in 0..5000 {
+            let expected = if i % 3 == 0 || i == 8 {
+                None
+            } else if i == 7 {
+                Some(70)
+            } else {
+                Some(i)
+            };
+            assert_eq!(b.get(&format!("sub-{i}")).copied(), expected, "sub-{i}");
+        }
 
         let mut v = ChunkedVec::new();
         for i in 0..3000u32 {

@@ -4,7 +4,7 @@
 mod case;
 
 use case::{Answer, Step, all_cases};
-use verdict_engine::{Basis, Change, Snapshot};
+use verdict_engine::{Basis, Change, Query, Snapshot};
 use verdict_model::Catalog;
 
 #[test]
@@ -18,6 +18,22 @@ fn every_decision_case_holds_on_the_engine() {
         for (n, step) in case.steps.iter().enumerate() {
             let change = match step {
                 Step::Check(requests) => {
+                    let queries: Vec<Query> = requests
+                        .iter()
+                        .map(|r| Query {
+                            subscription: &r.subscription,
+                            service: &r.service,
+                            action: &r.action,
+                            at: r.at,
+                        })
+                        .collect();
+                    let mut batch = Vec::new();
+                    snapshot.decide_batch(&queries, &mut batch);
+                    let single: Vec<_> = requests
+                        .iter()
+                        .map(|r| snapshot.decide(&r.subscription, &r.service, &r.action, r.at))
+                        .collect();
+                    assert_eq!(batch, single, "{name} step {n}: decide_batch differs from decide");
                     for r in requests {
                         let d = snapshot.decide(&r.subscription, &r.service, &r.action, r.at);
                         let e = snapshot.explain(&d, &r.subscription, &r.service, &r.action);
