@@ -7,73 +7,111 @@
 //! `context.time` (RFC 3339) decides at that instant. Unknown fields are
 //! ignored, as the spec requires.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use verdict_engine::Snapshot;
 use verdict_model::Timestamp;
 
 use crate::AppState;
-use crate::decide::{DecisionContext, decide};
-use crate::error::{ApiError, ErrorDetail, Json};
+use crate::decide::{DecisionContext, decide_on};
+use crate::error::{ApiError, ErrorDetail, RawBody, parse_json};
+
+/// Entity properties verdict reads; others are ignored.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct Properties<'a> {
+    /// The subscription the request is scoped to.
+    #[serde(borrow, default)]
+    #[schema(value_type = Option<String>)]
+    pub subscription: Option<Cow<'a, str>>,
+}
 
 /// A subject or resource.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct Entity {
+pub struct Entity<'a> {
     /// Entity type; for resources it must be `service`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
+    #[serde(rename = "type", borrow, default)]
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<Cow<'a, str>>,
     /// Entity id; for resources, the service name, e.g. `storage.blob`.
-    pub id: Option<String>,
-    /// Free-form properties; `subscription` is read from here.
-    #[serde(default)]
-    pub properties: Option<Map<String, Value>>,
+    #[serde(borrow, default)]
+    #[schema(value_type = Option<String>)]
+    pub id: Option<Cow<'a, str>>,
+    /// Properties; `subscription` is read from here, the rest ignored.
+    #[serde(borrow, default)]
+    pub properties: Option<Properties<'a>>,
 }
 
 /// The action.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct Action {
+pub struct Action<'a> {
     /// The service's own action name, e.g. `put-blob`, or a class name.
-    pub name: Option<String>,
+    #[serde(borrow, default)]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Cow<'a, str>>,
+}
+
+/// The request context; `time` (RFC 3339) decides at that instant.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct RequestContext {
+    /// When to decide for; now if absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub time: Option<Value>,
 }
 
 /// `POST /access/v1/evaluation` body.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct EvaluationRequest {
+pub struct EvaluationRequest<'a> {
     /// Who asks (the caller); may carry `properties.subscription`.
-    pub subject: Option<Entity>,
+    #[serde(borrow, default)]
+    pub subject: Option<Entity<'a>>,
     /// The service, with `properties.subscription`.
-    pub resource: Option<Entity>,
+    #[serde(borrow, default)]
+    pub resource: Option<Entity<'a>>,
     /// The action.
-    pub action: Option<Action>,
+    #[serde(borrow, default)]
+    pub action: Option<Action<'a>>,
     /// Optional; `time` evaluates at that instant.
-    pub context: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub context: Option<RequestContext>,
 }
 
 /// Options of a batch.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct EvaluationOptions {
+pub struct EvaluationOptions<'a> {
     /// `execute_all` (default), `deny_on_first_deny` or `permit_on_first_permit`.
-    pub evaluations_semantic: Option<String>,
+    #[serde(borrow, default)]
+    #[schema(value_type = Option<String>)]
+    pub evaluations_semantic: Option<Cow<'a, str>>,
 }
 
 /// `POST /access/v1/evaluations` body: defaults plus per-item overrides.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct EvaluationsRequest {
+pub struct EvaluationsRequest<'a> {
     /// Default subject.
-    pub subject: Option<Entity>,
+    #[serde(borrow, default)]
+    pub subject: Option<Entity<'a>>,
     /// Default resource.
-    pub resource: Option<Entity>,
+    #[serde(borrow, default)]
+    pub resource: Option<Entity<'a>>,
     /// Default action.
-    pub action: Option<Action>,
+    #[serde(borrow, default)]
+    pub action: Option<Action<'a>>,
     /// Default context.
-    pub context: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub context: Option<RequestContext>,
     /// The evaluations; each field given overrides the default.
-    pub evaluations: Option<Vec<EvaluationRequest>>,
+    #[serde(borrow, default)]
+    pub evaluations: Option<Vec<EvaluationRequest<'a>>>,
     /// Batch options.
-    pub options: Option<EvaluationOptions>,
+    #[serde(borrow, default)]
+    pub options: Option<EvaluationOptions<'a>>,
 }
 
 /// One answer.
@@ -109,13 +147,13 @@ fn missing(field: &str) -> ApiError {
     ApiError::bad_request("missing-field", format!("the request needs {field}"))
 }
 
-fn subscription_of<'a>(resource: &'a Entity, subject: &'a Entity) -> Option<&'a str> {
-    let from = |e: &'a Entity| e.properties.as_ref()?.get("subscription")?.as_str();
+fn subscription_of<'r>(resource: &'r Entity<'_>, subject: &'r Entity<'_>) -> Option<&'r str> {
+    let from = |e: &'r Entity<'_>| e.properties.as_ref()?.subscription.as_deref();
     from(resource).or_else(|| from(subject))
 }
 
-fn time_of(context: Option<&Map<String, Value>>) -> Result<Timestamp, ApiError> {
-    match context.and_then(|c| c.get("time")) {
+fn time_of(context: Option<&RequestContext>) -> Result<Timestamp, ApiError> {
+    match context.and_then(|c| c.time.as_ref()) {
         None | Some(Value::Null) => Ok(Timestamp::now()),
         Some(Value::String(text)) => {
             Timestamp::parse(text).map_err(|e| ApiError::bad_request("invalid-time", format!("context.time: {e}")))
@@ -127,12 +165,20 @@ fn time_of(context: Option<&Map<String, Value>>) -> Result<Timestamp, ApiError> 
     }
 }
 
-fn evaluate(state: &AppState, req: &EvaluationRequest) -> Result<EvaluationResponse, ApiError> {
-    let subject = req.subject.as_ref().ok_or_else(|| missing("a 'subject' object (the caller)"))?;
+/// The parts of one evaluation, each from the item or the batch's default.
+struct Parts<'r, 'a> {
+    subject: Option<&'r Entity<'a>>,
+    resource: Option<&'r Entity<'a>>,
+    action: Option<&'r Action<'a>>,
+    context: Option<&'r RequestContext>,
+}
+
+fn evaluate(state: &AppState, snapshot: &Snapshot, req: Parts<'_, '_>) -> Result<EvaluationResponse, ApiError> {
+    let subject = req.subject.ok_or_else(|| missing("a 'subject' object (the caller)"))?;
     if subject.kind.is_none() || subject.id.is_none() {
         return Err(missing("'subject.type' and 'subject.id'"));
     }
-    let resource = req.resource.as_ref().ok_or_else(|| missing("a 'resource' object of type \"service\""))?;
+    let resource = req.resource.ok_or_else(|| missing("a 'resource' object of type \"service\""))?;
     match resource.kind.as_deref() {
         Some("service") => {}
         Some(other) => {
@@ -147,7 +193,6 @@ fn evaluate(state: &AppState, req: &EvaluationRequest) -> Result<EvaluationRespo
         resource.id.as_deref().ok_or_else(|| missing("'resource.id' (the service, e.g. \"storage.blob\")"))?;
     let action = req
         .action
-        .as_ref()
         .and_then(|a| a.name.as_deref())
         .ok_or_else(|| missing("'action.name' (the service's action, e.g. \"put-blob\")"))?;
     let subscription = subscription_of(resource, subject).ok_or_else(|| {
@@ -155,8 +200,8 @@ fn evaluate(state: &AppState, req: &EvaluationRequest) -> Result<EvaluationRespo
             "the subscription as a string in 'resource.properties.subscription' or 'subject.properties.subscription'",
         )
     })?;
-    let at = time_of(req.context.as_ref())?;
-    let (decision, context) = decide(state, subscription, service, action, at);
+    let at = time_of(req.context)?;
+    let (decision, context) = decide_on(state, snapshot, subscription, service, action, at);
     Ok(EvaluationResponse { decision, context: EvaluationContext::Decision(context) })
 }
 
@@ -173,9 +218,25 @@ fn evaluate(state: &AppState, req: &EvaluationRequest) -> Result<EvaluationRespo
 )]
 pub(crate) async fn evaluation(
     State(state): State<Arc<AppState>>,
-    Json(req): Json<EvaluationRequest>,
-) -> Result<axum::Json<EvaluationResponse>, ApiError> {
-    evaluate(&state, &req).map(axum::Json).inspect_err(|_| state.metrics.invalid())
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let answer = parse_json::<EvaluationRequest>(&headers, &body).and_then(|req| {
+        let parts = Parts {
+            subject: req.subject.as_ref(),
+            resource: req.resource.as_ref(),
+            action: req.action.as_ref(),
+            context: req.context.as_ref(),
+        };
+        evaluate(&state, &state.core.snapshot(), parts)
+    });
+    match answer {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(e) => {
+            state.metrics.invalid();
+            e.into_response()
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -198,9 +259,20 @@ enum Semantic {
 )]
 pub(crate) async fn evaluations(
     State(state): State<Arc<AppState>>,
-    Json(req): Json<EvaluationsRequest>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    match batch(&state, &headers, &body) {
+        Ok(response) => response,
+        Err(e) => {
+            state.metrics.invalid();
+            e.into_response()
+        }
+    }
+}
+
+fn batch(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let req: EvaluationsRequest = parse_json(headers, body)?;
     let semantic = match req.options.as_ref().and_then(|o| o.evaluations_semantic.as_deref()) {
         None | Some("execute_all") => Semantic::ExecuteAll,
         Some("deny_on_first_deny") => Semantic::DenyOnFirstDeny,
@@ -214,18 +286,17 @@ pub(crate) async fn evaluations(
             ));
         }
     };
+    let snapshot = state.core.snapshot();
+    let defaults = Parts {
+        subject: req.subject.as_ref(),
+        resource: req.resource.as_ref(),
+        action: req.action.as_ref(),
+        context: req.context.as_ref(),
+    };
     let items = req.evaluations.as_deref().unwrap_or(&[]);
     if items.is_empty() {
         // Per the spec, a batch without items is a single evaluation.
-        let single = EvaluationRequest {
-            subject: req.subject,
-            resource: req.resource,
-            action: req.action,
-            context: req.context,
-        };
-        return evaluate(&state, &single)
-            .map(|r| axum::Json(r).into_response())
-            .inspect_err(|_| state.metrics.invalid());
+        return evaluate(state, &snapshot, defaults).map(|r| axum::Json(r).into_response());
     }
     if items.len() > 10_000 {
         return Err(ApiError::new(
@@ -236,13 +307,13 @@ pub(crate) async fn evaluations(
     }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let merged = EvaluationRequest {
-            subject: item.subject.clone().or_else(|| req.subject.clone()),
-            resource: item.resource.clone().or_else(|| req.resource.clone()),
-            action: item.action.clone().or_else(|| req.action.clone()),
-            context: item.context.clone().or_else(|| req.context.clone()),
+        let merged = Parts {
+            subject: item.subject.as_ref().or(defaults.subject),
+            resource: item.resource.as_ref().or(defaults.resource),
+            action: item.action.as_ref().or(defaults.action),
+            context: item.context.as_ref().or(defaults.context),
         };
-        let response = evaluate(&state, &merged).unwrap_or_else(|e| {
+        let response = evaluate(state, &snapshot, merged).unwrap_or_else(|e| {
             state.metrics.invalid();
             EvaluationResponse {
                 decision: false,

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use verdict_engine::Basis;
+use verdict_engine::{Basis, Snapshot};
 use verdict_model::{ActionClass, PhaseMode, Timestamp};
 
 use crate::AppState;
@@ -58,8 +58,20 @@ pub(crate) fn decide(
     action: &str,
     at: Timestamp,
 ) -> (bool, DecisionContext) {
+    decide_on(state, &state.core.snapshot(), subscription, service, action, at)
+}
+
+/// Decides and explains one request on a given snapshot (a batch holds one
+/// snapshot for all its items).
+pub(crate) fn decide_on(
+    state: &AppState,
+    snapshot: &Snapshot,
+    subscription: &str,
+    service: &str,
+    action: &str,
+    at: Timestamp,
+) -> (bool, DecisionContext) {
     let started = Instant::now();
-    let snapshot = state.core.snapshot();
     let decision = snapshot.decide(subscription, service, action, at);
     let e = snapshot.explain(&decision, subscription, service, action);
     state.metrics.observe(decision.allowed, started.elapsed());

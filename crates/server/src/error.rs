@@ -146,6 +146,50 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// Parses a JSON body that borrows from `bytes` (no copies of its strings),
+/// with the same errors as [`Json`]: 415 without a JSON content type, 400
+/// `malformed-json` for bad syntax, 400 with a field-specific code for data
+/// that does not fit.
+pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(
+    headers: &axum::http::HeaderMap,
+    bytes: &'a [u8],
+) -> Result<T, ApiError> {
+    let json_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if !json_type {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as JSON with the header 'Content-Type: application/json'",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            let message = e.to_string();
+            ApiError::bad_request(data_error_code(&message), format!("the JSON body does not fit: {message}"))
+        }
+        _ => ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")),
+    })
+}
+
+/// The raw body, with the body-limit rejection as a JSON 413.
+pub(crate) struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state).await.map(RawBody).map_err(from_bytes_rejection)
+    }
+}
+
 /// `axum::Json`, with rejections turned into [`ApiError`]s.
 pub struct Json<T>(pub T);
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +14,7 @@ use verdict_model::{
 use verdict_store::Page;
 
 use crate::AppState;
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Json, RawBody};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -329,7 +328,7 @@ pub(crate) async fn lift_order(
 pub(crate) async fn import(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<axum::Json<ImportSummary>> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid-body", "the import is not UTF-8 text"))?;

@@ -284,6 +284,11 @@ async fn bad_input_gets_specific_errors_and_changes_nothing() {
     assert_eq!(code(r.json().await.unwrap()), "payload-too-large");
     let r = raw("/access/v1/evaluation", big.into_bytes()).await.unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(r.json().await.unwrap()), "payload-too-large");
+    let r = raw("/access/v1/evaluation", b"{\"subject\": 7}".to_vec()).await.unwrap();
+    assert_eq!((r.status(), code(r.json().await.unwrap())), (StatusCode::BAD_REQUEST, "invalid-type".to_owned()));
+    let r = raw("/access/v1/evaluation", b"{}".to_vec()).await.unwrap();
+    assert_eq!((r.status(), code(r.json().await.unwrap())), (StatusCode::BAD_REQUEST, "missing-field".to_owned()));
     let r = s.http.post(format!("{}/v1/orders", s.base)).bearer_auth(ADMIN).body("{}").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
