@@ -14,7 +14,7 @@
 //! - [`cedar`] encodes the orders as Cedar policies (one `forbid` per
 //!   denying phase, named `<order-id>#<phase>`) and each request as a Cedar
 //!   request with its entity slice.
-//! - [`check`] asks both engines and insists they agree: same allow or
+//! - [`mod@check`] asks both engines and insists they agree: same allow or
 //!   deny, and on a deny verdict's order among Cedar's determining policies.
 //!
 //! The `verdict-bench` binary times all of it; `tests/differential.rs` runs

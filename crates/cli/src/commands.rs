@@ -29,7 +29,7 @@ pub struct CheckArgs {
     /// Ask this running server instead of reading the data directory.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
-    /// Token for --server (the PEP or admin token); defaults to <data>/pep.token.
+    /// Token for --server (the PEP or admin token); defaults to the pep.token file in --data.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Data directory to decide against (or to read the token from).
@@ -121,7 +121,7 @@ pub struct ImportArgs {
     /// Import through this running server instead.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
-    /// Admin token for --server; defaults to <data>/admin.token.
+    /// Admin token for --server; defaults to the admin.token file in --data.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }

@@ -315,7 +315,7 @@ impl Snapshot {
                         if parent == NONE { SmallVec::new() } else { self.units.get(parent).orders.clone() };
                     let armed = !inherited.is_empty();
                     let i = self.units.push(UnitRec { tenant: tenant_index, live: true, orders: inherited });
-                    if i % 64 == 0 {
+                    if i.is_multiple_of(64) {
                         self.armed.push(0);
                     }
                     if armed {
