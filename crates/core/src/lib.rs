@@ -386,7 +386,10 @@ impl Core {
         }
         let snapshot = self.snapshot();
         let now = self.clock.now();
-        let mut moves = Vec::new();
+        // Order of writes: tenants and units first (the moves and puts below
+        // refer to them), then moves (which record retention), then the bulk
+        // subscription puts.
+        let mut subscription_ops = Vec::new();
         for s in &inventory.subscriptions {
             match stored_subs.get(s.id.as_str()) {
                 None => summary.subscriptions_created += 1,
@@ -404,7 +407,7 @@ impl Core {
                 Some(old) if old.unit != s.unit => {
                     summary.subscriptions_moved += 1;
                     let retained_by = snapshot.orders_covering(&s.id, now);
-                    moves.push(Op::MoveSubscription {
+                    ops.push(Op::MoveSubscription {
                         id: s.id.clone(),
                         unit: s.unit.clone(),
                         retained_by: retained_by.clone(),
@@ -413,18 +416,15 @@ impl Core {
                 }
                 Some(_) => summary.subscriptions_updated += 1,
             }
-            ops.push(Op::PutSubscription(s.clone()));
+            subscription_ops.push(Op::PutSubscription(s.clone()));
             changes.push(Change::PutSubscription(s.clone()));
         }
-        // Retention is recorded before the bulk write puts each moved
-        // subscription in its new unit.
-        let mut all = moves;
-        all.extend(ops);
+        ops.extend(subscription_ops);
         let batch = Batch {
             at: now,
             kind: "inventory.imported",
             summary: serde_json::to_value(&summary).unwrap_or_default(),
-            ops: all,
+            ops,
         };
         summary.version = self.commit(batch, changes, progress).await?;
         Ok(summary)

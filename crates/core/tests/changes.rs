@@ -141,3 +141,20 @@ async fn reimporting_the_same_inventory_changes_nothing() {
     assert_eq!(summary.unchanged, 1);
     assert_eq!(summary.tenants_created + summary.tenants_updated, 0);
 }
+
+#[tokio::test]
+async fn reimport_moves_into_new_units_with_retention() {
+    let (core, store, _dir) = core().await;
+    let (order, _) = core.create_order(spec(order_body())).await.unwrap();
+    let moved: Inventory = serde_json::from_value(serde_json::json!({
+        "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "brand/new/unit", "services": ["storage.blob"]}]
+    }))
+    .unwrap();
+    let summary = core.import(moved, &|_| ()).await.unwrap();
+    assert_eq!((summary.subscriptions_moved, summary.units_created), (1, 3));
+    let loaded = store.load().await.unwrap();
+    let sig = loaded.inventory.subscriptions.iter().find(|s| s.id == "sig").unwrap();
+    assert_eq!(sig.unit.as_str(), "brand/new/unit");
+    assert_eq!(loaded.orders[0].retained, vec!["sig".to_owned()]);
+    assert!(!core.engine().decide("sig", "storage.blob", "get-blob", core.now()).allowed, "{}", order.id);
+}
