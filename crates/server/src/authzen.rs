@@ -228,15 +228,17 @@ pub(crate) async fn evaluation(
             action: req.action.as_ref(),
             context: req.context.as_ref(),
         };
-        evaluate(&state, &state.core.snapshot(), parts)
+        evaluate(&state, &state.core.snapshot(), parts).map(|r| axum::Json(r).into_response())
     });
-    match answer {
-        Ok(answer) => axum::Json(answer).into_response(),
-        Err(e) => {
-            state.metrics.invalid();
-            e.into_response()
-        }
-    }
+    respond(&state, answer)
+}
+
+/// The response, or the error counted as an invalid decision request.
+fn respond(state: &AppState, answer: Result<Response, ApiError>) -> Response {
+    answer.unwrap_or_else(|e| {
+        state.metrics.invalid();
+        e.into_response()
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -262,13 +264,7 @@ pub(crate) async fn evaluations(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
-    match batch(&state, &headers, &body) {
-        Ok(response) => response,
-        Err(e) => {
-            state.metrics.invalid();
-            e.into_response()
-        }
-    }
+    respond(&state, batch(&state, &headers, &body))
 }
 
 fn batch(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
