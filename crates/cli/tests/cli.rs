@@ -225,3 +225,30 @@ fn import_check_and_orders_from_the_shell() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown-order"));
     drop(server);
 }
+
+#[test]
+fn serve_writes_private_tokens_and_never_prints_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = verdict()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = stdout.next().expect("a line").unwrap();
+    assert!(line.starts_with("verdict listening on http://127.0.0.1:"), "{line}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in ["admin", "pep"] {
+        let path = data.join(format!("{name}.token"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}.token mode");
+        assert!(stderr.contains(path.to_str().unwrap()), "the server says where the {name} token is: {stderr}");
+        assert!(!stderr.contains(&token(&data, name)), "the {name} token leaked into the log");
+        assert!(!line.contains(&token(&data, name)));
+    }
+}
