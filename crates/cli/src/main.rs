@@ -52,8 +52,9 @@ enum Command {
         #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:8750", value_name = "ADDR")]
         listen: String,
     },
-    /// Run the server loaded with the DESIGN §1 case: an order in its
-    /// export-only phase against one unit of a government tenant.
+    /// Run the server with a worked example loaded: one unit of a government
+    /// tenant in the export-only phase of an order (storage and AI
+    /// restricted, security exempt, the other units untouched).
     Demo {
         /// Data directory; an existing one is reused, not overwritten.
         #[arg(long, default_value = "./verdict-demo", value_name = "DIR")]
