@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use verdict_engine::{Basis, Snapshot};
 use verdict_model::{ActionClass, Inventory, Order, PhaseMode, Subscription, Timestamp, UnitPath};
 
 /// One scenario file.
@@ -80,6 +81,41 @@ impl Expect {
             out.push(format!("class {:?} != expected {:?}", answer.class, self.class));
         }
         out
+    }
+}
+
+impl Request {
+    /// What `snapshot` answers for this request, in the files' terms.
+    pub fn answer(&self, snapshot: &Snapshot) -> Answer {
+        let d = snapshot.decide(&self.subscription, &self.service, &self.action, self.at);
+        let e = snapshot.explain(&d, &self.subscription, &self.service, &self.action);
+        Answer {
+            decision: d.allowed,
+            order: e.order,
+            phase: match d.basis {
+                Basis::Order { mode, .. } => Some(mode),
+                _ => None,
+            },
+            code: e.code.to_owned(),
+            class: d.class,
+            reason: e.reason,
+        }
+    }
+
+    /// A line describing how `answer` misses the expectation, if it does.
+    pub fn failure(&self, context: &str, answer: &Answer) -> Option<String> {
+        let bad = self.expect.mismatches(answer);
+        (!bad.is_empty()).then(|| {
+            format!(
+                "{context}: {} {} {} at {}: {} (reason: {})",
+                self.subscription,
+                self.service,
+                self.action,
+                self.at,
+                bad.join("; "),
+                answer.reason
+            )
+        })
     }
 }
 

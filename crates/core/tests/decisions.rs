@@ -11,25 +11,20 @@ use std::sync::Arc;
 
 use case::{Answer, Step, all_cases};
 use verdict_core::{Core, ManualClock};
-use verdict_engine::{Basis, Snapshot};
+use verdict_engine::Snapshot;
 use verdict_model::Timestamp;
 use verdict_store::SqliteStore;
 
+/// The answer in the files' terms, with verdict's order ids mapped back
+/// to the case's.
 fn answer(snapshot: &Snapshot, r: &case::Request, ids: &HashMap<String, String>) -> Answer {
-    let d = snapshot.decide(&r.subscription, &r.service, &r.action, r.at);
-    let e = snapshot.explain(&d, &r.subscription, &r.service, &r.action);
-    let back: HashMap<&str, &str> = ids.iter().map(|(k, v)| (v.as_str(), k.as_str())).collect();
-    Answer {
-        decision: d.allowed,
-        order: e.order.as_deref().map(|o| back.get(o).copied().unwrap_or(o).to_owned()),
-        phase: match d.basis {
-            Basis::Order { mode, .. } => Some(mode),
-            _ => None,
-        },
-        code: e.code.to_owned(),
-        class: d.class,
-        reason: e.reason,
+    let mut a = r.answer(snapshot);
+    if let Some(order) = &a.order
+        && let Some((case_id, _)) = ids.iter().find(|(_, real)| *real == order)
+    {
+        a.order = Some(case_id.clone());
     }
+    a
 }
 
 #[tokio::test]
@@ -58,20 +53,8 @@ async fn every_decision_case_holds_through_the_store() {
                     let recompiled = Core::open(store.clone()).await.unwrap().snapshot();
                     for r in requests {
                         for (which, snapshot) in [("live", &live), ("recompiled", &recompiled)] {
-                            let a = answer(snapshot, r, &ids);
-                            let bad = r.expect.mismatches(&a);
-                            if !bad.is_empty() {
-                                failures.push(format!(
-                                    "{name} ({}) step {n} ({which}): {} {} {} at {}: {} (reason: {})",
-                                    case.description,
-                                    r.subscription,
-                                    r.service,
-                                    r.action,
-                                    r.at,
-                                    bad.join("; "),
-                                    a.reason
-                                ));
-                            }
+                            let context = format!("{name} ({}) step {n} ({which})", case.description);
+                            failures.extend(r.failure(&context, &answer(snapshot, r, &ids)));
                         }
                     }
                 }

@@ -3,8 +3,8 @@
 #[path = "../../../tests/decisions/case.rs"]
 mod case;
 
-use case::{Answer, Step, all_cases};
-use verdict_engine::{Basis, Change, Query, Snapshot};
+use case::{Step, all_cases};
+use verdict_engine::{Change, Query, Snapshot};
 use verdict_model::Catalog;
 
 #[test]
@@ -35,32 +35,8 @@ fn every_decision_case_holds_on_the_engine() {
                         .collect();
                     assert_eq!(batch, single, "{name} step {n}: decide_batch differs from decide");
                     for r in requests {
-                        let d = snapshot.decide(&r.subscription, &r.service, &r.action, r.at);
-                        let e = snapshot.explain(&d, &r.subscription, &r.service, &r.action);
-                        let answer = Answer {
-                            decision: d.allowed,
-                            order: e.order.clone(),
-                            phase: match d.basis {
-                                Basis::Order { mode, .. } => Some(mode),
-                                _ => None,
-                            },
-                            code: e.code.to_owned(),
-                            class: d.class,
-                            reason: e.reason.clone(),
-                        };
-                        let bad = r.expect.mismatches(&answer);
-                        if !bad.is_empty() {
-                            failures.push(format!(
-                                "{name} ({}) step {n}: {} {} {} at {}: {} (reason: {})",
-                                case.description,
-                                r.subscription,
-                                r.service,
-                                r.action,
-                                r.at,
-                                bad.join("; "),
-                                answer.reason
-                            ));
-                        }
+                        let context = format!("{name} ({}) step {n}", case.description);
+                        failures.extend(r.failure(&context, &r.answer(&snapshot)));
                     }
                     continue;
                 }
