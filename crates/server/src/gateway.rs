@@ -80,13 +80,9 @@ fn missing_header(state: &AppState, name: &'static str) -> Response {
 pub(crate) async fn nginx(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match decide_from_headers(&state, &headers) {
         Verdict::Missing(name) => missing_header(&state, name),
-        Verdict::Decided(true, context) => {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            response.headers_mut().extend(verdict_headers(&context));
-            response
-        }
-        Verdict::Decided(false, context) => {
-            let mut response = StatusCode::FORBIDDEN.into_response();
+        Verdict::Decided(allowed, context) => {
+            let status = if allowed { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN };
+            let mut response = status.into_response();
             response.headers_mut().extend(verdict_headers(&context));
             response
         }
