@@ -5,17 +5,33 @@ use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use verdict_model::{ActionClass, Catalog, ServiceIndex};
 
+use crate::cpu::short_eq;
+
+/// One (service, action) pair of the catalog.
 #[derive(Clone)]
 struct ActionEntry {
-    service: ServiceIndex,
+    service_name: CompactString,
     name: CompactString,
+    service: ServiceIndex,
     class: ActionClass,
+}
+
+/// What a request's service and action name resolve to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// The service is not in the catalog.
+    UnknownService,
+    /// A catalog service; `known` says whether the action is listed (an
+    /// unlisted action is classed `write`).
+    Service { service: ServiceIndex, class: ActionClass, known: bool },
 }
 
 /// Service names and (service, action) pairs in hash tables.
 pub(crate) struct CompiledCatalog {
     pub(crate) catalog: Catalog,
     services: HashTable<(CompactString, ServiceIndex)>,
+    /// Keyed by both names, so the common case (a listed action of a listed
+    /// service) is one hash and one probe.
     actions: HashTable<ActionEntry>,
     hasher: foldhash::fast::FixedState,
 }
@@ -33,9 +49,14 @@ impl CompiledCatalog {
                 |e: &(CompactString, ServiceIndex)| hasher.hash_one(e.0.as_str()),
             );
             for (name, class) in &service.actions {
-                let entry = ActionEntry { service: index, name: name.as_str().into(), class: *class };
-                actions.insert_unique(hasher.hash_one((index, name.as_str())), entry, |e| {
-                    hasher.hash_one((e.service, e.name.as_str()))
+                let entry = ActionEntry {
+                    service_name: service.name.as_str().into(),
+                    name: name.as_str().into(),
+                    service: index,
+                    class: *class,
+                };
+                actions.insert_unique(hasher.hash_one((service.name.as_str(), name.as_str())), entry, |e| {
+                    hasher.hash_one((e.service_name.as_str(), e.name.as_str()))
                 });
             }
         }
@@ -43,20 +64,16 @@ impl CompiledCatalog {
     }
 
     #[inline]
-    pub(crate) fn service(&self, name: &str) -> Option<ServiceIndex> {
-        self.services.find(self.hasher.hash_one(name), |e| e.0.as_str() == name).map(|e| e.1)
-    }
-
-    /// The action's class and whether the catalog lists it; unlisted actions
-    /// are classed `write`.
-    #[inline]
-    pub(crate) fn classify(&self, service: ServiceIndex, action: &str) -> (ActionClass, bool) {
-        match self
-            .actions
-            .find(self.hasher.hash_one((service, action)), |e| e.service == service && e.name.as_str() == action)
-        {
-            Some(e) => (e.class, true),
-            None => (ActionClass::Write, false),
+    pub(crate) fn resolve(&self, service: &str, action: &str) -> Resolved {
+        let pair = self.actions.find(self.hasher.hash_one((service, action)), |e| {
+            short_eq(e.name.as_str(), action) && short_eq(e.service_name.as_str(), service)
+        });
+        if let Some(e) = pair {
+            return Resolved::Service { service: e.service, class: e.class, known: true };
+        }
+        match self.services.find(self.hasher.hash_one(service), |e| short_eq(e.0.as_str(), service)) {
+            Some(&(_, service)) => Resolved::Service { service, class: ActionClass::Write, known: false },
+            None => Resolved::UnknownService,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! nothing.
 
 mod catalog;
+mod cpu;
 mod decision;
 mod persistent;
 mod snapshot;

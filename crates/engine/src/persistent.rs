@@ -35,6 +35,12 @@ impl<T: Clone> ChunkedVec<T> {
         &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
 
+    /// Starts loading element `index` into cache; see [`crate::cpu::prefetch`].
+    #[inline]
+    pub(crate) fn prefetch(&self, index: u32) {
+        crate::cpu::prefetch(self.get(index));
+    }
+
     pub(crate) fn get_mut(&mut self, index: u32) -> &mut T {
         let i = index as usize;
         &mut Arc::make_mut(&mut self.chunks[i >> CHUNK_BITS])[i & (CHUNK - 1)]
@@ -91,7 +97,7 @@ impl<V: Clone + Default> Shard<V> {
         let mut i = hash as usize & mask;
         loop {
             let slot = &self.slots[i];
-            if slot.key.is_empty() || slot.key.as_str() == key {
+            if slot.key.is_empty() || crate::cpu::short_eq(slot.key.as_str(), key) {
                 return Some(i);
             }
             i = (i + 1) & mask;
@@ -158,14 +164,14 @@ impl<V: Clone + Default> ShardedMap<V> {
         Located { hash, shard: ((hash >> 32) as u32) & ((1 << SHARD_BITS) - 1) }
     }
 
-    /// Reads the first slot a lookup of `at` will read, so that a batch can
-    /// start all its cache misses before it needs any of them.
+    /// Asks the CPU to bring the first slot a lookup of `at` will read into
+    /// cache, without waiting for it: a batch issues many of these, so their
+    /// DRAM round trips overlap instead of queueing behind each other.
     #[inline]
-    pub(crate) fn touch(&self, at: Located) -> usize {
+    pub(crate) fn prefetch(&self, at: Located) {
         let shard = &self.shards[at.shard as usize];
-        match shard.slots.get(at.hash as usize & shard.mask()) {
-            Some(slot) => slot.key.len(),
-            None => 0,
+        if let Some(slot) = shard.slots.get(at.hash as usize & shard.mask()) {
+            crate::cpu::prefetch(slot);
         }
     }
 

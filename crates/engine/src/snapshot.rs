@@ -10,11 +10,14 @@ use verdict_model::{
     Timestamp, UnitPath,
 };
 
-use crate::catalog::CompiledCatalog;
+use crate::catalog::{CompiledCatalog, Resolved};
 use crate::decision::{Basis, Decision, Explanation};
-use crate::persistent::{ChunkedVec, ShardedMap};
+use crate::persistent::{ChunkedVec, Located, ShardedMap};
 
 const NONE: u32 = u32::MAX;
+
+/// How many lookups [`Snapshot::decide_batch`] keeps in flight at once.
+const BATCH_LANES: usize = 32;
 /// The subscription is named by some order directly or retained by one.
 const HAS_OWN_ORDERS: u32 = 1;
 
@@ -448,8 +451,9 @@ impl Snapshot {
         // Start the subscription's (likely) cache miss first, so the catalog
         // lookups below run while it is in flight.
         let located = self.subs.locate(subscription);
-        std::hint::black_box(self.subs.touch(located));
-        let Some(svc) = self.catalog.service(service) else {
+        self.subs.prefetch(located);
+        let Resolved::Service { service: svc, class, known: action_known } = self.catalog.resolve(service, action)
+        else {
             return Decision {
                 allowed: true,
                 basis: Basis::UnknownService,
@@ -458,7 +462,6 @@ impl Snapshot {
                 at,
             };
         };
-        let (class, action_known) = self.catalog.classify(svc, action);
         let Some(sub) = self.subs.get_at(located, subscription) else {
             return Decision { allowed: true, basis: Basis::UnknownSubscription, class, action_known, at };
         };
@@ -510,53 +513,49 @@ impl Snapshot {
     /// issued before any is used, so their cache misses overlap instead of
     /// queueing; this is the fast path for batched evaluations.
     pub fn decide_batch(&self, queries: &[Query<'_>], out: &mut Vec<Decision>) {
-        const LANES: usize = 16;
         out.reserve(queries.len());
-        for group in queries.chunks(LANES) {
-            // Stage 1: hash every key and start every slot's load.
-            let mut located = [Default::default(); LANES];
-            let mut touched = 0usize;
-            for (at, q) in located.iter_mut().zip(group) {
-                *at = self.subs.locate(q.subscription);
-                touched = touched.wrapping_add(self.subs.touch(*at));
-            }
-            // Stage 2: the lookups, now mostly in cache; start the loads of
-            // the unit records that orders cover.
-            let mut subs = [None; LANES];
+        let mut located = [Located::default(); BATCH_LANES];
+        let mut subs = [None; BATCH_LANES];
+        for group in queries.chunks(BATCH_LANES) {
+            self.start_lookups(group, &mut located);
+            // The lookups, now mostly in cache; ask for the unit records that
+            // orders cover before deciding any of the group.
             for ((slot, at), q) in subs.iter_mut().zip(&located).zip(group) {
                 *slot = self.subs.get_at(*at, q.subscription).copied();
                 if let Some(sub) = slot
                     && self.is_armed(sub.unit)
                 {
-                    touched = touched.wrapping_add(self.units.get(sub.unit).orders.len());
+                    self.units.prefetch(sub.unit);
                 }
             }
-            std::hint::black_box(touched);
             for (q, sub) in group.iter().zip(subs) {
-                let decision = match self.catalog.service(q.service) {
-                    None => Decision {
+                let decision = match self.catalog.resolve(q.service, q.action) {
+                    Resolved::UnknownService => Decision {
                         allowed: true,
                         basis: Basis::UnknownService,
                         class: ActionClass::Write,
                         action_known: false,
                         at: q.at,
                     },
-                    Some(svc) => {
-                        let (class, action_known) = self.catalog.classify(svc, q.action);
-                        match sub {
-                            None => Decision {
-                                allowed: true,
-                                basis: Basis::UnknownSubscription,
-                                class,
-                                action_known,
-                                at: q.at,
-                            },
-                            Some(sub) => self.decide_known(q.subscription, sub, svc, class, action_known, q.at),
+                    Resolved::Service { service: svc, class, known: action_known } => match sub {
+                        None => {
+                            Decision { allowed: true, basis: Basis::UnknownSubscription, class, action_known, at: q.at }
                         }
-                    }
+                        Some(sub) => self.decide_known(q.subscription, sub, svc, class, action_known, q.at),
+                    },
                 };
                 out.push(decision);
             }
+        }
+    }
+
+    /// Hashes each query's subscription and asks for its slot, without
+    /// waiting: the DRAM round trips of the whole group overlap.
+    #[inline]
+    fn start_lookups(&self, group: &[Query<'_>], located: &mut [Located; BATCH_LANES]) {
+        for (at, q) in located.iter_mut().zip(group) {
+            *at = self.subs.locate(q.subscription);
+            self.subs.prefetch(*at);
         }
     }
 
