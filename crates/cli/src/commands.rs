@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use verdict_core::{Core, DataDir};
+use verdict_core::{Actor, Core, DataDir};
 use verdict_model::{Inventory, Timestamp};
 use verdict_store::SqliteStore;
 
@@ -86,12 +86,11 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
-    let core = Core::open(Arc::new(store)).await?;
-    let snapshot = core.snapshot();
+    let snapshot = Core::compile(&store).await?;
     let decision = snapshot.decide(&args.subscription, &args.service, &args.action, at);
     let e = snapshot.explain(&decision, &args.subscription, &args.service, &args.action);
     let context = serde_json::json!({
-        "code": e.code, "reason": e.reason, "order": e.order, "clause": e.clause, "phase": e.phase,
+        "code": e.code, "reason": e.reason, "order": e.order, "clause": e.clause, "phase": e.phase, "log_index": e.log_index,
         "phase_start": e.phase_start, "action_class": decision.class, "action_known": decision.action_known,
         "time": at, "snapshot_version": snapshot.version(),
     });
@@ -174,7 +173,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let dir = DataDir::open(&args.data)?;
     let _lock = dir.lock()?;
     let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
-    let core = Core::open(Arc::new(store)).await?;
+    let core = Core::open(Arc::new(store), dir.log_key(None)?).await?;
     let bar = ProgressBar::new(inventory.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} records written ({per_sec}, {eta} left)")
@@ -184,7 +183,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         let bar = bar.clone();
         move |done: usize| bar.set_position(done as u64)
     };
-    let result = core.import(inventory, &progress).await;
+    let result = core.import(&Actor::admin(), inventory, &progress).await;
     bar.finish_and_clear();
     let summary = result.context("the import was refused; nothing was imported")?;
     print_summary(&serde_json::to_value(&summary)?);

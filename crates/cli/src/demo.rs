@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use verdict_core::Core;
+use verdict_core::{Actor, Core};
 use verdict_model::{Inventory, OrderSpec, Timestamp};
 
 use crate::serve;
@@ -61,8 +61,8 @@ pub fn order(now: Timestamp) -> OrderSpec {
 }
 
 async fn load_story(core: &Core) -> anyhow::Result<String> {
-    core.import(inventory(), &|_| ()).await.context("cannot load the demo inventory")?;
-    let (order, _) = core.create_order(order(core.now())).await.context("cannot record the demo order")?;
+    core.import(&Actor::admin(), inventory(), &|_| ()).await.context("cannot load the demo inventory")?;
+    let (order, _) = core.create_order(&Actor::admin(), order(core.now())).await.context("cannot record the demo order")?;
     Ok(order.id)
 }
 
@@ -125,7 +125,7 @@ fn guide(addr: SocketAddr, dir: &Path) -> String {
 
 /// `verdict demo`.
 pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
-    let opened = serve::open(data).await?;
+    let opened = serve::open(data, None).await?;
     if opened.core.snapshot().counts() == (0, 0, 0, 0) {
         let id = load_story(&opened.core).await?;
         eprintln!("loaded the demo case into {} (order {id})", data.display());

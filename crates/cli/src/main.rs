@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod demo;
+mod logcmd;
 mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:8750", value_name = "ADDR")]
         listen: String,
+        /// Origin line of the transparency log, fixed when the log is
+        /// created [default: <hostname>/verdict].
+        #[arg(long, env = "VERDICT_LOG_ORIGIN", value_name = "ORIGIN")]
+        log_origin: Option<String>,
     },
     /// Run the server with a worked example loaded: one unit of a government
     /// tenant in the export-only phase of an order (storage and AI
@@ -76,6 +81,10 @@ enum Command {
     /// Create, list, show and lift enforcement orders on a running server.
     #[command(subcommand)]
     Order(commands::OrderCommand),
+    /// The transparency log: print its key, verify it as a monitor, verify a
+    /// receipt offline, check a data directory.
+    #[command(subcommand)]
+    Log(logcmd::LogCommand),
 }
 
 fn main() -> ExitCode {
@@ -93,11 +102,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { data, listen } => serve::serve(&data.data, &listen).await.map(|_| ExitCode::SUCCESS),
+            Command::Serve { data, listen, log_origin } => {
+                serve::serve(&data.data, &listen, log_origin.as_deref()).await.map(|_| ExitCode::SUCCESS)
+            }
             Command::Demo { data, listen } => demo::demo(&data, &listen).await.map(|_| ExitCode::SUCCESS),
             Command::Check(args) => commands::check(args).await,
             Command::Import(args) => commands::import(args).await.map(|_| ExitCode::SUCCESS),
             Command::Order(cmd) => commands::order(cmd).await.map(|_| ExitCode::SUCCESS),
+            Command::Log(cmd) => logcmd::run(cmd).await,
         }
     });
     match result {

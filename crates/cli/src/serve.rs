@@ -18,13 +18,14 @@ pub struct Opened {
 
 /// Opens (creating if needed) a data directory for serving: takes its lock,
 /// migrates the store, ensures the tokens and compiles the snapshot.
-pub async fn open(data: &Path) -> anyhow::Result<Opened> {
+pub async fn open(data: &Path, origin: Option<&str>) -> anyhow::Result<Opened> {
     let dir = DataDir::open(data)?;
     let lock = dir.lock()?;
     let store = SqliteStore::open(&dir.database())
         .await
         .with_context(|| format!("cannot open the database in {}", dir.root().display()))?;
-    let core = Arc::new(Core::open(Arc::new(store)).await.context("cannot load the stored state")?);
+    let key = dir.log_key(origin)?;
+    let core = Arc::new(Core::open(Arc::new(store), key).await.context("cannot load the stored state")?);
     let mut tokens = Vec::new();
     for name in ["admin", "pep"] {
         let (token, created) = dir.ensure_token(name)?;
@@ -50,8 +51,10 @@ pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::Sock
     let state =
         Arc::new(AppState { core: opened.core.clone(), tokens: opened.tokens.clone(), metrics: Metrics::default() });
     let app = verdict_server::router(state);
+    let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
     ready(addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server failed")?;
+    expiries.abort();
     eprintln!("verdict stopped");
     drop(opened);
     Ok(())
@@ -83,9 +86,16 @@ pub fn say(text: &str) {
 }
 
 /// `verdict serve`.
-pub async fn serve(data: &Path, listen: &str) -> anyhow::Result<()> {
-    let opened = open(data).await?;
+pub async fn serve(data: &Path, listen: &str, origin: Option<&str>) -> anyhow::Result<()> {
+    let opened = open(data, origin).await?;
     let (t, u, s, o) = opened.core.snapshot().counts();
     eprintln!("loaded {t} tenants, {u} units, {s} subscriptions, {o} orders from {}", opened.dir.root().display());
+    let checkpoint = opened.core.checkpoint();
+    eprintln!(
+        "transparency log {:?}: {} entries; verifier key {}",
+        checkpoint.checkpoint.origin,
+        checkpoint.checkpoint.size,
+        opened.core.log_key()
+    );
     run(opened, listen, |addr| say(&format!("verdict listening on http://{addr}\n"))).await
 }

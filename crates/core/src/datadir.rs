@@ -21,6 +21,20 @@ pub enum DataDirError {
     /// A server holds the directory.
     #[error("a verdict server is running on {0}; stop it, or talk to it with --server")]
     Busy(PathBuf),
+    /// The log's key file is unusable, or the origin asked for is not the log's.
+    #[error("{0}")]
+    LogKey(String),
+}
+
+/// The default origin of a new log: `<hostname>/verdict`.
+pub fn default_origin() -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace) && !h.contains('+'))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}/verdict")
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
@@ -78,6 +92,51 @@ impl DataDir {
     /// The path of token `name` (`admin`, `pep`).
     pub fn token_path(&self, name: &str) -> PathBuf {
         self.root.join(format!("{name}.token"))
+    }
+
+    /// The transparency log's key file.
+    pub fn log_key_path(&self) -> PathBuf {
+        self.root.join("log.key")
+    }
+
+    /// The log's signing key, created on first use (mode 0600) with
+    /// `origin` (default [`default_origin`]) as its name. A log keeps its
+    /// origin for life: asking for another one for an existing key fails.
+    pub fn log_key(&self, origin: Option<&str>) -> Result<verdict_log::SigningKey, DataDirError> {
+        use base64::Engine as _;
+        let path = self.log_key_path();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        if let Ok(text) = fs::read_to_string(&path) {
+            let mut lines = text.lines();
+            let (Some(name), Some(seed)) = (lines.next(), lines.next()) else {
+                return Err(DataDirError::LogKey(format!(
+                    "{} is not a verdict log key (expected the origin line and the base64 seed)",
+                    path.display()
+                )));
+            };
+            let seed: [u8; 32] = b64.decode(seed.trim()).ok().and_then(|s| s.try_into().ok()).ok_or_else(|| {
+                DataDirError::LogKey(format!("{}: the seed is not 32 bytes of base64", path.display()))
+            })?;
+            if let Some(wanted) = origin
+                && wanted != name
+            {
+                return Err(DataDirError::LogKey(format!(
+                    "the log in {} has origin {name:?}, not {wanted:?}; a log keeps its origin for life \
+                     (drop --log-origin, or start a new data directory)",
+                    self.root.display()
+                )));
+            }
+            return verdict_log::SigningKey::from_seed(name, seed)
+                .map_err(|e| DataDirError::LogKey(format!("{}: {e}", path.display())));
+        }
+        let name = origin.map(str::to_owned).unwrap_or_else(default_origin);
+        let key = verdict_log::SigningKey::generate(&name)
+            .map_err(|e| DataDirError::LogKey(format!("cannot make a log key named {name:?}: {e}")))?;
+        let mut file =
+            OpenOptions::new().create_new(true).write(true).mode(0o600).open(&path).map_err(io(&path))?;
+        file.write_all(format!("{name}\n{}\n", b64.encode(key.seed())).as_bytes()).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        Ok(key)
     }
 
     /// Reads token `name`, creating it (random, mode 0600) if missing.

@@ -117,6 +117,17 @@ pub enum CoreError {
         /// The sentence.
         message: String,
     },
+    /// A read of the transparency log asks for something outside it.
+    #[error("{message}")]
+    Log {
+        /// Stable code, e.g. `index-out-of-range`.
+        code: &'static str,
+        /// Whether the thing asked for may exist later (404) rather than
+        /// being malformed (400).
+        not_found: bool,
+        /// The sentence.
+        message: String,
+    },
     /// The store failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -140,6 +151,8 @@ impl CoreError {
             | CoreError::UnknownReference { .. }
             | CoreError::ScopeSpansTenants { .. } => ErrorKind::Invalid,
             CoreError::NotFound { .. } => ErrorKind::NotFound,
+            CoreError::Log { not_found: true, .. } => ErrorKind::NotFound,
+            CoreError::Log { not_found: false, .. } => ErrorKind::Invalid,
             CoreError::Exists { .. }
             | CoreError::CrossTenantMove { .. }
             | CoreError::UnitNotEmpty { .. }
@@ -173,7 +186,7 @@ impl CoreError {
             CoreError::ScopeSpansTenants { .. } => "scope-spans-tenants",
             CoreError::CrossTenantMove { .. } => "cross-tenant-move",
             CoreError::UnitNotEmpty { .. } => "unit-not-empty",
-            CoreError::IllegalTransition { code, .. } => code,
+            CoreError::IllegalTransition { code, .. } | CoreError::Log { code, .. } => code,
             CoreError::Store(StoreError::Conflict(_)) => "conflict",
             CoreError::Store(StoreError::NotFound { .. }) => "not-found",
             CoreError::Store(_) | CoreError::Internal(_) => "internal",

@@ -1,12 +1,17 @@
 //! verdict's control plane: every governance change goes through [`Core`],
-//! which checks it, commits it to the store and then publishes a new engine
-//! snapshot derived from it.
+//! which checks it, commits it with its transparency-log entry to the store,
+//! makes it durable, signs a checkpoint covering it and then publishes a new
+//! engine snapshot derived from it.
 //!
 //! **Architecture invariant**: one writer at a time (a mutex around the
-//! write path), store first, engine second. A change the store refuses never
-//! reaches the engine; a change the store accepted always does — and if the
-//! engine could not apply it incrementally, the snapshot is recompiled from
-//! the store, because the store is the truth.
+//! write path), store first, engine second. A change and its log entry are
+//! one store transaction: they exist together or not at all. A change is
+//! acknowledged (and decided on) only after a sync made it durable and a
+//! signed checkpoint covers its entry; many writers share one sync (group
+//! commit). A change the store refuses never reaches the engine or the log;
+//! a change the store accepted always does — and if the engine could not
+//! apply it incrementally, the snapshot is recompiled from the store, because
+//! the store is the truth.
 //!
 //! **API boundary**: the HTTP server and the CLI call [`Core`]; neither
 //! writes to the store or the engine directly.
@@ -14,19 +19,27 @@
 mod clock;
 mod datadir;
 mod error;
+mod log;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use serde::Serialize;
-use tokio::sync::Mutex;
+use serde_json::json;
+use tokio::sync::{Mutex, MutexGuard};
 use verdict_engine::{Change, Engine, Snapshot};
+use verdict_log::{Hash, Receipt, TileId, Tree};
 use verdict_model::{Catalog, Inventory, Order, OrderSpec, Subscription, Tenant, Timestamp, Unit, UnitPath};
-use verdict_store::{Batch, Op, Page, Store};
+use verdict_store::{Batch, LogRecord, Op, Page, Store};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use datadir::{DataDir, DataDirError, DataDirLock};
+pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
+pub use verdict_log::{SigningKey, VerifierKey};
+pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
+
+use crate::log::Draft;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -62,12 +75,45 @@ pub struct Moved {
     pub version: u64,
 }
 
-/// The control plane over one store and one engine.
+/// The control plane over one store, one engine and one transparency log.
 pub struct Core {
     store: Arc<dyn Store>,
     engine: Engine,
-    writer: Mutex<()>,
     clock: Arc<dyn Clock>,
+    key: SigningKey,
+    writer: Mutex<Writer>,
+    /// Every committed leaf; a prefix of them is durable and signed.
+    tree: std::sync::RwLock<Tree>,
+    /// The latest committed state, waiting for a sync.
+    pending: std::sync::Mutex<Pending>,
+    /// One sync at a time; writers whose change it covers just wait for it.
+    syncer: Mutex<()>,
+    /// The latest signed checkpoint; everything it covers is durable.
+    published: ArcSwap<SignedCheckpoint>,
+}
+
+/// What only the writer touches.
+struct Writer {
+    /// The snapshot after the last commit (durable or not yet).
+    snapshot: Arc<Snapshot>,
+    /// Orders with an end whose expiry is not logged yet: (end, id).
+    expiries: BTreeSet<(Timestamp, String)>,
+}
+
+#[derive(Clone)]
+struct Pending {
+    size: u64,
+    root: Hash,
+    snapshot: Arc<Snapshot>,
+}
+
+/// A change ready to commit: its writes, its engine changes and its log entry.
+struct Prepared {
+    at: Timestamp,
+    summary: serde_json::Value,
+    ops: Vec<Op>,
+    changes: Vec<Change>,
+    draft: Draft,
 }
 
 fn new_order_id() -> Result<String, CoreError> {
@@ -79,16 +125,71 @@ fn new_order_id() -> Result<String, CoreError> {
     Ok(id)
 }
 
+fn log_error(code: &'static str, not_found: bool, message: String) -> CoreError {
+    CoreError::Log { code, not_found, message }
+}
+
 impl Core {
-    /// Loads the store and compiles the first snapshot.
-    pub async fn open(store: Arc<dyn Store>) -> Result<Core, CoreError> {
-        Self::open_with_clock(store, Arc::new(SystemClock)).await
+    /// Loads the store and the log, compiles the first snapshot and signs a
+    /// checkpoint of the log as stored. `key` signs checkpoints; its name is
+    /// the log's origin.
+    pub async fn open(store: Arc<dyn Store>, key: SigningKey) -> Result<Core, CoreError> {
+        Self::open_with_clock(store, key, Arc::new(SystemClock)).await
     }
 
     /// Like [`Core::open`], with the clock that stamps changes and moves.
-    pub async fn open_with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Core, CoreError> {
-        let snapshot = Self::compile(store.as_ref()).await?;
-        Ok(Core { store, engine: Engine::new(snapshot), writer: Mutex::new(()), clock })
+    pub async fn open_with_clock(
+        store: Arc<dyn Store>,
+        key: SigningKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Core, CoreError> {
+        let loaded = store.load().await?;
+        let version = loaded.version;
+        let logged: HashSet<String> = store.logged_expiries().await?.into_iter().collect();
+        let expiries = loaded
+            .orders
+            .iter()
+            .filter(|o| !logged.contains(&o.id))
+            .filter_map(|o| {
+                let end = o.spec.end?;
+                // An order lifted before its end never expires.
+                (o.lifted_at.is_none_or(|lifted| lifted > end)).then(|| (end, o.id.clone()))
+            })
+            .collect();
+        let snapshot = Arc::new(Self::compile_loaded(&loaded)?);
+        let tree = Tree::from_leaves(store.log_leaves().await?);
+        // Whatever a crash left committed but unsynced is kept: sync it
+        // before signing over it.
+        store.sync().await?;
+        let signed = SignedCheckpoint::sign(&key, tree.size(), tree.root())?;
+        store.put_checkpoint(signed.checkpoint.size, &signed.note).await?;
+        let pending = Pending { size: tree.size(), root: tree.root(), snapshot: snapshot.clone() };
+        let core = Core {
+            store,
+            engine: Engine::new((*snapshot).clone()),
+            clock,
+            key,
+            writer: Mutex::new(Writer { snapshot, expiries }),
+            tree: std::sync::RwLock::new(tree),
+            pending: std::sync::Mutex::new(pending),
+            syncer: Mutex::new(()),
+            published: ArcSwap::from_pointee(signed),
+        };
+        if core.published.load().checkpoint.size == 0 && version > 0 {
+            core.adopt_unlogged_state(version).await?;
+        }
+        Ok(core)
+    }
+
+    /// A store written before the log existed: record that the log starts
+    /// here, over state it did not see being made.
+    async fn adopt_unlogged_state(&self, version: u64) -> Result<(), CoreError> {
+        let w = self.writer.lock().await;
+        let draft = Draft::new("log.started", json!({"prior_changes": version}))
+            .facts(json!({"note": "the store held changes made before it had a transparency log"}));
+        let change = Prepared { at: self.clock.now(), summary: json!({}), ops: vec![], changes: vec![], draft };
+        self.commit(w, &Actor::system(), change, &|_| ()).await?;
+        Ok(())
     }
 
     /// The time as the control plane sees it.
@@ -96,10 +197,15 @@ impl Core {
         self.clock.now()
     }
 
-    async fn compile(store: &dyn Store) -> Result<Snapshot, CoreError> {
-        let loaded = store.load().await?;
+    fn compile_loaded(loaded: &verdict_store::Loaded) -> Result<Snapshot, CoreError> {
         Snapshot::compile(Catalog::builtin(), &loaded.inventory, &loaded.orders, loaded.version)
             .map_err(|e| CoreError::Internal(format!("stored state does not compile: {e}")))
+    }
+
+    /// Compiles a snapshot straight from a store, without opening a
+    /// control plane (for read-only tools such as `verdict check --data`).
+    pub async fn compile(store: &dyn Store) -> Result<Snapshot, CoreError> {
+        Self::compile_loaded(&store.load().await?)
     }
 
     /// The engine that answers decisions.
@@ -117,25 +223,248 @@ impl Core {
         self.store.as_ref()
     }
 
-    /// Commits `batch`, then publishes the snapshot with `changes` applied.
-    /// Must be called with the writer lock held.
+    /// Commits one change with its log entry, releases the writer, and
+    /// returns once a sync made it durable and a signed checkpoint covers it.
     async fn commit(
         &self,
-        batch: Batch,
-        changes: Vec<Change>,
+        mut w: MutexGuard<'_, Writer>,
+        actor: &Actor,
+        change: Prepared,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<u64, CoreError> {
+        let index = self.next_log_index();
+        let kind = change.draft.kind;
+        let record = change.draft.seal(index, change.at, actor)?;
+        let leaf = record.leaf_hash;
+        let batch = Batch { at: change.at, kind, summary: change.summary, ops: change.ops, entry: Some(record) };
         let version = self.store.commit(&batch, progress).await?;
-        let current = self.engine.snapshot();
-        match current.apply(&changes, version) {
-            Ok(next) => self.engine.publish(next),
+        let (size, root) = {
+            let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
+            tree.push(leaf);
+            (tree.size(), tree.root())
+        };
+        w.snapshot = match w.snapshot.apply(&change.changes, version) {
+            Ok(next) => Arc::new(next),
             Err(e) => {
                 tracing::error!(error = %e, "snapshot update failed after commit; recompiling from the store");
-                let fresh = Self::compile(self.store.as_ref()).await?;
-                self.engine.publish(fresh);
+                Arc::new(Self::compile(self.store.as_ref()).await?)
             }
-        }
+        };
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Pending { size, root, snapshot: w.snapshot.clone() };
+        drop(w);
+        self.make_durable(size).await?;
         Ok(version)
+    }
+
+    /// The index the next log entry will take. Stable while the writer lock
+    /// is held.
+    fn next_log_index(&self) -> u64 {
+        self.tree.read().unwrap_or_else(|e| e.into_inner()).size()
+    }
+
+    /// Waits until the log of `size` entries is durable and signed. The
+    /// first waiter syncs for everyone committed so far; the others find
+    /// their entry covered when it is done (group commit).
+    async fn make_durable(&self, size: u64) -> Result<(), CoreError> {
+        loop {
+            if self.published.load().checkpoint.size >= size {
+                return Ok(());
+            }
+            let _sync = self.syncer.lock().await;
+            if self.published.load().checkpoint.size >= size {
+                return Ok(());
+            }
+            let target = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.store.sync().await?;
+            let signed = SignedCheckpoint::sign(&self.key, target.size, target.root)?;
+            self.store.put_checkpoint(target.size, &signed.note).await?;
+            self.engine.publish((*target.snapshot).clone());
+            self.published.store(Arc::new(signed));
+        }
+    }
+
+    // ---- the log, as readers see it -------------------------------------
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> Arc<SignedCheckpoint> {
+        self.published.load_full()
+    }
+
+    /// The key that verifies the log's checkpoints.
+    pub fn log_key(&self) -> VerifierKey {
+        self.key.verifier()
+    }
+
+    /// A tlog-tiles resource of the published tree: a hash tile, or an
+    /// entry bundle.
+    pub async fn log_tile(&self, tile: &TileId) -> Result<Vec<u8>, CoreError> {
+        let size = self.published.load().checkpoint.size;
+        let (start, end) = tile.entry_range();
+        if !tile.entries {
+            let tree = self.tree.read().unwrap_or_else(|e| e.into_inner());
+            return tree.tile(tile, size).map_err(|e| log_error("tile-not-found", true, e.to_string()));
+        }
+        if end > size {
+            return Err(log_error(
+                "tile-not-found",
+                true,
+                format!("{} covers entries {start}..{end}, beyond the log's {size} entries", tile.path()),
+            ));
+        }
+        let entries = self.store.log_entries(start, end).await?;
+        verdict_log::encode_bundle(entries.iter().map(Vec::as_slice))
+            .map_err(|e| CoreError::Internal(format!("cannot bundle entries {start}..{end}: {e}")))
+    }
+
+    fn check_size(&self, what: &str, size: u64) -> Result<(), CoreError> {
+        let published = self.published.load().checkpoint.size;
+        if size > published {
+            return Err(log_error(
+                "size-out-of-range",
+                true,
+                format!("{what} {size} is beyond the latest checkpoint, which covers {published} entries"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, CoreError> {
+        self.check_size("size", size)?;
+        if index >= size {
+            return Err(log_error(
+                "index-out-of-range",
+                false,
+                format!("index {index} is not in a tree of {size} entries (indexes start at 0)"),
+            ));
+        }
+        let tree = self.tree.read().unwrap_or_else(|e| e.into_inner());
+        tree.inclusion_proof(index, size).map_err(|e| log_error("index-out-of-range", false, e.to_string()))
+    }
+
+    /// The consistency proof from the tree of `old` entries to that of `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, CoreError> {
+        self.check_size("new", new)?;
+        if old == 0 || old > new {
+            return Err(log_error(
+                "size-out-of-range",
+                false,
+                format!("old must be between 1 and new ({new}), not {old}"),
+            ));
+        }
+        let tree = self.tree.read().unwrap_or_else(|e| e.into_inner());
+        tree.consistency_proof(old, new).map_err(|e| log_error("size-out-of-range", false, e.to_string()))
+    }
+
+    /// A tlog-proof receipt for entry `index` against the latest checkpoint.
+    /// Its `extra` line carries the entry itself, so the receipt verifies
+    /// offline on its own.
+    pub async fn receipt(&self, index: u64) -> Result<Receipt, CoreError> {
+        let signed = self.checkpoint();
+        let size = signed.checkpoint.size;
+        if index >= size {
+            return Err(log_error(
+                "index-out-of-range",
+                true,
+                format!("the log has {size} entries (indexes 0..{size}); there is no entry {index} yet"),
+            ));
+        }
+        let entry = self.store.log_entries(index, index + 1).await?.pop();
+        let proof = self.inclusion_proof(index, size)?;
+        Ok(Receipt { extra: entry, index, proof, checkpoint: signed.note.clone() })
+    }
+
+    /// The whole stored record of entry `index`: public entry, private
+    /// record and salt.
+    pub async fn log_record(&self, index: u64) -> Result<LogRecord, CoreError> {
+        let size = self.published.load().checkpoint.size;
+        if index >= size {
+            return Err(log_error(
+                "index-out-of-range",
+                true,
+                format!("the log has {size} entries (indexes 0..{size}); there is no entry {index}"),
+            ));
+        }
+        self.store
+            .log_records(index, 1)
+            .await?
+            .pop()
+            .filter(|r| r.index == index)
+            .ok_or_else(|| CoreError::Internal(format!("log entry {index} is covered by a checkpoint but not stored")))
+    }
+
+    // ---- changes ---------------------------------------------------------
+
+    async fn customer_kind(&self, tenant: &str) -> Result<String, CoreError> {
+        Ok(self.store.tenant(tenant).await?.map(|t| t.kind.as_str().to_owned()).unwrap_or_default())
+    }
+
+    /// Appends a record of an event that changes no inventory or order (a
+    /// case or evidence event, say) to the log, durably. `public` must hold
+    /// no customer identity; `facts` go to the private record only.
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        kind: &'static str,
+        tenant: Option<&str>,
+        public: serde_json::Value,
+        facts: serde_json::Value,
+    ) -> Result<u64, CoreError> {
+        let w = self.writer.lock().await;
+        let index = self.next_log_index();
+        let mut draft = Draft::new(kind, public).facts(facts);
+        if let Some(tenant) = tenant {
+            draft = draft.tenant(tenant);
+        }
+        let change = Prepared { at: self.clock.now(), summary: json!({"log_index": index}), ops: vec![], changes: vec![], draft };
+        self.commit(w, actor, change, &|_| ()).await?;
+        Ok(index)
+    }
+
+    /// Logs the end of every order whose end has passed; returns how many.
+    pub async fn log_expiries(&self) -> Result<usize, CoreError> {
+        let mut logged = 0;
+        loop {
+            let mut w = self.writer.lock().await;
+            let now = self.clock.now();
+            let Some((end, id)) = w.expiries.first().cloned().filter(|(end, _)| *end <= now) else {
+                return Ok(logged);
+            };
+            w.expiries.pop_first();
+            let Some(order) = self.store.order(&id).await? else { continue };
+            let kind = self.customer_kind(&order.spec.tenant).await?;
+            let draft = Draft::new(
+                "order.expired",
+                json!({"order": id, "clause": order.spec.clause, "customer_kind": kind, "end": end}),
+            )
+            .tenant(&order.spec.tenant)
+            .subject(&id);
+            let change = Prepared { at: now, summary: json!({"order": id}), ops: vec![], changes: vec![], draft };
+            self.commit(w, &Actor::system(), change, &|_| ()).await?;
+            logged += 1;
+        }
+    }
+
+    /// Logs each order's end as it comes, for as long as the task runs.
+    pub async fn log_expiries_forever(self: Arc<Core>) {
+        loop {
+            if let Err(e) = self.log_expiries().await {
+                tracing::error!(error = %e, "cannot log the end of an order; retrying");
+            }
+            let now = self.clock.now().seconds();
+            // Wake at the next end, and at least every few seconds, since
+            // an order created meanwhile may end sooner.
+            let wait = match self.next_expiry().await {
+                Some(end) => (end.seconds() - now).clamp(0, 5),
+                None => 5,
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(wait as u64 * 1000 + 50)).await;
+        }
+    }
+
+    /// When the next order ends, if any order's end is still to be logged.
+    pub async fn next_expiry(&self) -> Option<Timestamp> {
+        self.writer.lock().await.expiries.first().map(|(end, _)| *end)
     }
 
     async fn tenant_exists(&self, id: &str) -> Result<bool, CoreError> {
@@ -147,26 +476,30 @@ impl Core {
     }
 
     /// Creates a tenant; refuses one that exists.
-    pub async fn create_tenant(&self, tenant: Tenant) -> Result<(Tenant, u64), CoreError> {
+    pub async fn create_tenant(&self, actor: &Actor, tenant: Tenant) -> Result<(Tenant, u64), CoreError> {
         tenant.validate()?;
-        let _w = self.writer.lock().await;
+        let w = self.writer.lock().await;
         if self.tenant_exists(&tenant.id).await? {
             return Err(CoreError::Exists { kind: "tenant", id: tenant.id });
         }
-        let batch = Batch {
+        let draft = Draft::new("tenant.created", json!({"customer_kind": tenant.kind.as_str()}))
+            .tenant(&tenant.id)
+            .facts(json!({"name": tenant.name, "kind": tenant.kind.as_str()}));
+        let change = Prepared {
             at: self.clock.now(),
-            kind: "tenant.created",
-            summary: serde_json::json!({"tenant": tenant.id}),
+            summary: json!({"tenant": tenant.id}),
             ops: vec![Op::PutTenant(tenant.clone())],
+            changes: vec![Change::PutTenant(tenant.clone())],
+            draft,
         };
-        let version = self.commit(batch, vec![Change::PutTenant(tenant.clone())], &|_| ()).await?;
+        let version = self.commit(w, actor, change, &|_| ()).await?;
         Ok((tenant, version))
     }
 
     /// Creates a unit and any missing ancestors; refuses one that exists.
-    pub async fn create_unit(&self, unit: Unit) -> Result<(Unit, u64), CoreError> {
+    pub async fn create_unit(&self, actor: &Actor, unit: Unit) -> Result<(Unit, u64), CoreError> {
         verdict_model::validate_id("tenant id", &unit.tenant)?;
-        let _w = self.writer.lock().await;
+        let w = self.writer.lock().await;
         if !self.tenant_exists(&unit.tenant).await? {
             return Err(CoreError::UnknownReference { kind: "tenant", id: unit.tenant });
         }
@@ -174,28 +507,27 @@ impl Core {
         if existing.contains(&unit.path) {
             return Err(CoreError::Exists { kind: "unit", id: format!("{}:{}", unit.tenant, unit.path) });
         }
-        let ops = unit
-            .path
-            .lineage()
-            .into_iter()
-            .filter(|p| !existing.contains(p))
-            .map(|path| Op::PutUnit(Unit { tenant: unit.tenant.clone(), path }))
-            .collect();
-        let batch = Batch {
+        let created: Vec<UnitPath> = unit.path.lineage().into_iter().filter(|p| !existing.contains(p)).collect();
+        let ops = created.iter().map(|path| Op::PutUnit(Unit { tenant: unit.tenant.clone(), path: path.clone() })).collect();
+        let kind = self.customer_kind(&unit.tenant).await?;
+        let draft = Draft::new("unit.created", json!({"customer_kind": kind, "units_created": created.len()}))
+            .tenant(&unit.tenant)
+            .units(&created);
+        let change = Prepared {
             at: self.clock.now(),
-            kind: "unit.created",
-            summary: serde_json::json!({"tenant": unit.tenant, "unit": unit.path}),
+            summary: json!({"tenant": unit.tenant, "unit": unit.path}),
             ops,
+            changes: vec![Change::PutUnit { tenant: unit.tenant.clone(), path: unit.path.clone() }],
+            draft,
         };
-        let change = Change::PutUnit { tenant: unit.tenant.clone(), path: unit.path.clone() };
-        let version = self.commit(batch, vec![change], &|_| ()).await?;
+        let version = self.commit(w, actor, change, &|_| ()).await?;
         Ok((unit, version))
     }
 
     /// Deletes a unit that holds nothing: no subscriptions, no child units,
     /// and no order names it.
-    pub async fn delete_unit(&self, tenant: &str, path: &UnitPath) -> Result<u64, CoreError> {
-        let _w = self.writer.lock().await;
+    pub async fn delete_unit(&self, actor: &Actor, tenant: &str, path: &UnitPath) -> Result<u64, CoreError> {
+        let w = self.writer.lock().await;
         let units = self.store.units(tenant).await?;
         if !units.contains(path) {
             return Err(CoreError::NotFound { kind: "unit", id: format!("{tenant}:{path}") });
@@ -222,20 +554,22 @@ impl Core {
             }
         }
         let unit = Unit { tenant: tenant.to_owned(), path: path.clone() };
-        let batch = Batch {
+        let kind = self.customer_kind(tenant).await?;
+        let draft = Draft::new("unit.deleted", json!({"customer_kind": kind})).tenant(tenant).units([path]);
+        let change = Prepared {
             at: self.clock.now(),
-            kind: "unit.deleted",
-            summary: serde_json::json!({"tenant": tenant, "unit": path}),
+            summary: json!({"tenant": tenant, "unit": path}),
             ops: vec![Op::DeleteUnit(unit)],
+            changes: vec![Change::RemoveUnit { tenant: tenant.to_owned(), path: path.clone() }],
+            draft,
         };
-        let change = Change::RemoveUnit { tenant: tenant.to_owned(), path: path.clone() };
-        self.commit(batch, vec![change], &|_| ()).await
+        self.commit(w, actor, change, &|_| ()).await
     }
 
     /// Creates a subscription in an existing unit; refuses one that exists.
-    pub async fn create_subscription(&self, sub: Subscription) -> Result<(Subscription, u64), CoreError> {
+    pub async fn create_subscription(&self, actor: &Actor, sub: Subscription) -> Result<(Subscription, u64), CoreError> {
         sub.validate(self.snapshot().catalog())?;
-        let _w = self.writer.lock().await;
+        let w = self.writer.lock().await;
         if !self.tenant_exists(&sub.tenant).await? {
             return Err(CoreError::UnknownReference { kind: "tenant", id: sub.tenant });
         }
@@ -245,20 +579,29 @@ impl Core {
         if self.store.subscription(&sub.id).await?.is_some() {
             return Err(CoreError::Exists { kind: "subscription", id: sub.id });
         }
-        let batch = Batch {
+        let kind = self.customer_kind(&sub.tenant).await?;
+        let draft = Draft::new(
+            "subscription.created",
+            json!({"customer_kind": kind, "region": sub.region, "services": sub.services}),
+        )
+        .tenant(&sub.tenant)
+        .units([&sub.unit])
+        .subscriptions([&sub.id]);
+        let change = Prepared {
             at: self.clock.now(),
-            kind: "subscription.created",
-            summary: serde_json::json!({"subscription": sub.id}),
+            summary: json!({"subscription": sub.id}),
             ops: vec![Op::PutSubscription(sub.clone())],
+            changes: vec![Change::PutSubscription(sub.clone())],
+            draft,
         };
-        let version = self.commit(batch, vec![Change::PutSubscription(sub.clone())], &|_| ()).await?;
+        let version = self.commit(w, actor, change, &|_| ()).await?;
         Ok((sub, version))
     }
 
     /// Moves a subscription to another existing unit of its tenant. Orders
     /// binding it now that would not cover it at its new place retain it.
-    pub async fn move_subscription(&self, id: &str, unit: UnitPath) -> Result<Moved, CoreError> {
-        let _w = self.writer.lock().await;
+    pub async fn move_subscription(&self, actor: &Actor, id: &str, unit: UnitPath) -> Result<Moved, CoreError> {
+        let w = self.writer.lock().await;
         let mut sub = self
             .store
             .subscription(id)
@@ -268,37 +611,52 @@ impl Core {
             return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", sub.tenant, unit) });
         }
         let now = self.clock.now();
-        let retained_by = self.snapshot().orders_covering(id, now);
-        let batch = Batch {
+        let retained_by = w.snapshot.orders_covering(id, now);
+        let kind = self.customer_kind(&sub.tenant).await?;
+        let draft = Draft::new("subscription.moved", json!({"customer_kind": kind, "retained": retained_by.len()}))
+            .tenant(&sub.tenant)
+            .units([&sub.unit, &unit])
+            .subscriptions([id])
+            .facts(json!({"from": sub.unit, "to": unit, "retained_by": retained_by}));
+        let change = Prepared {
             at: now,
-            kind: "subscription.moved",
-            summary: serde_json::json!({"subscription": id, "from": sub.unit, "to": unit, "retained_by": retained_by}),
+            summary: json!({"subscription": id, "from": sub.unit, "to": unit, "retained_by": retained_by}),
             ops: vec![Op::MoveSubscription { id: id.to_owned(), unit: unit.clone(), retained_by: retained_by.clone() }],
+            changes: vec![Change::MoveSubscription {
+                id: id.to_owned(),
+                unit: unit.clone(),
+                retained_by: retained_by.clone(),
+            }],
+            draft,
         };
-        let change =
-            Change::MoveSubscription { id: id.to_owned(), unit: unit.clone(), retained_by: retained_by.clone() };
-        let version = self.commit(batch, vec![change], &|_| ()).await?;
+        let version = self.commit(w, actor, change, &|_| ()).await?;
         sub.unit = unit;
         Ok(Moved { subscription: sub, retained_by, version })
     }
 
     /// Deletes a subscription. Orders binding it keep covering its id, so
     /// recreating it elsewhere is no way around them.
-    pub async fn delete_subscription(&self, id: &str) -> Result<(Vec<String>, u64), CoreError> {
-        let _w = self.writer.lock().await;
-        if self.store.subscription(id).await?.is_none() {
+    pub async fn delete_subscription(&self, actor: &Actor, id: &str) -> Result<(Vec<String>, u64), CoreError> {
+        let w = self.writer.lock().await;
+        let Some(sub) = self.store.subscription(id).await? else {
             return Err(CoreError::NotFound { kind: "subscription", id: id.to_owned() });
-        }
-        let now = self.clock.now();
-        let retained_by = self.snapshot().orders_covering(id, now);
-        let batch = Batch {
-            at: now,
-            kind: "subscription.deleted",
-            summary: serde_json::json!({"subscription": id, "retained_by": retained_by}),
-            ops: vec![Op::DeleteSubscription { id: id.to_owned(), retained_by: retained_by.clone() }],
         };
-        let change = Change::RemoveSubscription { id: id.to_owned(), retained_by: retained_by.clone() };
-        let version = self.commit(batch, vec![change], &|_| ()).await?;
+        let now = self.clock.now();
+        let retained_by = w.snapshot.orders_covering(id, now);
+        let kind = self.customer_kind(&sub.tenant).await?;
+        let draft = Draft::new("subscription.deleted", json!({"customer_kind": kind, "retained": retained_by.len()}))
+            .tenant(&sub.tenant)
+            .units([&sub.unit])
+            .subscriptions([id])
+            .facts(json!({"retained_by": retained_by}));
+        let change = Prepared {
+            at: now,
+            summary: json!({"subscription": id, "retained_by": retained_by}),
+            ops: vec![Op::DeleteSubscription { id: id.to_owned(), retained_by: retained_by.clone() }],
+            changes: vec![Change::RemoveSubscription { id: id.to_owned(), retained_by: retained_by.clone() }],
+            draft,
+        };
+        let version = self.commit(w, actor, change, &|_| ()).await?;
         Ok((retained_by, version))
     }
 
@@ -308,6 +666,7 @@ impl Core {
     /// `progress` is told how many records have been written.
     pub async fn import(
         &self,
+        actor: &Actor,
         inventory: Inventory,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<ImportSummary, CoreError> {
@@ -326,7 +685,7 @@ impl Core {
                 return Err(CoreError::ImportDuplicate { kind: "subscription", id: s.id.clone() });
             }
         }
-        let _w = self.writer.lock().await;
+        let w = self.writer.lock().await;
         let loaded = self.store.load().await?;
         let stored_tenants: HashMap<&str, &Tenant> =
             loaded.inventory.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
@@ -384,7 +743,7 @@ impl Core {
             ops.push(Op::PutUnit(Unit { tenant: tenant.clone(), path: path.clone() }));
             changes.push(Change::PutUnit { tenant, path });
         }
-        let snapshot = self.snapshot();
+        let snapshot = w.snapshot.clone();
         let now = self.clock.now();
         // Order of writes: tenants and units first (the moves and puts below
         // refer to them), then moves (which record retention), then the bulk
@@ -420,21 +779,33 @@ impl Core {
             changes.push(Change::PutSubscription(s.clone()));
         }
         ops.extend(subscription_ops);
-        let batch = Batch {
-            at: now,
-            kind: "inventory.imported",
-            summary: serde_json::to_value(&summary).unwrap_or_default(),
-            ops,
-        };
-        summary.version = self.commit(batch, changes, progress).await?;
+        let mut counts = serde_json::to_value(&summary).unwrap_or_default();
+        if let Some(map) = counts.as_object_mut() {
+            map.remove("version");
+        }
+        let mut kinds: Vec<&str> = inventory.tenants.iter().map(|t| t.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut tenants: Vec<&str> = inventory
+            .tenants
+            .iter()
+            .map(|t| t.id.as_str())
+            .chain(inventory.subscriptions.iter().map(|s| s.tenant.as_str()))
+            .collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let draft = Draft::new("inventory.imported", json!({"counts": counts, "customer_kinds": kinds}))
+            .facts(json!({"tenants": tenants}));
+        let change = Prepared { at: now, summary: counts, ops, changes, draft };
+        summary.version = self.commit(w, actor, change, progress).await?;
         Ok(summary)
     }
 
     /// Records a new order in force. Every unit and subscription in its scope
     /// must exist and belong to the order's tenant.
-    pub async fn create_order(&self, spec: OrderSpec) -> Result<(Order, u64), CoreError> {
+    pub async fn create_order(&self, actor: &Actor, spec: OrderSpec) -> Result<(Order, u64), CoreError> {
         spec.validate(self.snapshot().catalog())?;
-        let _w = self.writer.lock().await;
+        let w = self.writer.lock().await;
         if !self.tenant_exists(&spec.tenant).await? {
             return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant });
         }
@@ -466,23 +837,74 @@ impl Core {
             lifted_at: None,
             lift_reason: None,
             retained: Vec::new(),
+            log_index: Some(self.next_log_index()),
         };
-        let batch = Batch {
+        let draft = self.order_created_draft(&order).await?;
+        let change = Prepared {
             at: now,
-            kind: "order.created",
-            summary: serde_json::json!({"order": order.id, "clause": order.spec.clause}),
+            summary: json!({"order": order.id, "clause": order.spec.clause}),
             ops: vec![Op::InsertOrder(order.clone())],
+            changes: vec![Change::PutOrder(order.clone())],
+            draft,
         };
-        let version = self.commit(batch, vec![Change::PutOrder(order.clone())], &|_| ()).await?;
+        let version = self.commit(w, actor, change, &|_| ()).await?;
+        if let Some(end) = order.spec.end {
+            self.writer.lock().await.expiries.insert((end, order.id.clone()));
+        }
         Ok((order, version))
     }
 
+    /// The public part of an order's entry: what kind of restriction, on
+    /// which service families, when, where, and on what kind of customer;
+    /// never who.
+    async fn order_created_draft(&self, order: &Order) -> Result<Draft, CoreError> {
+        let spec = &order.spec;
+        let mut regions = BTreeSet::new();
+        let mut covered = 0u64;
+        let mut page = Page { after: None, limit: 10_000 };
+        loop {
+            let subs = self.store.subscriptions(Some(&spec.tenant), &page).await?;
+            let done = subs.len() < page.limit as usize;
+            page.after = subs.last().map(|s| s.id.clone());
+            for sub in subs {
+                if spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u)) {
+                    covered += 1;
+                    if !sub.region.is_empty() {
+                        regions.insert(sub.region);
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let phases: Vec<_> = spec.phases.iter().map(|p| json!({"mode": p.mode, "start": p.start})).collect();
+        let public = json!({
+            "order": order.id,
+            "clause": spec.clause,
+            "restriction": "partial_suspension",
+            "customer_kind": self.customer_kind(&spec.tenant).await?,
+            "services": spec.services,
+            "exempt": spec.exempt,
+            "phases": phases,
+            "end": spec.end,
+            "scope": {"units": spec.scope.units.len(), "subscriptions_named": spec.scope.subscriptions.len(), "subscriptions_covered": covered},
+            "territorial_scope": regions,
+        });
+        Ok(Draft::new("order.created", public)
+            .tenant(&spec.tenant)
+            .subject(&order.id)
+            .units(&spec.scope.units)
+            .subscriptions(&spec.scope.subscriptions)
+            .facts(json!({"title": spec.title, "seq": order.seq})))
+    }
+
     /// Lifts an order now; refuses one already lifted or past its end.
-    pub async fn lift_order(&self, id: &str, reason: &str) -> Result<(Order, u64), CoreError> {
+    pub async fn lift_order(&self, actor: &Actor, id: &str, reason: &str) -> Result<(Order, u64), CoreError> {
         if reason.trim().is_empty() {
             return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reason (say why the order is lifted)")));
         }
-        let _w = self.writer.lock().await;
+        let mut w = self.writer.lock().await;
         let mut order =
             self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
         let now = self.clock.now();
@@ -506,13 +928,25 @@ impl Core {
         }
         order.lifted_at = Some(now);
         order.lift_reason = Some(reason.to_owned());
-        let batch = Batch {
+        if let Some(end) = order.spec.end {
+            w.expiries.remove(&(end, order.id.clone()));
+        }
+        let kind = self.customer_kind(&order.spec.tenant).await?;
+        let draft = Draft::new(
+            "order.lifted",
+            json!({"order": id, "clause": order.spec.clause, "customer_kind": kind, "lifted": now}),
+        )
+        .tenant(&order.spec.tenant)
+        .subject(id)
+        .facts(json!({"reason": reason}));
+        let change = Prepared {
             at: now,
-            kind: "order.lifted",
-            summary: serde_json::json!({"order": id}),
+            summary: json!({"order": id}),
             ops: vec![Op::LiftOrder { id: id.to_owned(), at: now, reason: reason.to_owned() }],
+            changes: vec![Change::PutOrder(order.clone())],
+            draft,
         };
-        let version = self.commit(batch, vec![Change::PutOrder(order.clone())], &|_| ()).await?;
+        let version = self.commit(w, actor, change, &|_| ()).await?;
         Ok((order, version))
     }
 

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use verdict_core::{Core, CoreError, ErrorKind};
+use verdict_core::{Actor, Core, CoreError, ErrorKind, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Subscription, Tenant, TenantKind, Unit, UnitPath};
 use verdict_store::{SqliteStore, Store};
 
 async fn core() -> (Core, Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Core::open(store.clone()).await.unwrap();
+    let core = Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap();
     let inventory: Inventory = serde_json::from_value(serde_json::json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
         "units": [{"tenant": "mod", "path": "intel/signals"}, {"tenant": "mod", "path": "cyber"}],
@@ -21,7 +21,7 @@ async fn core() -> (Core, Arc<SqliteStore>, tempfile::TempDir) {
         ]
     }))
     .unwrap();
-    let summary = core.import(inventory, &|_| ()).await.unwrap();
+    let summary = core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
     assert_eq!((summary.tenants_created, summary.units_created, summary.subscriptions_created), (2, 4, 3));
     (core, store, dir)
 }
@@ -55,18 +55,18 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
     let cases: Vec<(&str, Result<(), CoreError>)> = vec![
         (
             "tenant-exists",
-            core.create_tenant(Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() })
+            core.create_tenant(&Actor::admin(), Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() })
                 .await
                 .map(|_| ()),
         ),
-        ("scope-spans-tenants", core.create_order(spec(spans)).await.map(|_| ())),
-        ("unknown-unit", core.create_order(spec(unknown_unit)).await.map(|_| ())),
-        ("unknown-subscription", core.move_subscription("nope", UnitPath::parse("cyber").unwrap()).await.map(|_| ())),
-        ("unknown-unit", core.move_subscription("sig", UnitPath::parse("cyber/new").unwrap()).await.map(|_| ())),
-        ("unknown-order", core.lift_order("ord-nope", "because").await.map(|_| ())),
+        ("scope-spans-tenants", core.create_order(&Actor::admin(), spec(spans)).await.map(|_| ())),
+        ("unknown-unit", core.create_order(&Actor::admin(), spec(unknown_unit)).await.map(|_| ())),
+        ("unknown-subscription", core.move_subscription(&Actor::admin(), "nope", UnitPath::parse("cyber").unwrap()).await.map(|_| ())),
+        ("unknown-unit", core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("cyber/new").unwrap()).await.map(|_| ())),
+        ("unknown-order", core.lift_order(&Actor::admin(), "ord-nope", "because").await.map(|_| ())),
         (
             "subscription-exists",
-            core.create_subscription(Subscription {
+            core.create_subscription(&Actor::admin(), Subscription {
                 id: "sig".into(),
                 tenant: "mod".into(),
                 unit: UnitPath::parse("cyber").unwrap(),
@@ -78,7 +78,7 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
         ),
         (
             "unknown-service",
-            core.create_subscription(Subscription {
+            core.create_subscription(&Actor::admin(), Subscription {
                 id: "new".into(),
                 tenant: "mod".into(),
                 unit: UnitPath::parse("cyber").unwrap(),
@@ -88,10 +88,10 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
             .await
             .map(|_| ()),
         ),
-        ("unit-not-empty", core.delete_unit("mod", &UnitPath::parse("intel").unwrap()).await.map(|_| ())),
+        ("unit-not-empty", core.delete_unit(&Actor::admin(), "mod", &UnitPath::parse("intel").unwrap()).await.map(|_| ())),
         (
             "unit-exists",
-            core.create_unit(Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() }).await.map(|_| ()),
+            core.create_unit(&Actor::admin(), Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() }).await.map(|_| ()),
         ),
     ];
     for (code, result) in cases {
@@ -107,24 +107,24 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
         ]
     }))
     .unwrap();
-    assert_eq!(core.import(bad_import.clone(), &|_| ()).await.unwrap_err().code(), "cross-tenant-move");
+    assert_eq!(core.import(&Actor::admin(), bad_import.clone(), &|_| ()).await.unwrap_err().code(), "cross-tenant-move");
     bad_import.subscriptions.pop();
     bad_import.subscriptions.push(bad_import.subscriptions[0].clone());
-    assert_eq!(core.import(bad_import, &|_| ()).await.unwrap_err().code(), "duplicate-record");
+    assert_eq!(core.import(&Actor::admin(), bad_import, &|_| ()).await.unwrap_err().code(), "duplicate-record");
     assert_eq!(fingerprint(&store, &core).await, before, "a rejected change left something behind");
 }
 
 #[tokio::test]
 async fn lifting_twice_is_refused_and_moves_report_retention() {
     let (core, _store, _dir) = core().await;
-    let (order, _) = core.create_order(spec(order_body())).await.unwrap();
-    let moved = core.move_subscription("sig", UnitPath::parse("cyber").unwrap()).await.unwrap();
+    let (order, _) = core.create_order(&Actor::admin(), spec(order_body())).await.unwrap();
+    let moved = core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("cyber").unwrap()).await.unwrap();
     assert_eq!(moved.retained_by, vec![order.id.clone()]);
     let now = core.now();
     assert!(!core.engine().decide("sig", "storage.blob", "get-blob", now).allowed, "retained after the move");
-    core.lift_order(&order.id, "appeal upheld").await.unwrap();
+    core.lift_order(&Actor::admin(), &order.id, "appeal upheld").await.unwrap();
     assert!(core.engine().decide("sig", "storage.blob", "get-blob", core.now().plus(1)).allowed);
-    let err = core.lift_order(&order.id, "again").await.unwrap_err();
+    let err = core.lift_order(&Actor::admin(), &order.id, "again").await.unwrap_err();
     assert_eq!(err.code(), "order-already-lifted");
     assert_eq!(err.kind(), ErrorKind::Conflict);
 }
@@ -137,7 +137,7 @@ async fn reimporting_the_same_inventory_changes_nothing() {
         units: vec![],
         subscriptions: vec![],
     };
-    let summary = core.import(inventory, &|_| ()).await.unwrap();
+    let summary = core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
     assert_eq!(summary.unchanged, 1);
     assert_eq!(summary.tenants_created + summary.tenants_updated, 0);
 }
@@ -145,12 +145,12 @@ async fn reimporting_the_same_inventory_changes_nothing() {
 #[tokio::test]
 async fn reimport_moves_into_new_units_with_retention() {
     let (core, store, _dir) = core().await;
-    let (order, _) = core.create_order(spec(order_body())).await.unwrap();
+    let (order, _) = core.create_order(&Actor::admin(), spec(order_body())).await.unwrap();
     let moved: Inventory = serde_json::from_value(serde_json::json!({
         "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "brand/new/unit", "services": ["storage.blob"]}]
     }))
     .unwrap();
-    let summary = core.import(moved, &|_| ()).await.unwrap();
+    let summary = core.import(&Actor::admin(), moved, &|_| ()).await.unwrap();
     assert_eq!((summary.subscriptions_moved, summary.units_created), (1, 3));
     let loaded = store.load().await.unwrap();
     let sig = loaded.inventory.subscriptions.iter().find(|s| s.id == "sig").unwrap();

@@ -58,11 +58,22 @@ pub struct Explanation {
     pub next_phase: Option<(PhaseMode, Timestamp)>,
     /// One sentence a person can act on.
     pub reason: String,
+    /// Index of the deciding order's entry in the transparency log.
+    pub log_index: Option<u64>,
 }
 
 impl Explanation {
     /// An explanation that names no order.
     pub(crate) fn plain(code: &'static str, reason: String) -> Explanation {
-        Explanation { code, order: None, clause: None, phase: None, phase_start: None, next_phase: None, reason }
+        Explanation {
+            code,
+            order: None,
+            clause: None,
+            phase: None,
+            phase_start: None,
+            next_phase: None,
+            reason,
+            log_index: None,
+        }
     }
 }

@@ -130,6 +130,8 @@ struct OrderRec {
     phases: SmallVec<[(i64, PhaseMode); 4]>,
     /// Exclusive end of applicability: the earlier of `end` and lifting.
     until: i64,
+    /// Where the transparency log recorded the order.
+    log_index: Option<u64>,
 }
 
 impl OrderRec {
@@ -368,6 +370,7 @@ impl Snapshot {
         let rec = OrderRec {
             id: order.id.as_str().into(),
             clause: order.spec.clause.as_str().into(),
+            log_index: order.log_index,
             seq: order.seq,
             tenant,
             services,
@@ -675,6 +678,7 @@ impl Snapshot {
                 };
                 Explanation {
                     code,
+                    log_index: rec.log_index,
                     order: Some(id.to_owned()),
                     clause: Some(clause.to_owned()),
                     phase: Some(mode),

@@ -199,6 +199,9 @@ pub struct Order {
     /// moved out since; they stay covered.
     #[serde(default)]
     pub retained: Vec<String>,
+    /// Index of the transparency-log entry that recorded the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 impl Order {

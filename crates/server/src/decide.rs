@@ -22,6 +22,10 @@ pub struct DecisionContext {
     /// Its clause.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clause: Option<String>,
+    /// Index of the order's entry in the transparency log
+    /// (`GET /log/receipt/{index}` proves it is logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
     /// Its phase at the decision time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<PhaseMode>,
@@ -80,6 +84,7 @@ pub(crate) fn decide_on(
         reason: e.reason,
         order: e.order,
         clause: e.clause,
+        log_index: e.log_index,
         phase: match decision.basis {
             Basis::Order { mode, .. } => Some(mode),
             _ => None,

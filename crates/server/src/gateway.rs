@@ -48,6 +48,9 @@ fn verdict_headers(context: &DecisionContext) -> Vec<(HeaderName, HeaderValue)> 
     if let Some(phase) = context.phase {
         out.push((HeaderName::from_static("x-verdict-phase"), header(phase.as_str())));
     }
+    if let Some(index) = context.log_index {
+        out.push((HeaderName::from_static("x-verdict-log-index"), HeaderValue::from(index)));
+    }
     out
 }
 

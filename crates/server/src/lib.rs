@@ -14,6 +14,7 @@ mod error;
 mod gateway;
 mod manage;
 mod metrics;
+mod tlog;
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub struct AppState {
         manage::list_tenants, manage::create_tenant, manage::get_tenant, manage::list_units, manage::create_unit, manage::delete_unit,
         manage::create_subscription, manage::list_subscriptions, manage::get_subscription, manage::move_subscription, manage::delete_subscription,
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
+        tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
     ),
     modifiers(&BearerAuth),
@@ -64,6 +66,7 @@ pub struct AppState {
         (name = "inventory", description = "Tenants, units, subscriptions, import"),
         (name = "orders", description = "Enforcement orders"),
         (name = "catalog", description = "Services and action classes"),
+        (name = "log", description = "The transparency log: C2SP tlog-tiles, proofs, tlog-proof receipts, private records"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -157,6 +160,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/orders", get(manage::list_orders).post(manage::create_order))
         .route("/v1/orders/{id}", get(manage::get_order))
         .route("/v1/orders/{id}/lift", post(manage::lift_order))
+        .route("/v1/log/entries/{index}/private", get(tlog::private))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(import)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
@@ -164,7 +168,13 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/.well-known/authzen-configuration", get(authzen::configuration))
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text));
+        .route("/metrics", get(metrics_text))
+        .route("/log/checkpoint", get(tlog::checkpoint))
+        .route("/log/key", get(tlog::key))
+        .route("/log/tile/{*path}", get(tlog::tile))
+        .route("/log/proof/inclusion", get(tlog::inclusion))
+        .route("/log/proof/consistency", get(tlog::consistency))
+        .route("/log/receipt/{index}", get(tlog::receipt));
     Router::new()
         .merge(decisions.layer(DefaultBodyLimit::max(BODY_LIMIT)))
         .merge(management)

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use verdict_core::{ImportSummary, Moved};
+use verdict_core::{Actor, ImportSummary, Moved};
 use verdict_model::{
     Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Subscription, Tenant, Timestamp, Unit, UnitPath,
 };
@@ -146,7 +146,7 @@ pub(crate) async fn create_tenant(
     State(s): State<Arc<AppState>>,
     Json(t): Json<Tenant>,
 ) -> Result<(StatusCode, axum::Json<Tenant>)> {
-    let (t, _) = s.core.create_tenant(t).await?;
+    let (t, _) = s.core.create_tenant(&Actor::admin(), t).await?;
     Ok((StatusCode::CREATED, axum::Json(t)))
 }
 
@@ -182,7 +182,7 @@ pub(crate) async fn create_unit(
     State(s): State<Arc<AppState>>,
     Json(u): Json<Unit>,
 ) -> Result<(StatusCode, axum::Json<Unit>)> {
-    let (u, _) = s.core.create_unit(u).await?;
+    let (u, _) = s.core.create_unit(&Actor::admin(), u).await?;
     Ok((StatusCode::CREATED, axum::Json(u)))
 }
 
@@ -195,7 +195,7 @@ pub(crate) async fn delete_unit(
     Path((tenant, path)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let path = UnitPath::parse(&path).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    s.core.delete_unit(&tenant, &path).await?;
+    s.core.delete_unit(&Actor::admin(), &tenant, &path).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,7 +208,7 @@ pub(crate) async fn create_subscription(
     State(s): State<Arc<AppState>>,
     Json(sub): Json<Subscription>,
 ) -> Result<(StatusCode, axum::Json<Subscription>)> {
-    let (sub, _) = s.core.create_subscription(sub).await?;
+    let (sub, _) = s.core.create_subscription(&Actor::admin(), sub).await?;
     Ok((StatusCode::CREATED, axum::Json(sub)))
 }
 
@@ -247,7 +247,7 @@ pub(crate) async fn move_subscription(
     Path(id): Path<String>,
     Json(body): Json<MoveBody>,
 ) -> Result<axum::Json<Moved>> {
-    Ok(axum::Json(s.core.move_subscription(&id, body.unit).await?))
+    Ok(axum::Json(s.core.move_subscription(&Actor::admin(), &id, body.unit).await?))
 }
 
 /// Deletes a subscription; orders binding it keep covering its id.
@@ -257,7 +257,7 @@ pub(crate) async fn delete_subscription(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Deleted>> {
-    let (retained_by, _) = s.core.delete_subscription(&id).await?;
+    let (retained_by, _) = s.core.delete_subscription(&Actor::admin(), &id).await?;
     Ok(axum::Json(Deleted { subscription: id, retained_by }))
 }
 
@@ -277,7 +277,7 @@ pub(crate) async fn create_order(
     State(s): State<Arc<AppState>>,
     Json(spec): Json<OrderSpec>,
 ) -> Result<(StatusCode, axum::Json<OrderView>)> {
-    let (order, _) = s.core.create_order(spec).await?;
+    let (order, _) = s.core.create_order(&Actor::admin(), spec).await?;
     Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
 }
 
@@ -315,7 +315,7 @@ pub(crate) async fn lift_order(
     Path(id): Path<String>,
     Json(body): Json<LiftBody>,
 ) -> Result<axum::Json<OrderView>> {
-    let (order, _) = s.core.lift_order(&id, &body.reason).await?;
+    let (order, _) = s.core.lift_order(&Actor::admin(), &id, &body.reason).await?;
     Ok(axum::Json(OrderView::of(order)))
 }
 
@@ -342,5 +342,5 @@ pub(crate) async fn import(
         .map_err(|e| {
             ApiError::bad_request("malformed-import", format!("the import does not parse at {e}; nothing was imported"))
         })?;
-    Ok(axum::Json(s.core.import(inventory, &|_| ()).await?))
+    Ok(axum::Json(s.core.import(&Actor::admin(), inventory, &|_| ()).await?))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::Core;
+use verdict_core::{Actor, Core, SigningKey};
 use verdict_model::Timestamp;
 use verdict_server::{AppState, Metrics, Tokens};
 use verdict_store::{SqliteStore, Store};
@@ -27,7 +27,7 @@ const PEP: &str = "pep-secret";
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Arc::new(Core::open(store.clone()).await.unwrap());
+    let core = Arc::new(Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
         "units": [{"tenant": "mod", "path": "intel/signals"}, {"tenant": "mod", "path": "cyber"}, {"tenant": "acme", "path": "rd"}],
@@ -38,7 +38,7 @@ async fn start() -> Server {
         ]
     }))
     .unwrap();
-    core.import(inventory, &|_| ()).await.unwrap();
+    core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
     let now = Timestamp::now();
     let spec = serde_json::from_value(json!({
         "tenant": "mod", "clause": "AUP-2", "scope": {"units": ["intel/signals"]},
@@ -50,7 +50,7 @@ async fn start() -> Server {
         ]
     }))
     .unwrap();
-    let (order, _) = core.create_order(spec).await.unwrap();
+    let (order, _) = core.create_order(&Actor::admin(), spec).await.unwrap();
     let state = Arc::new(AppState {
         core,
         tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },

@@ -103,6 +103,30 @@ pub struct Batch {
     pub summary: serde_json::Value,
     /// The writes, applied in order.
     pub ops: Vec<Op>,
+    /// The change's transparency-log entry, written in the same transaction.
+    pub entry: Option<LogRecord>,
+}
+
+/// One transparency-log entry as the store keeps it: the public entry that
+/// is hashed into the tree, and the private record it commits to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Index in the log (0-based); must be the next one.
+    pub index: u64,
+    /// Entry type, e.g. `order.created`.
+    pub kind: String,
+    /// What the entry is about (an order id), for lookups.
+    pub subject: Option<String>,
+    /// The tenant it concerns, for entitlement; never published.
+    pub tenant: Option<String>,
+    /// The public entry, byte for byte.
+    pub entry: Vec<u8>,
+    /// The RFC 6962 leaf hash of `entry`.
+    pub leaf_hash: [u8; 32],
+    /// The private record, byte for byte.
+    pub private: Vec<u8>,
+    /// The salt of the commitment.
+    pub salt: [u8; 32],
 }
 
 /// Everything needed to compile a snapshot.
@@ -127,6 +151,8 @@ pub struct ChangeRecord {
     pub kind: String,
     /// Summary.
     pub summary: serde_json::Value,
+    /// Index of the change's transparency-log entry.
+    pub log_index: Option<u64>,
 }
 
 /// A page request: up to `limit` rows after the key `after`.
@@ -167,4 +193,21 @@ pub trait Store: Send + Sync + 'static {
     async fn max_order_seq(&self) -> Result<i64, StoreError>;
     /// Change-feed entries after `after`, oldest first.
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Makes every committed transaction durable (on disk, fsync'd).
+    /// Commits themselves do not wait for the disk, so that many of them can
+    /// share one sync (group commit); nothing is acknowledged before this.
+    async fn sync(&self) -> Result<(), StoreError>;
+    /// Every log entry's leaf hash, in index order. Fails with
+    /// [`StoreError::Corrupt`] if the indexes are not 0, 1, 2, ….
+    async fn log_leaves(&self) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The public entries with index in `start..end`, in order.
+    async fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Up to `limit` whole log records from index `start` on, in order.
+    async fn log_records(&self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError>;
+    /// The ids of orders whose expiry has been logged.
+    async fn logged_expiries(&self) -> Result<Vec<String>, StoreError>;
+    /// Replaces the latest signed checkpoint.
+    async fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
+    /// The latest signed checkpoint: its tree size and its note.
+    async fn checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
 }

@@ -13,14 +13,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use verdict_model::{Inventory, Order, OrderSpec, Subscription, Tenant, TenantKind, Timestamp, Unit, UnitPath};
 
-use crate::{Batch, ChangeRecord, Loaded, Op, Page, Store, StoreError};
+use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, Page, Store, StoreError};
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "inventory and orders", include_str!("../migrations/sqlite/0001_inventory_and_orders.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "inventory and orders", include_str!("../migrations/sqlite/0001_inventory_and_orders.sql")),
+    (2, "transparency log", include_str!("../migrations/sqlite/0002_transparency_log.sql")),
+];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,10 +39,19 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-/// A store in one SQLite file (WAL, `synchronous=FULL`, foreign keys on).
+/// A store in one SQLite file (WAL, foreign keys on).
+///
+/// Durability is group-committed: transactions commit with
+/// `synchronous=NORMAL` (written to the WAL, not yet fsync'd) and
+/// [`Store::sync`] fsyncs the WAL and the database file once for every
+/// transaction committed before it. SQLite replays a WAL up to its last
+/// complete commit frame, so after a crash the store holds a prefix of the
+/// commits, which includes every synced one.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file; `None` in memory.
+    path: Option<std::path::PathBuf>,
 }
 
 fn kind_from_str(text: &str) -> Result<TenantKind, StoreError> {
@@ -74,6 +85,7 @@ fn order_from_row(row: &SqliteRow, retained: Vec<String>) -> Result<Order, Store
         lifted_at: row.try_get::<Option<i64>, _>("lifted_at")?.map(Timestamp),
         lift_reason: row.try_get("lift_reason")?,
         retained,
+        log_index: row.try_get::<Option<i64>, _>("log_index")?.map(|i| i as u64),
     })
 }
 
@@ -84,19 +96,23 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        Self::connect(options, 4).await
+        Self::connect(options, 4, Some(path.to_owned())).await
     }
 
     /// A private in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        Self::connect(options, 1).await
+        Self::connect(options, 1, None).await
     }
 
-    async fn connect(options: SqliteConnectOptions, connections: u32) -> Result<SqliteStore, StoreError> {
+    async fn connect(
+        options: SqliteConnectOptions,
+        connections: u32,
+        path: Option<std::path::PathBuf>,
+    ) -> Result<SqliteStore, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(connections)
             .min_connections(1)
@@ -107,7 +123,7 @@ impl SqliteStore {
         let migrator =
             Migrator::new(Embedded).await.map_err(|e| StoreError::Corrupt(format!("cannot read migrations: {e}")))?;
         migrator.run(&pool).await.map_err(|e| StoreError::Corrupt(format!("cannot migrate the database: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, path })
     }
 
     async fn apply(
@@ -232,7 +248,8 @@ impl SqliteStore {
             Op::InsertOrder(o) => {
                 let spec = serde_json::to_string(&o.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query(
-                    "INSERT INTO orders (id, seq, tenant, spec, created_at, lifted_at, lift_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO orders (id, seq, tenant, spec, created_at, lifted_at, lift_reason, log_index) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&o.id)
                 .bind(o.seq)
@@ -241,6 +258,7 @@ impl SqliteStore {
                 .bind(o.created_at.seconds())
                 .bind(o.lifted_at.map(Timestamp::seconds))
                 .bind(&o.lift_reason)
+                .bind(o.log_index.map(|i| i as i64))
                 .execute(&mut **tx)
                 .await?;
                 for sub in &o.retained {
@@ -292,12 +310,39 @@ impl Store for SqliteStore {
         let at = batch.at.seconds();
         let mut tx = self.pool.begin().await?;
         Self::apply(&mut tx, at, &batch.ops, progress).await?;
-        let seq: i64 = sqlx::query_scalar("INSERT INTO changes (at, kind, summary) VALUES (?, ?, ?) RETURNING seq")
-            .bind(at)
-            .bind(batch.kind)
-            .bind(batch.summary.to_string())
-            .fetch_one(&mut *tx)
+        if let Some(entry) = &batch.entry {
+            let next: i64 =
+                sqlx::query_scalar("SELECT COALESCE(max(idx) + 1, 0) FROM log_entries").fetch_one(&mut *tx).await?;
+            if next as u64 != entry.index {
+                return Err(StoreError::Conflict(format!(
+                    "log entry {} is not the next one: the log holds {next} entries",
+                    entry.index
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO log_entries (idx, kind, subject, tenant, entry, leaf_hash, private, salt) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(entry.index as i64)
+            .bind(&entry.kind)
+            .bind(&entry.subject)
+            .bind(&entry.tenant)
+            .bind(&entry.entry)
+            .bind(&entry.leaf_hash[..])
+            .bind(&entry.private)
+            .bind(&entry.salt[..])
+            .execute(&mut *tx)
             .await?;
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO changes (at, kind, summary, log_index) VALUES (?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(at)
+        .bind(batch.kind)
+        .bind(batch.summary.to_string())
+        .bind(batch.entry.as_ref().map(|e| e.index as i64))
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(seq as u64)
     }
@@ -446,7 +491,7 @@ impl Store for SqliteStore {
     }
 
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, kind, summary FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
+        let rows = sqlx::query("SELECT seq, at, kind, summary, log_index FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(after as i64)
             .bind(i64::from(limit.clamp(1, 10_000)))
             .fetch_all(&self.pool)
@@ -459,8 +504,121 @@ impl Store for SqliteStore {
                     at: Timestamp(row.try_get("at")?),
                     kind: row.try_get("kind")?,
                     summary: serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    log_index: row.try_get::<Option<i64>, _>("log_index")?.map(|i| i as u64),
                 })
             })
             .collect()
     }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        let Some(path) = self.path.clone() else { return Ok(()) };
+        tokio::task::spawn_blocking(move || sync_files(&path))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("sync task failed: {e}")))?
+    }
+
+    async fn log_leaves(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows = sqlx::query("SELECT idx, leaf_hash FROM log_entries ORDER BY idx").fetch_all(&self.pool).await?;
+        let mut leaves = Vec::with_capacity(rows.len());
+        for (expected, row) in rows.iter().enumerate() {
+            let index: i64 = row.try_get("idx")?;
+            if index != expected as i64 {
+                return Err(StoreError::Corrupt(format!(
+                    "the log has no entry {expected} (the next stored entry is {index})"
+                )));
+            }
+            leaves.push(hash_from_row(row, "leaf_hash", index)?);
+        }
+        Ok(leaves)
+    }
+
+    async fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT idx, entry FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx")
+            .bind(start as i64)
+            .bind(end as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (offset, row) in rows.iter().enumerate() {
+            let index: i64 = row.try_get("idx")?;
+            if index as u64 != start + offset as u64 {
+                return Err(StoreError::Corrupt(format!("the log has no entry {}", start + offset as u64)));
+            }
+            out.push(row.try_get("entry")?);
+        }
+        if (out.len() as u64) < end.saturating_sub(start) {
+            return Err(StoreError::Corrupt(format!("the log has no entry {}", start + out.len() as u64)));
+        }
+        Ok(out)
+    }
+
+    async fn log_records(&self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?")
+            .bind(start as i64)
+            .bind(i64::from(limit.clamp(1, 100_000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let index: i64 = row.try_get("idx")?;
+                Ok(LogRecord {
+                    index: index as u64,
+                    kind: row.try_get("kind")?,
+                    subject: row.try_get("subject")?,
+                    tenant: row.try_get("tenant")?,
+                    entry: row.try_get("entry")?,
+                    leaf_hash: hash_from_row(row, "leaf_hash", index)?,
+                    private: row.try_get("private")?,
+                    salt: hash_from_row(row, "salt", index)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn logged_expiries(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query_scalar("SELECT subject FROM log_entries WHERE kind = 'order.expired' AND subject IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    async fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO log_checkpoint (id, size, note) VALUES (1, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note",
+        )
+        .bind(size as i64)
+        .bind(note)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT size, note FROM log_checkpoint WHERE id = 1").fetch_optional(&self.pool).await?;
+        row.map(|row| Ok((row.try_get::<i64, _>("size")? as u64, row.try_get("note")?))).transpose()
+    }
+}
+
+fn hash_from_row(row: &SqliteRow, column: &str, index: i64) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        StoreError::Corrupt(format!("log entry {index}: {column} is {} bytes, not 32", b.len()))
+    })
+}
+
+/// fsyncs the WAL (where commits land first) and the database file (where
+/// checkpoints of the WAL land). Opened afresh each time: SQLite may have
+/// recreated the WAL since the last sync.
+fn sync_files(db: &std::path::Path) -> Result<(), StoreError> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    for file in [std::path::PathBuf::from(wal), db.to_owned()] {
+        match std::fs::File::open(&file) {
+            Ok(f) => f.sync_all().map_err(|e| StoreError::Corrupt(format!("cannot fsync {}: {e}", file.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Corrupt(format!("cannot open {} to fsync it: {e}", file.display()))),
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::routing::post;
 use verdict_bench::{World, WorldConfig};
-use verdict_core::Core;
+use verdict_core::{Actor, Core, SigningKey};
 use verdict_server::{AppState, Metrics, Tokens};
 use verdict_store::SqliteStore;
 
@@ -93,11 +93,11 @@ async fn main() -> anyhow::Result<()> {
     let world = World::generate(&config);
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await?);
-    let core = Arc::new(Core::open(store).await?);
-    core.import(world.inventory.clone(), &|_| ()).await?;
+    let core = Arc::new(Core::open(store, SigningKey::generate("verdict.bench/log")?).await?);
+    core.import(&Actor::admin(), world.inventory.clone(), &|_| ()).await?;
     let mut ids = std::collections::HashMap::new();
     for order in &world.orders {
-        let (created, _) = core.create_order(order.spec.clone()).await?;
+        let (created, _) = core.create_order(&Actor::admin(), order.spec.clone()).await?;
         ids.insert(order.id.clone(), created.id);
     }
     let state = Arc::new(AppState {
