@@ -325,6 +325,7 @@ impl World {
             lift_reason: lifted_at.map(|_| "lifted on appeal".to_owned()),
             lifted_at,
             retained,
+            log_index: None,
             spec,
         }
     }

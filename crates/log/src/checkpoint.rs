@@ -48,16 +48,16 @@ impl Checkpoint {
         if origin.is_empty() {
             return Err(bad("the origin line is empty".to_owned()));
         }
-        let size_ok = !size.is_empty()
-            && size.bytes().all(|b| b.is_ascii_digit())
-            && (size == "0" || !size.starts_with('0'));
+        let size_ok =
+            !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) && (size == "0" || !size.starts_with('0'));
         let size: u64 = if size_ok { size.parse().ok() } else { None }.ok_or_else(|| {
             bad(format!("size line {:?} is not a decimal number without leading zeros", snippet(size)))
         })?;
         let root_bytes = B64.decode(root).map_err(|_| bad(format!("root line {:?} is not base64", snippet(root))))?;
-        let root: Hash = root_bytes.as_slice().try_into().map_err(|_| {
-            bad(format!("root line {:?} holds {} bytes, not 32", snippet(root), root_bytes.len()))
-        })?;
+        let root: Hash = root_bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad(format!("root line {:?} holds {} bytes, not 32", snippet(root), root_bytes.len())))?;
         if let Some(i) = lines[3..].iter().position(|l| l.is_empty()) {
             return Err(bad(format!("extension line {} is empty", i + 1)));
         }
@@ -69,9 +69,15 @@ impl Checkpoint {
         if key.name() != self.origin {
             return Err(LogError::OriginMismatch { origin: snippet(&self.origin), key: key.name().to_owned() });
         }
-        // Refuse to sign what `parse` would refuse.
+        // Refuse to sign a text that would not parse back to this checkpoint (say, an origin
+        // with a newline in it).
         let text = self.text();
-        Checkpoint::parse(&text)?;
+        if Checkpoint::parse(&text)? != *self {
+            return Err(LogError::MalformedCheckpoint(format!(
+                "origin {:?} would not survive a round trip through the note text",
+                snippet(&self.origin)
+            )));
+        }
         key.sign_note(&text)
     }
 

@@ -15,4 +15,3 @@ pub use merkle::{Hash, Tree, empty_root, leaf_hash, node_hash, verify_consistenc
 pub use note::{MAX_NOTE_BYTES, MAX_SIGNATURES, SigningKey, VerifierKey, open_note};
 pub use receipt::Receipt;
 pub use tile::{TileId, decode_bundle, encode_bundle};
-#[cfg(test)] mod zz_bench;

@@ -84,7 +84,7 @@ impl SigningKey {
     }
 
     /// Signs a note text, which must end in '\n' and hold no control characters but '\n';
-    /// returns text + "\n" + "— <name> <base64(keyid||sig)>\n".
+    /// returns `text + "\n" + "— <name> <base64(keyid||sig)>\n"`.
     pub fn sign_note(&self, text: &str) -> Result<String, LogError> {
         if !text.ends_with('\n') {
             return Err(LogError::MalformedNote(format!("text {:?} does not end in a newline", snippet(text))));
@@ -112,7 +112,7 @@ pub struct VerifierKey {
 }
 
 impl VerifierKey {
-    /// Parses a vkey "<name>+<hex id>+<base64(0x01||pub)>" and checks that the id matches.
+    /// Parses a vkey `<name>+<hex id>+<base64(0x01||pub)>` and checks that the id matches.
     pub fn parse(vkey: &str) -> Result<VerifierKey, LogError> {
         let bad = |why: &str| LogError::MalformedVkey { vkey: snippet(vkey), why: why.to_owned() };
         // The name holds no '+', the id is hex; the base64 part may hold '+' itself.
@@ -198,7 +198,8 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, LogErr
     }
     let mut verified = false;
     for line in lines {
-        let malformed = || bad(format!("signature line {:?} is not \"— <key name> <base64 signature>\"", snippet(line)));
+        let malformed =
+            || bad(format!("signature line {:?} is not \"— <key name> <base64 signature>\"", snippet(line)));
         let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(malformed)?;
         let (name, b64) = rest.split_once(' ').ok_or_else(malformed)?;
         check_name(name).map_err(|_| malformed())?;

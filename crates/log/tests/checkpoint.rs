@@ -70,6 +70,15 @@ fn sign_and_open() {
     let smuggled = other.sign_note(&cp.text()).unwrap();
     assert_eq!(Checkpoint::open(&smuggled, &other.verifier()).unwrap_err().code(), "origin-mismatch");
 
+    // An origin with a newline (which no key name can have) is refused.
+    let root = tree.root();
+    let sneaky = SigningKey::from_seed("a", [4; 32]).unwrap();
+    let bad_origin = Checkpoint { origin: format!("a\n5\n{}", "AAAA".repeat(10) + "AAA="), size: 10, root };
+    assert_eq!(bad_origin.sign(&sneaky).unwrap_err().code(), "origin-mismatch");
+    let short = SigningKey::from_seed("x", [4; 32]).unwrap();
+    let cp_x = Checkpoint { origin: "x".into(), size: 1, root };
+    assert_eq!(Checkpoint::open(&cp_x.sign(&short).unwrap(), &short.verifier()).unwrap(), cp_x);
+
     // A well-signed note whose text is no checkpoint.
     let junk = key.sign_note("log.example/verdict\nten\n").unwrap();
     assert_eq!(Checkpoint::open(&junk, &key.verifier()).unwrap_err().code(), "malformed-checkpoint");

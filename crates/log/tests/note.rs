@@ -51,11 +51,11 @@ fn unknown_signatures_are_ignored_but_not_enough() {
     // collision with garbage signatures) still verifies.
     let sig_line = NOTE.strip_prefix("This is an example message.\n\n").unwrap();
     let stranger_line = only_unknown.strip_prefix("This is an example message.\n\n").unwrap();
-    let same_name_other_id = "\u{2014} example.com/foo AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    let same_name_other_id =
+        "\u{2014} example.com/foo AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
     let same_id_other_name = "\u{2014} example.com/fo Uw2QOgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
-    let many = format!(
-        "This is an example message.\n\n{stranger_line}{same_name_other_id}{sig_line}{same_id_other_name}"
-    );
+    let many =
+        format!("This is an example message.\n\n{stranger_line}{same_name_other_id}{sig_line}{same_id_other_name}");
     assert_eq!(open_note(&many, &key).unwrap(), "This is an example message.\n");
     assert_eq!(open_note(&many, &stranger.verifier()).unwrap(), "This is an example message.\n");
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use verdict_log::{Checkpoint, Hash, Receipt, SigningKey, Tree, leaf_hash};
+use verdict_log::{Checkpoint, Receipt, SigningKey, Tree, leaf_hash, verify_inclusion};
 
 const ORIGIN: &str = "log.example/verdict";
 
@@ -23,12 +23,7 @@ fn fixture(size: u64) -> Fixture {
 fn receipt(f: &Fixture, index: u64, extra: Option<&[u8]>) -> Receipt {
     let size = f.tree.size();
     let checkpoint = Checkpoint { origin: ORIGIN.into(), size, root: f.tree.root() }.sign(&f.key).unwrap();
-    Receipt {
-        extra: extra.map(<[u8]>::to_vec),
-        index,
-        proof: f.tree.inclusion_proof(index, size).unwrap(),
-        checkpoint,
-    }
+    Receipt { extra: extra.map(<[u8]>::to_vec), index, proof: f.tree.inclusion_proof(index, size).unwrap(), checkpoint }
 }
 
 #[test]
@@ -159,16 +154,21 @@ fn parse_rejections() {
     }
 }
 
-fn time_verify(r: &Receipt, key: &verdict_log::VerifierKey, leaf: &Hash, rounds: u32) -> f64 {
+fn micros_per_call(rounds: u32, mut f: impl FnMut()) -> f64 {
+    for _ in 0..rounds / 10 {
+        f();
+    }
     let start = Instant::now();
     for _ in 0..rounds {
-        r.verify(key, leaf).unwrap();
+        f();
     }
     start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
 }
 
-/// One Ed25519 verification and ~20 hashes: well under 50 µs in an optimised build.
-/// Only asserted without debug assertions (e.g. `cargo test -p verdict-log --release`).
+/// Receipt verification is one Ed25519 verification plus parsing and ~20 hashes. Reports the
+/// times; in optimised builds (`cargo test -p verdict-log --release -- --nocapture`) asserts
+/// that everything but the signature check stays within a few microseconds and the whole
+/// within a generous bound (ed25519-dalek's verification alone is about 40 µs here).
 #[test]
 fn verification_time_budget() {
     let key = SigningKey::from_seed(ORIGIN, [13; 32]).unwrap();
@@ -182,10 +182,25 @@ fn verification_time_budget() {
     let vkey = key.verifier();
     let leaf = leaf_hash(&index.to_be_bytes());
     let rounds = if cfg!(debug_assertions) { 20 } else { 2000 };
-    time_verify(&r, &vkey, &leaf, rounds / 10);
-    let micros = time_verify(&r, &vkey, &leaf, rounds);
-    eprintln!("receipt verification with a {}-hash proof: {micros:.1} µs", r.proof.len());
+
+    let whole = micros_per_call(rounds, || {
+        r.verify(&vkey, &leaf).unwrap();
+    });
+    let text = verdict_log::open_note(&r.checkpoint, &vkey).unwrap();
+    let without_signature = micros_per_call(rounds, || {
+        let cp = Checkpoint::parse(text).unwrap();
+        verify_inclusion(&leaf, r.index, cp.size, &r.proof, &cp.root).unwrap();
+    });
+    let parse = micros_per_call(rounds, || {
+        Receipt::parse(&r.to_text()).unwrap();
+    });
+    eprintln!(
+        "receipt with a {}-hash proof: verify {whole:.1} µs, of which {without_signature:.1} µs without the \
+         signature check; to_text + parse {parse:.1} µs",
+        r.proof.len()
+    );
     if !cfg!(debug_assertions) {
-        assert!(micros < 50.0, "receipt verification took {micros:.1} µs");
+        assert!(without_signature < 10.0, "checkpoint parse + inclusion check took {without_signature:.1} µs");
+        assert!(whole < 100.0, "receipt verification took {whole:.1} µs");
     }
 }
