@@ -386,6 +386,7 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
     // its private record matching its commitment.
     let mut leaves = Vec::new();
     let mut entries: HashMap<u64, (String, Option<String>)> = HashMap::new();
+    let mut leaf_of: HashMap<u64, Hash> = HashMap::new();
     let mut next = 0u64;
     loop {
         let batch = store.log_records(next, 10_000).await?;
@@ -416,6 +417,7 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
                 }
             }
             leaves.push(record.leaf_hash);
+            leaf_of.insert(i, leaf_hash(&record.entry));
             entries.insert(i, (record.kind, record.subject));
             next += 1;
         }
@@ -425,33 +427,6 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
     }
     let size = leaves.len() as u64;
     let tree = Tree::from_leaves(leaves);
-
-    // Against the last signed checkpoint.
-    match store.checkpoint().await? {
-        None => problems.push("no signed checkpoint is stored".to_owned()),
-        Some((signed_size, note)) => {
-            let parsed = match &key {
-                Some(key) => Checkpoint::open(&note, key).map_err(|e| e.to_string()),
-                None => Err("the data directory has no log.key to check it with".to_owned()),
-            };
-            match parsed {
-                Err(e) => problems.push(format!("the stored checkpoint does not verify: {e}")),
-                Ok(c) if c.size != signed_size => problems.push("the stored checkpoint's size column is wrong".into()),
-                Ok(c) if c.size > size => problems.push(format!(
-                    "entry {size}: missing — the last signed checkpoint covers {} entries, the store holds {size}",
-                    c.size
-                )),
-                Ok(c) => {
-                    if tree.root_at(c.size).ok() != Some(c.root) {
-                        problems.push(format!(
-                            "the first {} entries do not produce the root of the last signed checkpoint",
-                            c.size
-                        ));
-                    }
-                }
-            }
-        }
-    }
 
     // A store older than its log starts with a `log.started` entry; what it
     // did before that has no entries.
@@ -482,6 +457,12 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
                         "change {} is a {} but log entry {i} is a {kind}",
                         change.seq, change.kind
                     )),
+                    Some(_) if change.log_leaf.is_some() && change.log_leaf != leaf_of.get(&i).copied() => {
+                        problems.push(format!(
+                            "entry {i}: not the entry change {} ({}) committed; the log was reordered or rewritten here",
+                            change.seq, change.kind
+                        ));
+                    }
                     Some(_) => {
                         logged_changes.insert(i, change.seq);
                     }
@@ -518,6 +499,33 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
         }
         if done {
             break;
+        }
+    }
+
+    // Against the last signed checkpoint.
+    match store.checkpoint().await? {
+        None => problems.push("no signed checkpoint is stored".to_owned()),
+        Some((signed_size, note)) => {
+            let parsed = match &key {
+                Some(key) => Checkpoint::open(&note, key).map_err(|e| e.to_string()),
+                None => Err("the data directory has no log.key to check it with".to_owned()),
+            };
+            match parsed {
+                Err(e) => problems.push(format!("the stored checkpoint does not verify: {e}")),
+                Ok(c) if c.size != signed_size => problems.push("the stored checkpoint's size column is wrong".into()),
+                Ok(c) if c.size > size => problems.push(format!(
+                    "entry {size}: missing — the last signed checkpoint covers {} entries, the store holds {size}",
+                    c.size
+                )),
+                Ok(c) => {
+                    if tree.root_at(c.size).ok() != Some(c.root) {
+                        problems.push(format!(
+                            "the first {} entries do not produce the root of the last signed checkpoint",
+                            c.size
+                        ));
+                    }
+                }
+            }
         }
     }
 

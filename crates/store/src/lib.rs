@@ -153,6 +153,8 @@ pub struct ChangeRecord {
     pub summary: serde_json::Value,
     /// Index of the change's transparency-log entry.
     pub log_index: Option<u64>,
+    /// That entry's leaf hash, as committed.
+    pub log_leaf: Option<[u8; 32]>,
 }
 
 /// A page request: up to `limit` rows after the key `after`.

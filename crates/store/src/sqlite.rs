@@ -335,12 +335,13 @@ impl Store for SqliteStore {
             .await?;
         }
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO changes (at, kind, summary, log_index) VALUES (?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO changes (at, kind, summary, log_index, log_leaf) VALUES (?, ?, ?, ?, ?) RETURNING seq",
         )
         .bind(at)
         .bind(batch.kind)
         .bind(batch.summary.to_string())
         .bind(batch.entry.as_ref().map(|e| e.index as i64))
+        .bind(batch.entry.as_ref().map(|e| e.leaf_hash.to_vec()))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -491,7 +492,7 @@ impl Store for SqliteStore {
     }
 
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, kind, summary, log_index FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
+        let rows = sqlx::query("SELECT seq, at, kind, summary, log_index, log_leaf FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(after as i64)
             .bind(i64::from(limit.clamp(1, 10_000)))
             .fetch_all(&self.pool)
@@ -505,6 +506,10 @@ impl Store for SqliteStore {
                     kind: row.try_get("kind")?,
                     summary: serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     log_index: row.try_get::<Option<i64>, _>("log_index")?.map(|i| i as u64),
+                    log_leaf: row
+                        .try_get::<Option<Vec<u8>>, _>("log_leaf")?
+                        .map(|b| b.try_into().map_err(|_| StoreError::Corrupt("a change's log_leaf is not 32 bytes".into())))
+                        .transpose()?,
                 })
             })
             .collect()

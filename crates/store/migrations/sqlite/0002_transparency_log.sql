@@ -22,5 +22,8 @@ CREATE TABLE log_checkpoint (
     note        TEXT NOT NULL
 );
 
+-- Each change names its entry by index and by leaf hash, so a reordered or
+-- swapped log is caught by comparing the two.
 ALTER TABLE changes ADD COLUMN log_index INTEGER;
+ALTER TABLE changes ADD COLUMN log_leaf BLOB;
 ALTER TABLE orders ADD COLUMN log_index INTEGER;
