@@ -75,7 +75,7 @@ fn evaluation(subscription: &str, service: &str, action: &str) -> String {
     .to_string()
 }
 
-fn guide(addr: SocketAddr, dir: &Path) -> String {
+fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order_entry: Option<u64>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let base = format!("http://{addr}");
@@ -120,6 +120,18 @@ fn guide(addr: SocketAddr, dir: &Path) -> String {
     let _ = writeln!(out, "# the orders (admin token)");
     let _ = writeln!(out, "  curl -s {base}/v1/orders -H \"Authorization: Bearer $(cat {})\"", admin.display());
     let _ = writeln!(out);
+    let _ = writeln!(out, "# the public transparency log: verify all of it as a monitor would (no token needed;");
+    let _ = writeln!(out, "# `verdict` is `cargo run --release --` from a checkout)");
+    let _ = writeln!(out, "  verdict log verify --url {base}/log --key {vkey} --state monitor.json");
+    if let Some(index) = order_entry {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "# the order's receipt, verified offline");
+        let _ = writeln!(
+            out,
+            "  curl -s {base}/log/receipt/{index} > order.tlog-proof && verdict log verify-receipt order.tlog-proof --key {vkey}"
+        );
+    }
+    let _ = writeln!(out);
     out
 }
 
@@ -133,5 +145,8 @@ pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
         eprintln!("reusing the demo data in {} (delete it for a fresh start)", data.display());
     }
     let dir = opened.dir.root().to_owned();
-    serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir))).await
+    let vkey = opened.core.log_key().to_string();
+    let newest = opened.core.store().orders(None, &verdict_store::Page { after: None, limit: 1 }).await?;
+    let order_entry = newest.first().and_then(|o| o.log_index);
+    serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir, &vkey, order_entry))).await
 }

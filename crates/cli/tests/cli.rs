@@ -15,7 +15,7 @@ fn help_reads_well() {
     let out = run(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "demo", "check", "import", "order", "Acceptable-use enforcement"] {
+    for word in ["serve", "demo", "check", "import", "order", "log", "Acceptable-use enforcement"] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
     let out = run(&["order", "--help"]);
@@ -72,6 +72,28 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
         .send()
         .unwrap();
     assert_eq!(nginx.status().as_u16(), 403);
+
+    // The advertised log commands, run as printed: the demo's story is in
+    // a log that verifies from scratch, and the order has a receipt.
+    let line = |prefix: &str| {
+        demo.stdout.iter().map(|l| l.trim()).find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{guide}"))
+    };
+    let verify: Vec<&str> = line("verdict log verify ").split_whitespace().skip(1).collect();
+    let out = verdict().current_dir(dir.path()).args(&verify).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified 2 entries"), "{out:?}");
+    let receipt_line =
+        demo.stdout.iter().map(|l| l.trim()).find(|l| l.contains("/log/receipt/")).unwrap_or_else(|| panic!("{guide}"));
+    let url = receipt_line.split_whitespace().nth(2).unwrap();
+    let key = receipt_line.split_whitespace().last().unwrap();
+    std::fs::write(dir.path().join("order.tlog-proof"), reqwest::blocking::get(url).unwrap().text().unwrap()).unwrap();
+    let out = verdict()
+        .current_dir(dir.path())
+        .args(["log", "verify-receipt", "order.tlog-proof", "--key", key])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("order.created"), "{out:?}");
     drop(demo);
 
     // Started again on the same directory: reused, same order, nothing added.

@@ -47,7 +47,7 @@ pub fn start(args: &[&str]) -> Running {
         }
         stdout.push(line);
         // The demo prints its guide after the address; read it all.
-        if base.is_some() && (stdout.last().is_some_and(|l| l.contains("/v1/orders")) || !args.contains(&"demo")) {
+        if base.is_some() && (stdout.last().is_some_and(|l| l.contains("verify-receipt")) || !args.contains(&"demo")) {
             break;
         }
     }
