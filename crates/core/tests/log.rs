@@ -1,0 +1,153 @@
+//! The control plane and its transparency log: one entry per change, none
+//! for a refused change, concurrent writers sharing syncs, and order ends
+//! logged once when they come.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use verdict_core::{Actor, Core, ManualClock, SigningKey};
+use verdict_log::{Checkpoint, Tree};
+use verdict_model::{Subscription, Timestamp, UnitPath};
+use verdict_store::{SqliteStore, Store};
+
+const T0: Timestamp = Timestamp(1_800_000_000);
+
+fn key() -> SigningKey {
+    SigningKey::from_seed("verdict.test/log", [7; 32]).unwrap()
+}
+
+async fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> (Core, Arc<SqliteStore>) {
+    let store = Arc::new(SqliteStore::open(&dir.join("verdict.db")).await.unwrap());
+    let core = Core::open_with_clock(store.clone(), key(), clock).await.unwrap();
+    (core, store)
+}
+
+async fn seed(core: &Core) {
+    let inventory = serde_json::from_value(json!({
+        "tenants": [{"id": "mod", "kind": "government"}],
+        "units": [{"tenant": "mod", "path": "intel"}],
+        "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "intel", "services": ["storage.blob"]}]
+    }))
+    .unwrap();
+    core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
+}
+
+fn order(end: Option<Timestamp>) -> verdict_model::OrderSpec {
+    serde_json::from_value(json!({
+        "tenant": "mod", "clause": "AUP-2", "scope": {"units": ["intel"]}, "services": ["storage.*"],
+        "phases": [{"mode": "disabled", "start": T0.plus(-10)}], "end": end
+    }))
+    .unwrap()
+}
+
+/// The stored entries rebuild the tree the published checkpoint signs.
+async fn assert_log_matches_checkpoint(core: &Core, store: &SqliteStore) -> u64 {
+    let records = store.log_records(0, 100_000).await.unwrap();
+    let signed = core.checkpoint();
+    let checked = Checkpoint::open(&signed.note, &core.log_key()).unwrap();
+    assert_eq!(checked.size, records.len() as u64);
+    let tree = Tree::from_leaves(records.iter().map(|r| verdict_log::leaf_hash(&r.entry)));
+    assert_eq!(tree.root(), checked.root);
+    checked.size
+}
+
+#[tokio::test]
+async fn each_change_is_one_entry_and_a_refused_change_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    seed(&core).await;
+    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 1);
+    let (created, _) = core.create_order(&Actor::new("cli:alice"), order(None)).await.unwrap();
+    assert_eq!(created.log_index, Some(1));
+    let refused = core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("nowhere").unwrap()).await;
+    assert_eq!(refused.unwrap_err().code(), "unknown-unit");
+    let refused = core.lift_order(&Actor::admin(), "ord-nope", "because").await;
+    assert_eq!(refused.unwrap_err().code(), "unknown-order");
+    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 2);
+    let record = core.log_record(1).await.unwrap();
+    let private: serde_json::Value = serde_json::from_slice(&record.private).unwrap();
+    assert_eq!(private["actor"], "cli:alice");
+    assert_eq!(private["tenant"], "mod");
+    assert_eq!(private["units"], json!(["intel"]));
+
+    // An event that changes no state is logged the same way.
+    let index = core
+        .record(&Actor::admin(), "case.opened", Some("mod"), json!({"source_type": "third_party"}), json!({"title": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(index, 2);
+    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 3);
+
+    // Reopened, the log and checkpoint are as they were (signing is
+    // deterministic, so even the note is the same).
+    let note = core.checkpoint().note.clone();
+    drop(core);
+    let (again, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    assert_eq!(again.checkpoint().note, note);
+    assert_eq!(assert_log_matches_checkpoint(&again, &store).await, 3);
+}
+
+#[tokio::test]
+async fn concurrent_writers_share_syncs_and_every_change_lands_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    seed(&core).await;
+    core.create_order(&Actor::admin(), order(None)).await.unwrap();
+    let core = Arc::new(core);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let core = core.clone();
+            tokio::spawn(async move {
+                let sub = Subscription {
+                    id: format!("s{i}"),
+                    tenant: "mod".into(),
+                    unit: UnitPath::parse("intel").unwrap(),
+                    region: String::new(),
+                    services: vec![],
+                };
+                core.create_subscription(&Actor::admin(), sub).await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 66);
+    // Acknowledged means decided on: every new subscription is in the
+    // published snapshot.
+    let snapshot = core.snapshot();
+    for i in 0..64 {
+        let decision = snapshot.decide(&format!("s{i}"), "storage.blob", "put-blob", T0);
+        assert!(!decision.allowed, "s{i} is not covered by the order's unit");
+    }
+}
+
+#[tokio::test]
+async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (core, store) = open(dir.path(), clock.clone()).await;
+    seed(&core).await;
+    let (ending, _) = core.create_order(&Actor::admin(), order(Some(T0.plus(100)))).await.unwrap();
+    let (lifted, _) = core.create_order(&Actor::admin(), order(Some(T0.plus(50)))).await.unwrap();
+    core.lift_order(&Actor::admin(), &lifted.id, "appeal upheld").await.unwrap();
+    assert_eq!(core.next_expiry().await, Some(T0.plus(100)));
+    assert_eq!(core.log_expiries().await.unwrap(), 0);
+    clock.set(T0.plus(99));
+    assert_eq!(core.log_expiries().await.unwrap(), 0);
+    clock.set(T0.plus(100));
+    assert_eq!(core.log_expiries().await.unwrap(), 1);
+    assert_eq!(core.log_expiries().await.unwrap(), 0);
+    let size = assert_log_matches_checkpoint(&core, &store).await;
+    let last = core.log_record(size - 1).await.unwrap();
+    assert_eq!(last.kind, "order.expired");
+    let entry: serde_json::Value = serde_json::from_slice(&last.entry).unwrap();
+    assert_eq!(entry["public"]["order"], ending.id.as_str());
+    assert_eq!(entry["public"]["end"], T0.plus(100).to_string());
+    drop(core);
+    // After a restart the end is remembered as logged.
+    let (again, _) = open(dir.path(), clock.clone()).await;
+    clock.set(T0.plus(1000));
+    assert_eq!(again.next_expiry().await, None);
+    assert_eq!(again.log_expiries().await.unwrap(), 0);
+}
