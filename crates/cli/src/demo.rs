@@ -62,7 +62,8 @@ pub fn order(now: Timestamp) -> OrderSpec {
 
 async fn load_story(core: &Core) -> anyhow::Result<String> {
     core.import(&Actor::admin(), inventory(), &|_| ()).await.context("cannot load the demo inventory")?;
-    let (order, _) = core.create_order(&Actor::admin(), order(core.now())).await.context("cannot record the demo order")?;
+    let (order, _) =
+        core.create_order(&Actor::admin(), order(core.now())).await.context("cannot record the demo order")?;
     Ok(order.id)
 }
 

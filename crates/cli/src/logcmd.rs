@@ -185,8 +185,8 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         }
         let bundle_id = TileId { entries: true, ..tile };
         let bundle = fetch(&http, &format!("{base}/{}", bundle_id.path())).await?;
-        let entries = decode_bundle(&bundle)
-            .map_err(|e| bad(format!("{} (entries {start}..{end}): {e}", bundle_id.path())))?;
+        let entries =
+            decode_bundle(&bundle).map_err(|e| bad(format!("{} (entries {start}..{end}): {e}", bundle_id.path())))?;
         for (offset, chunk) in hashes.chunks_exact(32).enumerate() {
             let index = start + offset as u64;
             let Some(entry) = entries.get(offset) else {
@@ -303,7 +303,11 @@ fn check_against_state(
         return Ok(());
     }
     let changed = old_leaves.iter().zip(leaves).position(|(old, new)| old[..] != new[..]);
-    let what = if checkpoint.size == state.size { "a fork: the same size with another root" } else { "not an extension of the tree last verified" };
+    let what = if checkpoint.size == state.size {
+        "a fork: the same size with another root"
+    } else {
+        "not an extension of the tree last verified"
+    };
     match changed {
         Some(index) => Err(bad(format!(
             "entry {index}: changed since it was last verified ({} then, {} now); the log is {what}",
@@ -325,8 +329,8 @@ async fn check_server_consistency(
 ) -> anyhow::Result<()> {
     // `base` is …/log; the proof endpoints sit beside the tiles.
     let url = format!("{base}/proof/consistency?old={}&new={}", state.size, checkpoint.size);
-    let body: serde_json::Value = serde_json::from_slice(&fetch(http, &url).await?)
-        .with_context(|| format!("{url} did not answer JSON"))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&fetch(http, &url).await?).with_context(|| format!("{url} did not answer JSON"))?;
     let proof: Vec<Hash> = body["proof"]
         .as_array()
         .ok_or_else(|| anyhow!("{url} gave no proof"))?
@@ -340,8 +344,9 @@ async fn check_server_consistency(
         .collect::<anyhow::Result<_>>()?;
     let old_root: Hash =
         BASE64.decode(&state.root).ok().and_then(|b| b.try_into().ok()).context("the state's root is not a hash")?;
-    verdict_log::verify_consistency(state.size, checkpoint.size, &old_root, &checkpoint.root, &proof)
-        .map_err(|e| bad(format!("the log's consistency proof from {} to {} entries fails: {e}", state.size, checkpoint.size)))
+    verdict_log::verify_consistency(state.size, checkpoint.size, &old_root, &checkpoint.root, &proof).map_err(|e| {
+        bad(format!("the log's consistency proof from {} to {} entries fails: {e}", state.size, checkpoint.size))
+    })
 }
 
 // ---- verify-receipt -----------------------------------------------------------
@@ -352,13 +357,13 @@ fn verify_receipt(args: &ReceiptArgs) -> anyhow::Result<()> {
     let receipt = Receipt::parse(&text).map_err(|e| bad(format!("{}: {e}", args.file.display())))?;
     let entry = match &args.entry {
         Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        None => receipt.extra.clone().ok_or_else(|| {
-            bad("the receipt carries no entry (no extra line); pass the entry with --entry FILE")
-        })?,
+        None => receipt
+            .extra
+            .clone()
+            .ok_or_else(|| bad("the receipt carries no entry (no extra line); pass the entry with --entry FILE"))?,
     };
-    let checkpoint = receipt
-        .verify(&key, &leaf_hash(&entry))
-        .map_err(|e| bad(format!("entry {}: {e}", receipt.index)))?;
+    let checkpoint =
+        receipt.verify(&key, &leaf_hash(&entry)).map_err(|e| bad(format!("entry {}: {e}", receipt.index)))?;
     let value: serde_json::Value = serde_json::from_slice(&entry).unwrap_or_default();
     println!(
         "receipt verified: entry {} ({} at {}) is in log {} of {} entries",
@@ -452,11 +457,10 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
                 None if adopted => {}
                 None => problems.push(format!("change {} ({}) has no log entry", change.seq, change.kind)),
                 Some(i) => match entries.get(&i) {
-                    None => problems.push(format!("change {} ({}) names log entry {i}, which is missing", change.seq, change.kind)),
-                    Some((kind, _)) if *kind != change.kind => problems.push(format!(
-                        "change {} is a {} but log entry {i} is a {kind}",
-                        change.seq, change.kind
-                    )),
+                    None => problems
+                        .push(format!("change {} ({}) names log entry {i}, which is missing", change.seq, change.kind)),
+                    Some((kind, _)) if *kind != change.kind => problems
+                        .push(format!("change {} is a {} but log entry {i} is a {kind}", change.seq, change.kind)),
                     Some(_) if change.log_leaf.is_some() && change.log_leaf != leaf_of.get(&i).copied() => {
                         problems.push(format!(
                             "entry {i}: not the entry change {} ({}) committed; the log was reordered or rewritten here",

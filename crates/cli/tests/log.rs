@@ -143,7 +143,15 @@ fn a_monitor_verifies_a_growing_log_and_receipts_verify_offline() {
     // Against another entry, another key, or a tampered proof, it fails.
     let wrong_entry = tmp.path().join("entry.json");
     std::fs::write(&wrong_entry, br#"{"v":1,"type":"order.created"}"#).unwrap();
-    let out = run(&["log", "verify-receipt", file.to_str().unwrap(), "--key", &vkey, "--entry", wrong_entry.to_str().unwrap()]);
+    let out = run(&[
+        "log",
+        "verify-receipt",
+        file.to_str().unwrap(),
+        "--key",
+        &vkey,
+        "--entry",
+        wrong_entry.to_str().unwrap(),
+    ]);
     assert_fails_naming(&out, "entry 7");
     assert_fails_naming(&run(&["log", "verify-receipt", file.to_str().unwrap(), "--key", &other]), "entry 7");
     let lines: Vec<&str> = receipt.lines().collect();
@@ -183,7 +191,9 @@ fn tampering_with_the_stored_log_is_detected_and_located() {
     // One byte of a stored entry.
     let dir = case(
         "byte",
-        &["UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), '\"v\":1', '\"v\":2') AS BLOB) WHERE idx = 3"],
+        &[
+            "UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), '\"v\":1', '\"v\":2') AS BLOB) WHERE idx = 3",
+        ],
     );
     assert_fails_naming(&fsck(&dir), "entry 3");
     let server = serve(&dir);
@@ -293,7 +303,12 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
                     let mut acked = Vec::new();
                     for n in 0.. {
                         let id = format!("r{round}-w{w}-n{n}");
-                        match client.post(format!("{base}/v1/subscriptions")).bearer_auth(&admin).json(&subscription(&id)).send() {
+                        match client
+                            .post(format!("{base}/v1/subscriptions"))
+                            .bearer_auth(&admin)
+                            .json(&subscription(&id))
+                            .send()
+                        {
                             Ok(r) if r.status().is_success() => acked.push(id),
                             Ok(r) => panic!("{id}: HTTP {}", r.status()),
                             Err(_) => break,
@@ -322,7 +337,9 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
         let logged: std::collections::HashSet<String> = records
             .iter()
             .filter(|r| r.kind == "subscription.created")
-            .map(|r| serde_json::from_slice::<Value>(&r.private).unwrap()["subscriptions"][0].as_str().unwrap().to_owned())
+            .map(|r| {
+                serde_json::from_slice::<Value>(&r.private).unwrap()["subscriptions"][0].as_str().unwrap().to_owned()
+            })
             .collect();
         for id in &acknowledged {
             assert!(store.subscription(id).await.unwrap().is_some(), "{id} was acknowledged but is not stored");

@@ -132,8 +132,7 @@ impl DataDir {
         let name = origin.map(str::to_owned).unwrap_or_else(default_origin);
         let key = verdict_log::SigningKey::generate(&name)
             .map_err(|e| DataDirError::LogKey(format!("cannot make a log key named {name:?}: {e}")))?;
-        let mut file =
-            OpenOptions::new().create_new(true).write(true).mode(0o600).open(&path).map_err(io(&path))?;
+        let mut file = OpenOptions::new().create_new(true).write(true).mode(0o600).open(&path).map_err(io(&path))?;
         file.write_all(format!("{name}\n{}\n", b64.encode(key.seed())).as_bytes()).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         Ok(key)

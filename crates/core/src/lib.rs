@@ -36,8 +36,8 @@ use verdict_store::{Batch, LogRecord, Op, Page, Store};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
-pub use verdict_log::{SigningKey, VerifierKey};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
+pub use verdict_log::{SigningKey, VerifierKey};
 
 use crate::log::Draft;
 
@@ -90,7 +90,13 @@ pub struct Core {
     syncer: Mutex<()>,
     /// The latest signed checkpoint; everything it covers is durable.
     published: ArcSwap<SignedCheckpoint>,
+    /// Log appends waiting for a group commit.
+    appends: std::sync::Mutex<Vec<QueuedAppend>>,
+    /// Held by whoever commits the queued appends.
+    appender: Mutex<()>,
 }
+
+type QueuedAppend = (Actor, Draft, tokio::sync::oneshot::Sender<Result<u64, CoreError>>);
 
 /// What only the writer touches.
 struct Writer {
@@ -174,6 +180,8 @@ impl Core {
             pending: std::sync::Mutex::new(pending),
             syncer: Mutex::new(()),
             published: ArcSwap::from_pointee(signed),
+            appends: std::sync::Mutex::new(Vec::new()),
+            appender: Mutex::new(()),
         };
         if core.published.load().checkpoint.size == 0 && version > 0 {
             core.adopt_unlogged_state(version).await?;
@@ -236,7 +244,17 @@ impl Core {
         let kind = change.draft.kind;
         let record = change.draft.seal(index, change.at, actor)?;
         let leaf = record.leaf_hash;
-        let batch = Batch { at: change.at, kind, summary: change.summary, ops: change.ops, entry: Some(record) };
+        // The signed checkpoint rides along with the next change rather than
+        // costing a write of its own on every sync.
+        let published = self.published.load();
+        let batch = Batch {
+            at: change.at,
+            kind,
+            summary: change.summary,
+            ops: change.ops,
+            entry: Some(record),
+            checkpoint: Some((published.checkpoint.size, published.note.clone())),
+        };
         let version = self.store.commit(&batch, progress).await?;
         let (size, root) = {
             let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
@@ -277,7 +295,6 @@ impl Core {
             let target = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.store.sync().await?;
             let signed = SignedCheckpoint::sign(&self.key, target.size, target.root)?;
-            self.store.put_checkpoint(target.size, &signed.note).await?;
             self.engine.publish((*target.snapshot).clone());
             self.published.store(Arc::new(signed));
         }
@@ -400,8 +417,10 @@ impl Core {
     }
 
     /// Appends a record of an event that changes no inventory or order (a
-    /// case or evidence event, say) to the log, durably. `public` must hold
-    /// no customer identity; `facts` go to the private record only.
+    /// case or evidence event, say) to the log, durably; returns its index.
+    /// `public` must hold no customer identity; `facts` go to the private
+    /// record only. Concurrent calls are committed together: one
+    /// transaction, one sync and one signature for a whole group.
     pub async fn record(
         &self,
         actor: &Actor,
@@ -410,15 +429,96 @@ impl Core {
         public: serde_json::Value,
         facts: serde_json::Value,
     ) -> Result<u64, CoreError> {
-        let w = self.writer.lock().await;
-        let index = self.next_log_index();
         let mut draft = Draft::new(kind, public).facts(facts);
         if let Some(tenant) = tenant {
             draft = draft.tenant(tenant);
         }
-        let change = Prepared { at: self.clock.now(), summary: json!({"log_index": index}), ops: vec![], changes: vec![], draft };
-        self.commit(w, actor, change, &|_| ()).await?;
-        Ok(index)
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        self.appends.lock().unwrap_or_else(|e| e.into_inner()).push((actor.clone(), draft, reply));
+        loop {
+            if let Ok(result) = answer.try_recv() {
+                return result;
+            }
+            let _appender = self.appender.lock().await;
+            if let Ok(result) = answer.try_recv() {
+                return result;
+            }
+            self.append_queued().await;
+        }
+    }
+
+    /// Commits every queued append as one group and answers each. Called
+    /// with the appender lock held.
+    async fn append_queued(&self) {
+        let queued = std::mem::take(&mut *self.appends.lock().unwrap_or_else(|e| e.into_inner()));
+        if queued.is_empty() {
+            return;
+        }
+        let (outcome, replies) = {
+            let mut w = self.writer.lock().await;
+            let at = self.clock.now();
+            let start = self.next_log_index();
+            let published = self.published.load();
+            let mut batches = Vec::with_capacity(queued.len());
+            let mut replies = Vec::with_capacity(queued.len());
+            for (actor, draft, reply) in queued {
+                let kind = draft.kind;
+                // The next free index: an entry that fails to seal (too
+                // large, say) is refused alone and leaves no gap.
+                match draft.seal(start + batches.len() as u64, at, &actor) {
+                    Ok(record) => {
+                        replies.push((record.index, reply));
+                        batches.push(Batch {
+                            at,
+                            kind,
+                            summary: json!({"log_index": record.index}),
+                            ops: vec![],
+                            entry: Some(record),
+                            checkpoint: None,
+                        });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            if batches.is_empty() {
+                return;
+            }
+            if let Some(last) = batches.last_mut() {
+                last.checkpoint = Some((published.checkpoint.size, published.note.clone()));
+            }
+            match self.store.append(&batches).await {
+                Err(e) => (Err(e), replies),
+                Ok(versions) => {
+                    let version = versions.last().copied().unwrap_or(w.snapshot.version());
+                    let (size, root) = {
+                        let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
+                        for batch in &batches {
+                            tree.push(batch.entry.as_ref().map(|e| e.leaf_hash).unwrap_or_default());
+                        }
+                        (tree.size(), tree.root())
+                    };
+                    w.snapshot = match w.snapshot.apply(&[], version) {
+                        Ok(next) => Arc::new(next),
+                        Err(_) => w.snapshot.clone(),
+                    };
+                    *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Pending { size, root, snapshot: w.snapshot.clone() };
+                    (Ok(size), replies)
+                }
+            }
+        };
+        let durable = match outcome {
+            Ok(size) => self.make_durable(size).await,
+            Err(e) => Err(CoreError::from(e)),
+        };
+        for (index, reply) in replies {
+            let _ = reply.send(match &durable {
+                Ok(()) => Ok(index),
+                Err(e) => Err(CoreError::Internal(format!("the group commit failed: {e}"))),
+            });
+        }
     }
 
     /// Logs the end of every order whose end has passed; returns how many.
@@ -508,7 +608,8 @@ impl Core {
             return Err(CoreError::Exists { kind: "unit", id: format!("{}:{}", unit.tenant, unit.path) });
         }
         let created: Vec<UnitPath> = unit.path.lineage().into_iter().filter(|p| !existing.contains(p)).collect();
-        let ops = created.iter().map(|path| Op::PutUnit(Unit { tenant: unit.tenant.clone(), path: path.clone() })).collect();
+        let ops =
+            created.iter().map(|path| Op::PutUnit(Unit { tenant: unit.tenant.clone(), path: path.clone() })).collect();
         let kind = self.customer_kind(&unit.tenant).await?;
         let draft = Draft::new("unit.created", json!({"customer_kind": kind, "units_created": created.len()}))
             .tenant(&unit.tenant)
@@ -567,7 +668,11 @@ impl Core {
     }
 
     /// Creates a subscription in an existing unit; refuses one that exists.
-    pub async fn create_subscription(&self, actor: &Actor, sub: Subscription) -> Result<(Subscription, u64), CoreError> {
+    pub async fn create_subscription(
+        &self,
+        actor: &Actor,
+        sub: Subscription,
+    ) -> Result<(Subscription, u64), CoreError> {
         sub.validate(self.snapshot().catalog())?;
         let w = self.writer.lock().await;
         if !self.tenant_exists(&sub.tenant).await? {
@@ -867,7 +972,8 @@ impl Core {
             let done = subs.len() < page.limit as usize;
             page.after = subs.last().map(|s| s.id.clone());
             for sub in subs {
-                if spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u)) {
+                if spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u))
+                {
                     covered += 1;
                     if !sub.region.is_empty() {
                         regions.insert(sub.region);

@@ -55,43 +55,63 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
     let cases: Vec<(&str, Result<(), CoreError>)> = vec![
         (
             "tenant-exists",
-            core.create_tenant(&Actor::admin(), Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() })
-                .await
-                .map(|_| ()),
+            core.create_tenant(
+                &Actor::admin(),
+                Tenant { id: "mod".into(), kind: TenantKind::Other, name: String::new() },
+            )
+            .await
+            .map(|_| ()),
         ),
         ("scope-spans-tenants", core.create_order(&Actor::admin(), spec(spans)).await.map(|_| ())),
         ("unknown-unit", core.create_order(&Actor::admin(), spec(unknown_unit)).await.map(|_| ())),
-        ("unknown-subscription", core.move_subscription(&Actor::admin(), "nope", UnitPath::parse("cyber").unwrap()).await.map(|_| ())),
-        ("unknown-unit", core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("cyber/new").unwrap()).await.map(|_| ())),
+        (
+            "unknown-subscription",
+            core.move_subscription(&Actor::admin(), "nope", UnitPath::parse("cyber").unwrap()).await.map(|_| ()),
+        ),
+        (
+            "unknown-unit",
+            core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("cyber/new").unwrap()).await.map(|_| ()),
+        ),
         ("unknown-order", core.lift_order(&Actor::admin(), "ord-nope", "because").await.map(|_| ())),
         (
             "subscription-exists",
-            core.create_subscription(&Actor::admin(), Subscription {
-                id: "sig".into(),
-                tenant: "mod".into(),
-                unit: UnitPath::parse("cyber").unwrap(),
-                services: vec![],
-                region: String::new(),
-            })
+            core.create_subscription(
+                &Actor::admin(),
+                Subscription {
+                    id: "sig".into(),
+                    tenant: "mod".into(),
+                    unit: UnitPath::parse("cyber").unwrap(),
+                    services: vec![],
+                    region: String::new(),
+                },
+            )
             .await
             .map(|_| ()),
         ),
         (
             "unknown-service",
-            core.create_subscription(&Actor::admin(), Subscription {
-                id: "new".into(),
-                tenant: "mod".into(),
-                unit: UnitPath::parse("cyber").unwrap(),
-                services: vec!["storage.blbo".into()],
-                region: String::new(),
-            })
+            core.create_subscription(
+                &Actor::admin(),
+                Subscription {
+                    id: "new".into(),
+                    tenant: "mod".into(),
+                    unit: UnitPath::parse("cyber").unwrap(),
+                    services: vec!["storage.blbo".into()],
+                    region: String::new(),
+                },
+            )
             .await
             .map(|_| ()),
         ),
-        ("unit-not-empty", core.delete_unit(&Actor::admin(), "mod", &UnitPath::parse("intel").unwrap()).await.map(|_| ())),
+        (
+            "unit-not-empty",
+            core.delete_unit(&Actor::admin(), "mod", &UnitPath::parse("intel").unwrap()).await.map(|_| ()),
+        ),
         (
             "unit-exists",
-            core.create_unit(&Actor::admin(), Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() }).await.map(|_| ()),
+            core.create_unit(&Actor::admin(), Unit { tenant: "mod".into(), path: UnitPath::parse("cyber").unwrap() })
+                .await
+                .map(|_| ()),
         ),
     ];
     for (code, result) in cases {
@@ -107,7 +127,10 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
         ]
     }))
     .unwrap();
-    assert_eq!(core.import(&Actor::admin(), bad_import.clone(), &|_| ()).await.unwrap_err().code(), "cross-tenant-move");
+    assert_eq!(
+        core.import(&Actor::admin(), bad_import.clone(), &|_| ()).await.unwrap_err().code(),
+        "cross-tenant-move"
+    );
     bad_import.subscriptions.pop();
     bad_import.subscriptions.push(bad_import.subscriptions[0].clone());
     assert_eq!(core.import(&Actor::admin(), bad_import, &|_| ()).await.unwrap_err().code(), "duplicate-record");

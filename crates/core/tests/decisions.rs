@@ -35,11 +35,15 @@ async fn every_decision_case_holds_through_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
         let clock = Arc::new(ManualClock::new(Timestamp::parse("2025-01-01T00:00:00Z").unwrap()));
-        let core = Core::open_with_clock(store.clone(), SigningKey::generate("verdict.test/log").unwrap(), clock.clone()).await.unwrap();
+        let core =
+            Core::open_with_clock(store.clone(), SigningKey::generate("verdict.test/log").unwrap(), clock.clone())
+                .await
+                .unwrap();
         core.import(&Actor::admin(), case.inventory.clone(), &|_| ()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut ids = HashMap::new();
         for order in &case.orders {
-            let (created, _) = core.create_order(&Actor::admin(), order.spec.clone()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (created, _) =
+                core.create_order(&Actor::admin(), order.spec.clone()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
             ids.insert(order.id.clone(), created.id.clone());
             if let Some(at) = order.lifted_at {
                 clock.set(at);
@@ -50,7 +54,10 @@ async fn every_decision_case_holds_through_the_store() {
             match step {
                 Step::Check(requests) => {
                     let live = core.snapshot();
-                    let recompiled = Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap().snapshot();
+                    let recompiled = Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap())
+                        .await
+                        .unwrap()
+                        .snapshot();
                     for r in requests {
                         for (which, snapshot) in [("live", &live), ("recompiled", &recompiled)] {
                             let context = format!("{name} ({}) step {n} ({which})", case.description);
@@ -62,15 +69,20 @@ async fn every_decision_case_holds_through_the_store() {
                     clock.set(*at);
                     if !core.store().units(&store_tenant(&core, subscription).await).await.unwrap().contains(unit) {
                         let tenant = store_tenant(&core, subscription).await;
-                        core.create_unit(&Actor::admin(), verdict_model::Unit { tenant, path: unit.clone() }).await.unwrap();
+                        core.create_unit(&Actor::admin(), verdict_model::Unit { tenant, path: unit.clone() })
+                            .await
+                            .unwrap();
                     }
                     core.move_subscription(&Actor::admin(), subscription, unit.clone()).await.unwrap();
                 }
                 Step::Create(sub) => {
                     if !core.store().units(&sub.tenant).await.unwrap().contains(&sub.unit) {
-                        core.create_unit(&Actor::admin(), verdict_model::Unit { tenant: sub.tenant.clone(), path: sub.unit.clone() })
-                            .await
-                            .unwrap();
+                        core.create_unit(
+                            &Actor::admin(),
+                            verdict_model::Unit { tenant: sub.tenant.clone(), path: sub.unit.clone() },
+                        )
+                        .await
+                        .unwrap();
                     }
                     core.create_subscription(&Actor::admin(), sub.clone()).await.unwrap();
                 }

@@ -72,7 +72,13 @@ async fn each_change_is_one_entry_and_a_refused_change_none() {
 
     // An event that changes no state is logged the same way.
     let index = core
-        .record(&Actor::admin(), "case.opened", Some("mod"), json!({"source_type": "third_party"}), json!({"title": "x"}))
+        .record(
+            &Actor::admin(),
+            "case.opened",
+            Some("mod"),
+            json!({"source_type": "third_party"}),
+            json!({"title": "x"}),
+        )
         .await
         .unwrap();
     assert_eq!(index, 2);
@@ -120,6 +126,52 @@ async fn concurrent_writers_share_syncs_and_every_change_lands_in_the_log() {
         let decision = snapshot.decide(&format!("s{i}"), "storage.blob", "put-blob", T0);
         assert!(!decision.allowed, "s{i} is not covered by the order's unit");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_group_committed_with_distinct_consecutive_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    seed(&core).await;
+    let core = Arc::new(core);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let core = core.clone();
+            tokio::spawn(async move {
+                let index = core
+                    .record(
+                        &Actor::admin(),
+                        "case.note",
+                        Some("mod"),
+                        json!({"n": i}),
+                        json!({"text": format!("note {i}")}),
+                    )
+                    .await
+                    .unwrap();
+                // Acknowledged means covered by a signed checkpoint.
+                assert!(core.checkpoint().checkpoint.size > index);
+                index
+            })
+        })
+        .collect();
+    let mut indexes = Vec::new();
+    for task in tasks {
+        indexes.push(task.await.unwrap());
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 201);
+    // Each entry is the one its caller asked for.
+    for index in [1u64, 100, 200] {
+        let record = core.log_record(index).await.unwrap();
+        let entry: serde_json::Value = serde_json::from_slice(&record.entry).unwrap();
+        let private: serde_json::Value = serde_json::from_slice(&record.private).unwrap();
+        assert_eq!(private["facts"]["text"], format!("note {}", entry["public"]["n"]));
+    }
+    // An entry too large for the log is refused alone.
+    let huge = core.record(&Actor::admin(), "case.note", None, json!({"pad": "x".repeat(70_000)}), json!({})).await;
+    assert_eq!(huge.unwrap_err().code(), "entry-too-large");
+    assert_eq!(core.record(&Actor::admin(), "case.note", None, json!({}), json!({})).await.unwrap(), 201);
 }
 
 #[tokio::test]

@@ -27,7 +27,10 @@ const TILE_CACHE: &str = "public, max-age=31536000, immutable";
 
 fn text(body: String, cache: &'static str) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT)), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(TEXT)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
         body,
     )
         .into_response()

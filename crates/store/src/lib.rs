@@ -54,6 +54,8 @@ impl From<sqlx::Error> for StoreError {
 
 /// One write inside a batch.
 #[derive(Debug, Clone)]
+// Short-lived values in a batch; boxing the order buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Op {
     /// Create or update a tenant.
     PutTenant(Tenant),
@@ -105,6 +107,9 @@ pub struct Batch {
     pub ops: Vec<Op>,
     /// The change's transparency-log entry, written in the same transaction.
     pub entry: Option<LogRecord>,
+    /// The latest signed checkpoint (size, note), stored in the same
+    /// transaction if it is newer than the one stored.
+    pub checkpoint: Option<(u64, String)>,
 }
 
 /// One transparency-log entry as the store keeps it: the public entry that
@@ -173,6 +178,10 @@ pub trait Store: Send + Sync + 'static {
     /// Commits a batch in one transaction; returns its sequence number.
     /// `progress` is told how many ops have been written so far.
     async fn commit(&self, batch: &Batch, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<u64, StoreError>;
+    /// Commits batches that change nothing but the log (each one entry and
+    /// one change record, no ops) in one transaction; returns their
+    /// sequence numbers. This is group commit for log appends.
+    async fn append(&self, batches: &[Batch]) -> Result<Vec<u64>, StoreError>;
     /// Loads everything a snapshot is compiled from.
     async fn load(&self) -> Result<Loaded, StoreError>;
     /// One tenant.

@@ -281,6 +281,19 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Keeps the newer of the stored and the given checkpoint.
+    async fn write_checkpoint(tx: &mut Transaction<'_, Sqlite>, size: u64, note: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO log_checkpoint (id, size, note) VALUES (1, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= size",
+        )
+        .bind(size as i64)
+        .bind(note)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     async fn retained_of(&self, order: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT subscription FROM order_retained WHERE order_id = ? ORDER BY subscription")
             .bind(order)
@@ -308,20 +321,17 @@ fn limit(page: &Page) -> i64 {
 impl Store for SqliteStore {
     async fn commit(&self, batch: &Batch, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<u64, StoreError> {
         let at = batch.at.seconds();
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock up front, so a transaction that reads
+        // before it writes cannot find its snapshot stale (SQLITE_BUSY_SNAPSHOT)
+        // when another connection (the checkpoint writer) committed meanwhile.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Self::apply(&mut tx, at, &batch.ops, progress).await?;
         if let Some(entry) = &batch.entry {
-            let next: i64 =
-                sqlx::query_scalar("SELECT COALESCE(max(idx) + 1, 0) FROM log_entries").fetch_one(&mut *tx).await?;
-            if next as u64 != entry.index {
-                return Err(StoreError::Conflict(format!(
-                    "log entry {} is not the next one: the log holds {next} entries",
-                    entry.index
-                )));
-            }
-            sqlx::query(
+            // Only the next index may be written: the insert is conditional
+            // on the log's current length, in the same round trip.
+            let written = sqlx::query(
                 "INSERT INTO log_entries (idx, kind, subject, tenant, entry, leaf_hash, private, salt) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COALESCE(max(idx) + 1, 0) FROM log_entries) = ?",
             )
             .bind(entry.index as i64)
             .bind(&entry.kind)
@@ -331,8 +341,15 @@ impl Store for SqliteStore {
             .bind(&entry.leaf_hash[..])
             .bind(&entry.private)
             .bind(&entry.salt[..])
+            .bind(entry.index as i64)
             .execute(&mut *tx)
             .await?;
+            if written.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!("log entry {} is not the next one", entry.index)));
+            }
+        }
+        if let Some((size, note)) = &batch.checkpoint {
+            Self::write_checkpoint(&mut tx, *size, note).await?;
         }
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO changes (at, kind, summary, log_index, log_leaf) VALUES (?, ?, ?, ?, ?) RETURNING seq",
@@ -346,6 +363,67 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(seq as u64)
+    }
+
+    async fn append(&self, batches: &[Batch]) -> Result<Vec<u64>, StoreError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        if batches.iter().any(|b| !b.ops.is_empty() || b.entry.is_none()) {
+            return Err(StoreError::Conflict("append takes log entries only; commit changes with commit".into()));
+        }
+        let entries: Vec<&crate::LogRecord> = batches.iter().filter_map(|b| b.entry.as_ref()).collect();
+        let start = entries[0].index;
+        if entries.iter().enumerate().any(|(i, e)| e.index != start + i as u64) {
+            return Err(StoreError::Conflict("appended entries must have consecutive indexes".into()));
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(idx) + 1, 0) FROM log_entries").fetch_one(&mut *tx).await?;
+        if next as u64 != start {
+            return Err(StoreError::Conflict(format!("log entry {start} is not the next one: the log holds {next}")));
+        }
+        // Many rows per statement: each statement is a round trip to the
+        // database thread.
+        for chunk in entries.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO log_entries (idx, kind, subject, tenant, entry, leaf_hash, private, salt) ",
+            );
+            q.push_values(chunk.iter(), |mut b, e| {
+                b.push_bind(e.index as i64)
+                    .push_bind(&e.kind)
+                    .push_bind(&e.subject)
+                    .push_bind(&e.tenant)
+                    .push_bind(&e.entry)
+                    .push_bind(&e.leaf_hash[..])
+                    .push_bind(&e.private)
+                    .push_bind(&e.salt[..]);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let mut seqs = Vec::with_capacity(batches.len());
+        for chunk in batches.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO changes (at, kind, summary, log_index, log_leaf) ");
+            q.push_values(chunk.iter(), |mut b, batch| {
+                let entry = batch.entry.as_ref();
+                b.push_bind(batch.at.seconds())
+                    .push_bind(batch.kind)
+                    .push_bind(batch.summary.to_string())
+                    .push_bind(entry.map(|e| e.index as i64))
+                    .push_bind(entry.map(|e| e.leaf_hash.to_vec()));
+            });
+            q.push(" RETURNING seq");
+            let mut rows: Vec<i64> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+            // RETURNING rows come in no promised order; sequence numbers are
+            // assigned in insertion order.
+            rows.sort_unstable();
+            seqs.extend(rows.into_iter().map(|s| s as u64));
+        }
+        if let Some((size, note)) = batches.iter().rev().find_map(|b| b.checkpoint.as_ref()) {
+            Self::write_checkpoint(&mut tx, *size, note).await?;
+        }
+        tx.commit().await?;
+        Ok(seqs)
     }
 
     async fn load(&self) -> Result<Loaded, StoreError> {
@@ -492,11 +570,13 @@ impl Store for SqliteStore {
     }
 
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, kind, summary, log_index, log_leaf FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after as i64)
-            .bind(i64::from(limit.clamp(1, 10_000)))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, at, kind, summary, log_index, log_leaf FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after as i64)
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 let summary: String = row.try_get("summary")?;
@@ -508,7 +588,9 @@ impl Store for SqliteStore {
                     log_index: row.try_get::<Option<i64>, _>("log_index")?.map(|i| i as u64),
                     log_leaf: row
                         .try_get::<Option<Vec<u8>>, _>("log_leaf")?
-                        .map(|b| b.try_into().map_err(|_| StoreError::Corrupt("a change's log_leaf is not 32 bytes".into())))
+                        .map(|b| {
+                            b.try_into().map_err(|_| StoreError::Corrupt("a change's log_leaf is not 32 bytes".into()))
+                        })
                         .transpose()?,
                 })
             })
@@ -581,21 +663,17 @@ impl Store for SqliteStore {
     }
 
     async fn logged_expiries(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query_scalar("SELECT subject FROM log_entries WHERE kind = 'order.expired' AND subject IS NOT NULL")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query_scalar("SELECT subject FROM log_entries WHERE kind = 'order.expired' AND subject IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows)
     }
 
     async fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO log_checkpoint (id, size, note) VALUES (1, ?, ?) \
-             ON CONFLICT(id) DO UPDATE SET size = excluded.size, note = excluded.note",
-        )
-        .bind(size as i64)
-        .bind(note)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Self::write_checkpoint(&mut tx, size, note).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -607,9 +685,9 @@ impl Store for SqliteStore {
 
 fn hash_from_row(row: &SqliteRow, column: &str, index: i64) -> Result<[u8; 32], StoreError> {
     let bytes: Vec<u8> = row.try_get(column)?;
-    bytes.try_into().map_err(|b: Vec<u8>| {
-        StoreError::Corrupt(format!("log entry {index}: {column} is {} bytes, not 32", b.len()))
-    })
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("log entry {index}: {column} is {} bytes, not 32", b.len())))
 }
 
 /// fsyncs the WAL (where commits land first) and the database file (where

@@ -65,4 +65,3 @@ pub fn post(base: &str, path: &str, token: &str, body: &Value) -> Value {
     let client = reqwest::blocking::Client::new();
     client.post(format!("{base}{path}")).bearer_auth(token).json(body).send().unwrap().json().unwrap()
 }
-
