@@ -53,7 +53,7 @@ enum Command {
         #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:8750", value_name = "ADDR")]
         listen: String,
         /// Origin line of the transparency log, fixed when the log is
-        /// created [default: <hostname>/verdict].
+        /// created [default: HOSTNAME/verdict].
         #[arg(long, env = "VERDICT_LOG_ORIGIN", value_name = "ORIGIN")]
         log_origin: Option<String>,
     },
