@@ -219,4 +219,10 @@ fn serve_writes_private_tokens_and_never_prints_them() {
         assert!(!stderr.contains(&token(&data, name)), "the {name} token leaked into the log");
         assert!(!line.contains(&token(&data, name)));
     }
+    // The log's signing key: private, never printed; its verifier key is.
+    let key_file = data.join("log.key");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600, "log.key mode");
+    let seed = std::fs::read_to_string(&key_file).unwrap().lines().nth(1).unwrap().to_owned();
+    assert!(!stderr.contains(&seed), "the log's signing key leaked into the log");
+    assert!(stderr.contains("verifier key"), "{stderr}");
 }
