@@ -302,3 +302,84 @@ pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `verdict user …`.
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user; prints its token once (store it: it cannot be shown again).
+    Add {
+        /// Unique name, e.g. `approver-a`.
+        name: String,
+        /// admin, analyst, approver, reviewer, auditor, tenant or pep.
+        #[arg(long)]
+        role: String,
+        /// For tenant users: the tenant they act for.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Write the token to this file (mode 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// List users, revoked ones too.
+    List {
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// Revoke a user's token at once.
+    Revoke {
+        /// The user.
+        name: String,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+}
+
+/// Runs a `verdict user` command against a server.
+pub async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { name, role, tenant, token_file, server } => {
+            let body = serde_json::json!({"name": name, "role": role, "tenant": tenant});
+            let created = client(&server)?.post("/v1/users", &body).await?;
+            let token = created["token"].as_str().context("the server returned no token")?;
+            match token_file {
+                Some(path) => {
+                    use std::io::Write as _;
+                    use std::os::unix::fs::OpenOptionsExt as _;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create_new(true)
+                        .write(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+                    file.write_all(format!("{token}\n").as_bytes())?;
+                    eprintln!("added {name} ({role}); its token is in {} (mode 0600)", path.display());
+                }
+                None => {
+                    eprintln!("added {name} ({role}); its token, shown only this once:");
+                    println!("{token}");
+                }
+            }
+        }
+        UserCommand::List { server } => {
+            let users = client(&server)?.get("/v1/users").await?;
+            println!("{:<20} {:<9} {:<22} {:<21} REVOKED", "NAME", "ROLE", "TENANT", "CREATED");
+            for u in users.as_array().into_iter().flatten() {
+                println!(
+                    "{:<20} {:<9} {:<22} {:<21} {}",
+                    u["name"].as_str().unwrap_or(""),
+                    u["role"].as_str().unwrap_or(""),
+                    u["tenant"].as_str().unwrap_or("-"),
+                    u["created_at"].as_str().unwrap_or(""),
+                    u["revoked_at"].as_str().unwrap_or("-"),
+                );
+            }
+        }
+        UserCommand::Revoke { name, server } => {
+            client(&server)?.post(&format!("/v1/users/{name}/revoke"), &serde_json::json!({})).await?;
+            println!("revoked {name}");
+        }
+    }
+    Ok(())
+}

@@ -81,6 +81,9 @@ enum Command {
     /// Create, list, show and lift enforcement orders on a running server.
     #[command(subcommand)]
     Order(commands::OrderCommand),
+    /// Add, list and revoke users (token holders with a role) on a running server.
+    #[command(subcommand)]
+    User(commands::UserCommand),
     /// The transparency log: print its key, verify it as a monitor, verify a
     /// receipt offline, check a data directory.
     #[command(subcommand)]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             Command::Import(args) => commands::import(args).await.map(|_| ExitCode::SUCCESS),
             Command::Order(cmd) => commands::order(cmd).await.map(|_| ExitCode::SUCCESS),
             Command::Log(cmd) => logcmd::run(cmd).await,
+            Command::User(cmd) => commands::user(cmd).await.map(|_| ExitCode::SUCCESS),
         }
     });
     match result {

@@ -20,6 +20,7 @@ mod clock;
 mod datadir;
 mod error;
 mod log;
+mod users;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -30,13 +31,14 @@ use serde_json::json;
 use tokio::sync::{Mutex, MutexGuard};
 use verdict_engine::{Change, Engine, Snapshot};
 use verdict_log::{Hash, Receipt, TileId, Tree};
-use verdict_model::{Catalog, Inventory, Order, OrderSpec, Subscription, Tenant, Timestamp, Unit, UnitPath};
+use verdict_model::{Catalog, Inventory, Order, OrderSpec, Subscription, Tenant, Timestamp, Unit, UnitPath, User};
 use verdict_store::{Batch, LogRecord, Op, Page, Store};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
+pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 
 use crate::log::Draft;
@@ -90,6 +92,8 @@ pub struct Core {
     syncer: Mutex<()>,
     /// The latest signed checkpoint; everything it covers is durable.
     published: ArcSwap<SignedCheckpoint>,
+    /// Active users by token hash.
+    directory: ArcSwap<HashMap<[u8; 32], Principal>>,
     /// Log appends waiting for a group commit.
     appends: std::sync::Mutex<Vec<QueuedAppend>>,
     /// Held by whoever commits the queued appends.
@@ -163,6 +167,7 @@ impl Core {
             })
             .collect();
         let snapshot = Arc::new(Self::compile_loaded(&loaded)?);
+        let users = store.users().await?;
         let tree = Tree::from_leaves(store.log_leaves().await?);
         // Whatever a crash left committed but unsynced is kept: sync it
         // before signing over it.
@@ -182,6 +187,7 @@ impl Core {
             published: ArcSwap::from_pointee(signed),
             appends: std::sync::Mutex::new(Vec::new()),
             appender: Mutex::new(()),
+            directory: ArcSwap::from_pointee(users::directory(&users)),
         };
         if core.published.load().checkpoint.size == 0 && version > 0 {
             core.adopt_unlogged_state(version).await?;
@@ -408,6 +414,105 @@ impl Core {
             .pop()
             .filter(|r| r.index == index)
             .ok_or_else(|| CoreError::Internal(format!("log entry {index} is covered by a checkpoint but not stored")))
+    }
+
+    // ---- users -------------------------------------------------------------
+
+    /// Who holds `token`, if it is an active user's.
+    pub fn authenticate(&self, token: &str) -> Option<Principal> {
+        self.directory.load().get(&users::token_hash(token)).cloned()
+    }
+
+    /// Every user, revoked ones included, by name.
+    pub async fn users(&self) -> Result<Vec<User>, CoreError> {
+        Ok(self.store.users().await?.into_iter().map(|(u, _)| u).collect())
+    }
+
+    async fn refresh_directory(&self) -> Result<(), CoreError> {
+        self.directory.store(Arc::new(users::directory(&self.store.users().await?)));
+        Ok(())
+    }
+
+    /// Adds a user and returns it with its new token, shown this once.
+    pub async fn add_user(&self, actor: &Actor, user: User) -> Result<(User, String), CoreError> {
+        let token = users::new_token(user.role).map_err(|e| CoreError::Internal(format!("no randomness: {e}")))?;
+        let user = self.add_user_with_token(actor, user, &token).await?;
+        Ok((user, token))
+    }
+
+    /// Adds a user whose token the caller chose (the data directory's
+    /// `admin.token` and `pep.token`, say).
+    pub async fn add_user_with_token(&self, actor: &Actor, mut user: User, token: &str) -> Result<User, CoreError> {
+        user.created_at = self.clock.now();
+        user.revoked_at = None;
+        user.validate()?;
+        if ["admin", "pep", "verdict"].contains(&user.name.as_str()) {
+            return Err(CoreError::IllegalTransition {
+                code: "reserved-user-name",
+                message: format!(
+                    "{:?} is reserved for the data directory's own tokens and verdict itself; pick another name",
+                    user.name
+                ),
+            });
+        }
+        let w = self.writer.lock().await;
+        if self.store.users().await?.iter().any(|(u, _)| u.name == user.name) {
+            return Err(CoreError::Exists { kind: "user", id: user.name });
+        }
+        let hash = users::token_hash(token);
+        if self.directory.load().contains_key(&hash) {
+            return Err(CoreError::Internal("a token collided with an existing one".into()));
+        }
+        if let Some(tenant) = &user.tenant
+            && !self.tenant_exists(tenant).await?
+        {
+            return Err(CoreError::UnknownReference { kind: "tenant", id: tenant.clone() });
+        }
+        let mut draft = Draft::new("user.added", json!({"role": user.role.as_str()}))
+            .facts(json!({"name": user.name, "role": user.role.as_str()}));
+        if let Some(tenant) = &user.tenant {
+            draft = draft.tenant(tenant);
+        }
+        let change = Prepared {
+            at: user.created_at,
+            summary: json!({"user": user.name, "role": user.role.as_str()}),
+            ops: vec![Op::PutUser { user: user.clone(), token_hash: hash }],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, actor, change, &|_| ()).await?;
+        self.refresh_directory().await?;
+        Ok(user)
+    }
+
+    /// Revokes a user's token; what it did stays attributed to it.
+    pub async fn revoke_user(&self, actor: &Actor, name: &str) -> Result<User, CoreError> {
+        let w = self.writer.lock().await;
+        let Some((mut user, _)) = self.store.users().await?.into_iter().find(|(u, _)| u.name == name) else {
+            return Err(CoreError::NotFound { kind: "user", id: name.to_owned() });
+        };
+        if let Some(at) = user.revoked_at {
+            return Err(CoreError::IllegalTransition {
+                code: "user-already-revoked",
+                message: format!("user {name:?} was already revoked at {at}"),
+            });
+        }
+        let now = self.clock.now();
+        user.revoked_at = Some(now);
+        let mut draft = Draft::new("user.revoked", json!({"role": user.role.as_str()})).facts(json!({"name": name}));
+        if let Some(tenant) = &user.tenant {
+            draft = draft.tenant(tenant);
+        }
+        let change = Prepared {
+            at: now,
+            summary: json!({"user": name}),
+            ops: vec![Op::RevokeUser { name: name.to_owned(), at: now }],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, actor, change, &|_| ()).await?;
+        self.refresh_directory().await?;
+        Ok(user)
     }
 
     // ---- changes ---------------------------------------------------------

@@ -203,3 +203,34 @@ async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expi
     assert_eq!(again.next_expiry().await, None);
     assert_eq!(again.log_expiries().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn users_survive_a_restart_and_revocation_sticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (core, _) = open(dir.path(), clock.clone()).await;
+    seed(&core).await;
+    let user = |name: &str, role: verdict_model::Role, tenant: Option<&str>| verdict_model::User {
+        name: name.into(),
+        role,
+        tenant: tenant.map(str::to_owned),
+        created_at: T0,
+        revoked_at: None,
+    };
+    let (_, kept) = core.add_user(&Actor::admin(), user("kept", verdict_model::Role::Approver, None)).await.unwrap();
+    let (_, gone) =
+        core.add_user(&Actor::admin(), user("gone", verdict_model::Role::Tenant, Some("mod"))).await.unwrap();
+    assert_eq!(core.authenticate(&gone).unwrap().tenant.as_deref(), Some("mod"));
+    core.revoke_user(&Actor::new("cli:root"), "gone").await.unwrap();
+    assert!(core.authenticate(&gone).is_none());
+    drop(core);
+    let (again, store) = open(dir.path(), clock).await;
+    assert_eq!(again.authenticate(&kept).unwrap().role, verdict_model::Role::Approver);
+    assert!(again.authenticate(&gone).is_none());
+    assert!(again.authenticate("vdt_approver_0000").is_none());
+    let records = store.log_records(0, 100).await.unwrap();
+    let revoked = records.iter().find(|r| r.kind == "user.revoked").unwrap();
+    let private: serde_json::Value = serde_json::from_slice(&revoked.private).unwrap();
+    assert_eq!(private["actor"], "cli:root");
+    assert_eq!(revoked.tenant.as_deref(), Some("mod"));
+}

@@ -56,6 +56,12 @@ pub enum ModelError {
     /// A field that must not be empty is.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// A role name that is not one of verdict's roles.
+    #[error("{0:?} is not a role; roles are admin, analyst, approver, reviewer, auditor, tenant and pep")]
+    UnknownRole(String),
+    /// A user record that does not hold together.
+    #[error("{0}")]
+    InvalidUser(String),
 }
 
 impl ModelError {
@@ -70,6 +76,8 @@ impl ModelError {
             ModelError::InvalidTime { .. } => "invalid-time",
             ModelError::InvalidOrder(_) => "invalid-order",
             ModelError::Empty(_) => "empty-field",
+            ModelError::UnknownRole(_) => "unknown-role",
+            ModelError::InvalidUser(_) => "invalid-user",
         }
     }
 }

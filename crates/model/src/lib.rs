@@ -14,6 +14,7 @@ mod openapi;
 mod order;
 mod pattern;
 mod timestamp;
+mod user;
 
 pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
 pub use error::ModelError;
@@ -22,3 +23,4 @@ pub use names::{UnitPath, validate_id};
 pub use order::{Order, OrderSpec, OrderStatus, Phase, PhaseMode, Scope};
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;
+pub use user::{Role, User};

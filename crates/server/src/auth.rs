@@ -1,18 +1,22 @@
-//! Bearer-token checks: decision endpoints take the admin or the PEP token,
-//! management endpoints only the admin token.
+//! Bearer-token checks: who a request comes from (the data directory's
+//! admin and PEP tokens, or a user's), and extractors that check its role.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use verdict_core::Principal;
+use verdict_model::Role;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The two secrets the server accepts.
+/// The data directory's two tokens (the `admin` and `pep` principals).
 #[derive(Clone)]
 pub struct Tokens {
     /// Full access.
@@ -21,18 +25,13 @@ pub struct Tokens {
     pub pep: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Admin,
-    Pep,
-}
-
 /// Compares in time independent of where the inputs differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authenticate(tokens: &Tokens, req: &Request) -> Result<Role, ApiError> {
+/// Who sent `req`: the data directory's admin or PEP token, or a user's.
+fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -46,37 +45,97 @@ fn authenticate(tokens: &Tokens, req: &Request) -> Result<Role, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .unwrap_or("");
-    if same(token.as_bytes(), tokens.admin.as_bytes()) {
-        Ok(Role::Admin)
-    } else if same(token.as_bytes(), tokens.pep.as_bytes()) {
-        Ok(Role::Pep)
-    } else {
-        Err(ApiError::new(
+    if same(token.as_bytes(), state.tokens.admin.as_bytes()) {
+        return Ok(Principal { name: "admin".into(), role: Role::Admin, tenant: None });
+    }
+    if same(token.as_bytes(), state.tokens.pep.as_bytes()) {
+        return Ok(Principal { name: "pep".into(), role: Role::Pep, tenant: None });
+    }
+    state.core.authenticate(token).ok_or_else(|| {
+        ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid-token",
-            "the bearer token is not one this server issued; use the contents of admin.token or pep.token from its data directory",
-        ))
-    }
-}
-
-/// Lets the admin and PEP tokens through.
-pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    match authenticate(&state.tokens, &req) {
-        Ok(_) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Lets only the admin token through; the PEP token gets 403.
-pub(crate) async fn require_admin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    match authenticate(&state.tokens, &req) {
-        Ok(Role::Admin) => next.run(req).await,
-        Ok(Role::Pep) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token may only ask for decisions; management endpoints need the admin token",
+            "the bearer token is not one this server issued, or it was revoked; use admin.token or pep.token from its data directory, or a user's token",
         )
-        .into_response(),
+    })
+}
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+/// Lets PEP and admin tokens through to decisions.
+pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    match authenticate(&state, &req) {
+        Ok(p) if p.is(&[Role::Pep, Role::Admin]) => next.run(req).await,
+        Ok(p) => {
+            forbidden(format!("decision endpoints take a pep or admin token, not a {} user's", p.role)).into_response()
+        }
         Err(e) => e.into_response(),
+    }
+}
+
+/// Lets any user through and records who it is for the handler's role
+/// check ([`Admin`], [`Staff`], [`Caller`]); PEP tokens get 403.
+pub(crate) async fn require_user(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    match authenticate(&state, &req) {
+        Ok(p) if p.role == Role::Pep => {
+            forbidden("this token may only ask for decisions; management endpoints need a user's token").into_response()
+        }
+        Ok(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn principal(parts: &Parts) -> Result<Principal, ApiError> {
+    parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(&"a management route is missing its authentication layer"))
+}
+
+/// Any authenticated user.
+pub(crate) struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        principal(parts).map(Caller)
+    }
+}
+
+/// An admin: users, clauses and inventory.
+pub(crate) struct Admin(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let p = principal(parts)?;
+        if p.role != Role::Admin {
+            return Err(forbidden(format!("this needs the admin role; {} is a {} user", p.name, p.role)));
+        }
+        Ok(Admin(p))
+    }
+}
+
+/// Provider staff (admin, analyst, approver, reviewer, auditor): reads the
+/// whole record.
+pub(crate) struct Staff;
+
+impl<S: Send + Sync> FromRequestParts<S> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let p = principal(parts)?;
+        if !p.role.is_staff() {
+            return Err(forbidden(format!("this is for the provider's staff; {} is a {} user", p.name, p.role)));
+        }
+        Ok(Staff)
     }
 }

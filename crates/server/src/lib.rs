@@ -15,6 +15,7 @@ mod gateway;
 mod manage;
 mod metrics;
 mod tlog;
+mod users;
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub struct AppState {
         manage::list_tenants, manage::create_tenant, manage::get_tenant, manage::list_units, manage::create_unit, manage::delete_unit,
         manage::create_subscription, manage::list_subscriptions, manage::get_subscription, manage::move_subscription, manage::delete_subscription,
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
+        users::add, users::list, users::revoke,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
     ),
@@ -66,6 +68,7 @@ pub struct AppState {
         (name = "inventory", description = "Tenants, units, subscriptions, import"),
         (name = "orders", description = "Enforcement orders"),
         (name = "catalog", description = "Services and action classes"),
+        (name = "users", description = "Token holders and their roles"),
         (name = "log", description = "The transparency log: C2SP tlog-tiles, proofs, tlog-proof receipts, private records"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -161,9 +164,11 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/orders/{id}", get(manage::get_order))
         .route("/v1/orders/{id}/lift", post(manage::lift_order))
         .route("/v1/log/entries/{index}/private", get(tlog::private))
+        .route("/v1/users", get(users::list).post(users::add))
+        .route("/v1/users/{name}/revoke", post(users::revoke))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(import)
-        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+        .route_layer(from_fn_with_state(state.clone(), auth::require_user));
     let open = Router::new()
         .route("/.well-known/authzen-configuration", get(authzen::configuration))
         .route("/openapi.json", get(openapi_json))

@@ -7,13 +7,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use verdict_core::{Actor, ImportSummary, Moved};
+use verdict_core::{ImportSummary, Moved};
 use verdict_model::{
     Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Subscription, Tenant, Timestamp, Unit, UnitPath,
 };
 use verdict_store::Page;
 
 use crate::AppState;
+use crate::auth::{Admin, Staff};
 use crate::error::{ApiError, Json, RawBody};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -131,6 +132,7 @@ pub struct Deleted {
     responses((status = 200, body = List<Tenant>)), security(("bearer" = [])))]
 pub(crate) async fn list_tenants(
     State(s): State<Arc<AppState>>,
+    _: Staff,
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<Tenant>>> {
     let page = q.page()?;
@@ -144,9 +146,10 @@ pub(crate) async fn list_tenants(
     security(("bearer" = [])))]
 pub(crate) async fn create_tenant(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Json(t): Json<Tenant>,
 ) -> Result<(StatusCode, axum::Json<Tenant>)> {
-    let (t, _) = s.core.create_tenant(&Actor::admin(), t).await?;
+    let (t, _) = s.core.create_tenant(&who.actor(), t).await?;
     Ok((StatusCode::CREATED, axum::Json(t)))
 }
 
@@ -161,14 +164,22 @@ async fn tenant_or_404(s: &AppState, id: &str) -> Result<Tenant> {
 /// One tenant.
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "inventory",
     responses((status = 200, body = Tenant), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn get_tenant(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<Tenant>> {
+pub(crate) async fn get_tenant(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Tenant>> {
     tenant_or_404(&s, &id).await.map(axum::Json)
 }
 
 /// A tenant's units.
 #[utoipa::path(get, path = "/v1/tenants/{id}/units", tag = "inventory",
     responses((status = 200, body = UnitList), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn list_units(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<UnitList>> {
+pub(crate) async fn list_units(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UnitList>> {
     tenant_or_404(&s, &id).await?;
     let units = s.core.store().units(&id).await?;
     Ok(axum::Json(UnitList { tenant: id, units }))
@@ -180,9 +191,10 @@ pub(crate) async fn list_units(State(s): State<Arc<AppState>>, Path(id): Path<St
     security(("bearer" = [])))]
 pub(crate) async fn create_unit(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Json(u): Json<Unit>,
 ) -> Result<(StatusCode, axum::Json<Unit>)> {
-    let (u, _) = s.core.create_unit(&Actor::admin(), u).await?;
+    let (u, _) = s.core.create_unit(&who.actor(), u).await?;
     Ok((StatusCode::CREATED, axum::Json(u)))
 }
 
@@ -192,10 +204,11 @@ pub(crate) async fn create_unit(
     security(("bearer" = [])))]
 pub(crate) async fn delete_unit(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Path((tenant, path)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let path = UnitPath::parse(&path).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    s.core.delete_unit(&Actor::admin(), &tenant, &path).await?;
+    s.core.delete_unit(&who.actor(), &tenant, &path).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -206,9 +219,10 @@ pub(crate) async fn delete_unit(
     security(("bearer" = [])))]
 pub(crate) async fn create_subscription(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Json(sub): Json<Subscription>,
 ) -> Result<(StatusCode, axum::Json<Subscription>)> {
-    let (sub, _) = s.core.create_subscription(&Actor::admin(), sub).await?;
+    let (sub, _) = s.core.create_subscription(&who.actor(), sub).await?;
     Ok((StatusCode::CREATED, axum::Json(sub)))
 }
 
@@ -217,6 +231,7 @@ pub(crate) async fn create_subscription(
     responses((status = 200, body = List<Subscription>)), security(("bearer" = [])))]
 pub(crate) async fn list_subscriptions(
     State(s): State<Arc<AppState>>,
+    _: Staff,
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<Subscription>>> {
     let page = q.page()?;
@@ -229,6 +244,7 @@ pub(crate) async fn list_subscriptions(
     responses((status = 200, body = Subscription), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get_subscription(
     State(s): State<Arc<AppState>>,
+    _: Staff,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Subscription>> {
     s.core.store().subscription(&id).await?.map(axum::Json).ok_or_else(|| {
@@ -244,10 +260,11 @@ pub(crate) async fn get_subscription(
     security(("bearer" = [])))]
 pub(crate) async fn move_subscription(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Path(id): Path<String>,
     Json(body): Json<MoveBody>,
 ) -> Result<axum::Json<Moved>> {
-    Ok(axum::Json(s.core.move_subscription(&Actor::admin(), &id, body.unit).await?))
+    Ok(axum::Json(s.core.move_subscription(&who.actor(), &id, body.unit).await?))
 }
 
 /// Deletes a subscription; orders binding it keep covering its id.
@@ -255,15 +272,16 @@ pub(crate) async fn move_subscription(
     responses((status = 200, body = Deleted), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn delete_subscription(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Deleted>> {
-    let (retained_by, _) = s.core.delete_subscription(&Actor::admin(), &id).await?;
+    let (retained_by, _) = s.core.delete_subscription(&who.actor(), &id).await?;
     Ok(axum::Json(Deleted { subscription: id, retained_by }))
 }
 
 /// The service catalog: services, their actions and each action's class.
 #[utoipa::path(get, path = "/v1/catalog", tag = "catalog", responses((status = 200, body = Catalog)), security(("bearer" = [])))]
-pub(crate) async fn catalog(State(s): State<Arc<AppState>>) -> axum::Json<Catalog> {
+pub(crate) async fn catalog(State(s): State<Arc<AppState>>, _: Staff) -> axum::Json<Catalog> {
     axum::Json(s.core.snapshot().catalog().clone())
 }
 
@@ -275,9 +293,10 @@ pub(crate) async fn catalog(State(s): State<Arc<AppState>>) -> axum::Json<Catalo
     security(("bearer" = [])))]
 pub(crate) async fn create_order(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Json(spec): Json<OrderSpec>,
 ) -> Result<(StatusCode, axum::Json<OrderView>)> {
-    let (order, _) = s.core.create_order(&Actor::admin(), spec).await?;
+    let (order, _) = s.core.create_order(&who.actor(), spec).await?;
     Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
 }
 
@@ -286,6 +305,7 @@ pub(crate) async fn create_order(
     responses((status = 200, body = List<OrderView>)), security(("bearer" = [])))]
 pub(crate) async fn list_orders(
     State(s): State<Arc<AppState>>,
+    _: Staff,
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<OrderView>>> {
     let page = q.page()?;
@@ -296,7 +316,11 @@ pub(crate) async fn list_orders(
 /// One order.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     responses((status = 200, body = OrderView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn get_order(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Result<axum::Json<OrderView>> {
+pub(crate) async fn get_order(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<OrderView>> {
     s.core
         .store()
         .order(&id)
@@ -312,10 +336,11 @@ pub(crate) async fn get_order(State(s): State<Arc<AppState>>, Path(id): Path<Str
     security(("bearer" = [])))]
 pub(crate) async fn lift_order(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     Path(id): Path<String>,
     Json(body): Json<LiftBody>,
 ) -> Result<axum::Json<OrderView>> {
-    let (order, _) = s.core.lift_order(&Actor::admin(), &id, &body.reason).await?;
+    let (order, _) = s.core.lift_order(&who.actor(), &id, &body.reason).await?;
     Ok(axum::Json(OrderView::of(order)))
 }
 
@@ -327,6 +352,7 @@ pub(crate) async fn lift_order(
     security(("bearer" = [])))]
 pub(crate) async fn import(
     State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<axum::Json<ImportSummary>> {
@@ -342,5 +368,5 @@ pub(crate) async fn import(
         .map_err(|e| {
             ApiError::bad_request("malformed-import", format!("the import does not parse at {e}; nothing was imported"))
         })?;
-    Ok(axum::Json(s.core.import(&Actor::admin(), inventory, &|_| ()).await?))
+    Ok(axum::Json(s.core.import(&who.actor(), inventory, &|_| ()).await?))
 }

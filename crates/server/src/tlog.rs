@@ -11,8 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use verdict_log::TileId;
+use verdict_model::Role;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::manage::Query;
 
@@ -176,18 +178,34 @@ pub(crate) struct PrivateView {
 }
 
 /// The private record behind a log entry, with its salt, so the holder can
-/// check it against the entry's commitment. Admin token only (auditors and
-/// the tenant itself once they have tokens).
+/// check it against the entry's commitment. For admins and auditors, and
+/// for a tenant's users the entries that concern their tenant.
 #[utoipa::path(get, path = "/v1/log/entries/{index}/private", tag = "log",
     params(("index" = u64, Path, description = "Entry index, from 0")),
     responses((status = 200, body = PrivateView), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn private(
     State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
     Path(index): Path<String>,
 ) -> Result<axum::Json<PrivateView>> {
     let index = parse_index(&index)?;
     let record = s.core.log_record(index).await?;
+    let entitled = match who.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Tenant => who.tenant.is_some() && who.tenant == record.tenant,
+        _ => false,
+    };
+    if !entitled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{} may not read the private record of entry {index}: admins, auditors and the tenant it concerns may",
+                who.name
+            ),
+        ));
+    }
     let entry = String::from_utf8_lossy(&record.entry).into_owned();
     let commitment = verdict_core::commitment(&record.salt, &record.private);
     Ok(axum::Json(PrivateView {

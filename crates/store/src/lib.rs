@@ -15,7 +15,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use verdict_model::{Inventory, Order, Subscription, Tenant, Timestamp, Unit, UnitPath};
+use verdict_model::{Inventory, Order, Subscription, Tenant, Timestamp, Unit, UnitPath, User};
 
 pub use sqlite::SqliteStore;
 
@@ -83,6 +83,20 @@ pub enum Op {
     },
     /// Record a new order.
     InsertOrder(Order),
+    /// Add a user with the SHA-256 of its token.
+    PutUser {
+        /// The user.
+        user: User,
+        /// SHA-256 of the token.
+        token_hash: [u8; 32],
+    },
+    /// Revoke a user's token.
+    RevokeUser {
+        /// The user's name.
+        name: String,
+        /// When.
+        at: Timestamp,
+    },
     /// Lift an order.
     LiftOrder {
         /// Order id.
@@ -204,6 +218,8 @@ pub trait Store: Send + Sync + 'static {
     async fn max_order_seq(&self) -> Result<i64, StoreError>;
     /// Change-feed entries after `after`, oldest first.
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Every user (revoked ones too) with its token hash, by name.
+    async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
     /// Makes every committed transaction durable (on disk, fsync'd).
     /// Commits themselves do not wait for the disk, so that many of them can
     /// share one sync (group commit); nothing is acknowledged before this.

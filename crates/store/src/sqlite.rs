@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
-use verdict_model::{Inventory, Order, OrderSpec, Subscription, Tenant, TenantKind, Timestamp, Unit, UnitPath};
+use verdict_model::{
+    Inventory, Order, OrderSpec, Role, Subscription, Tenant, TenantKind, Timestamp, Unit, UnitPath, User,
+};
 
 use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, Page, Store, StoreError};
 
@@ -22,6 +24,7 @@ struct Embedded;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "inventory and orders", include_str!("../migrations/sqlite/0001_inventory_and_orders.sql")),
     (2, "transparency log", include_str!("../migrations/sqlite/0002_transparency_log.sql")),
+    (3, "users", include_str!("../migrations/sqlite/0003_users.sql")),
 ];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
@@ -263,6 +266,32 @@ impl SqliteStore {
                 .await?;
                 for sub in &o.retained {
                     Self::retain(tx, at, sub, std::slice::from_ref(&o.id)).await?;
+                }
+            }
+            Op::PutUser { user, token_hash } => {
+                sqlx::query(
+                    "INSERT INTO users (name, role, tenant, token_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
+                )
+                .bind(&user.name)
+                .bind(user.role.as_str())
+                .bind(&user.tenant)
+                .bind(&token_hash[..])
+                .bind(user.created_at.seconds())
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?} already exists", user.name)),
+                    other => other,
+                })?;
+            }
+            Op::RevokeUser { name, at: revoked } => {
+                let done = sqlx::query("UPDATE users SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+                    .bind(revoked.seconds())
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!("user {name:?} does not exist or is already revoked")));
                 }
             }
             Op::LiftOrder { id, at: lifted, reason } => {
@@ -593,6 +622,27 @@ impl Store for SqliteStore {
                         })
                         .transpose()?,
                 })
+            })
+            .collect()
+    }
+
+    async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                let hash: Vec<u8> = row.try_get("token_hash")?;
+                let user = User {
+                    name: row.try_get("name")?,
+                    role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    tenant: row.try_get("tenant")?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+                };
+                let hash: [u8; 32] = hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(format!("user {:?}: bad token hash", user.name)))?;
+                Ok((user, hash))
             })
             .collect()
     }
