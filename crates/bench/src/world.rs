@@ -316,6 +316,8 @@ impl World {
             exempt,
             phases,
             end,
+            case_id: None,
+            emergency_reason: None,
         };
         debug_assert!(spec.validate(&self.catalog).is_ok(), "{id}: {:?}", spec.validate(&self.catalog));
         Order {
@@ -326,6 +328,7 @@ impl World {
             lifted_at,
             retained,
             log_index: None,
+            lifecycle: Default::default(),
             spec,
         }
     }

@@ -1048,6 +1048,7 @@ impl Core {
             lift_reason: None,
             retained: Vec::new(),
             log_index: Some(self.next_log_index()),
+            lifecycle: Default::default(),
         };
         let draft = self.order_created_draft(&order).await?;
         let change = Prepared {

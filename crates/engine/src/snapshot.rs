@@ -133,6 +133,8 @@ struct OrderRec {
     phases: SmallVec<[(i64, PhaseMode); 4]>,
     /// Exclusive end of applicability: the earlier of `end` and lifting.
     until: i64,
+    /// Start of applicability: its approval (phases never apply earlier).
+    from: i64,
     /// Where the transparency log recorded the order.
     log_index: Option<u64>,
 }
@@ -140,7 +142,7 @@ struct OrderRec {
 impl OrderRec {
     #[inline]
     fn phase_at(&self, at: i64) -> Option<(u8, PhaseMode)> {
-        if at >= self.until {
+        if at >= self.until || at < self.from {
             return None;
         }
         let mut found = None;
@@ -369,8 +371,17 @@ impl Snapshot {
             .tenant_index
             .get(&order.spec.tenant)
             .ok_or_else(|| EngineError::UnknownTenant(order.spec.tenant.clone()))?;
-        let until = order.spec.end.unwrap_or(Timestamp::MAX).min(order.lifted_at.unwrap_or(Timestamp::MAX)).seconds();
+        if !order.is_effective() && self.order_index.get(&order.id).is_none() {
+            // A proposed or rejected order has no effect; it enters the
+            // snapshot when it is approved.
+            return Ok(());
+        }
+        let mut until = order.spec.end.unwrap_or(Timestamp::MAX).min(order.lifted_at.unwrap_or(Timestamp::MAX)).seconds();
+        if !order.is_effective() {
+            until = i64::MIN;
+        }
         let rec = OrderRec {
+            from: order.lifecycle.approved_at.map_or(i64::MIN, Timestamp::seconds),
             id: order.id.as_str().into(),
             clause: order.spec.clause.as_str().into(),
             log_index: order.log_index,
@@ -648,7 +659,7 @@ impl Snapshot {
                     .map(|(s, m)| (*m, Timestamp(*s)));
                 let id = rec.id.as_str();
                 let clause = rec.clause.as_str();
-                let since = Timestamp(start);
+                let since = Timestamp(start.max(rec.from));
                 let then = match next {
                     Some((m, s)) => format!("; it becomes {m} at {s}"),
                     None => String::new(),

@@ -20,7 +20,7 @@ pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
 pub use error::ModelError;
 pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};
 pub use names::{UnitPath, validate_id};
-pub use order::{Order, OrderSpec, OrderStatus, Phase, PhaseMode, Scope};
+pub use order::{Approval, Lifecycle, Order, OrderSpec, OrderState, OrderStatus, Phase, PhaseMode, Rejection, Scope};
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;
 pub use user::{Role, User};

@@ -97,6 +97,13 @@ pub struct OrderSpec {
     /// When the order stops applying (exclusive); none means until lifted.
     #[serde(default)]
     pub end: Option<Timestamp>,
+    /// The case the order is proposed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
+    /// Why the customer gets no notice phase first. Required when the first
+    /// phase restricts anything; the notice shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_reason: Option<String>,
 }
 
 impl OrderSpec {
@@ -151,6 +158,11 @@ impl OrderSpec {
         Ok(effective)
     }
 
+    /// Whether the timeline starts restricting without a `notice` phase.
+    pub fn skips_notice(&self) -> bool {
+        self.phases.first().is_some_and(|p| p.mode != PhaseMode::Notice)
+    }
+
     /// The phase governing instant `at`, ignoring lifting; `None` before the
     /// first phase and from `end` on.
     pub fn phase_at(&self, at: Timestamp) -> Option<Phase> {
@@ -173,6 +185,79 @@ pub enum OrderStatus {
     Expired,
     /// Ended early by a decision.
     Lifted,
+}
+
+/// Where an order is in its approval lifecycle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// Proposed from a case; waiting for approvers. Has no effect.
+    Proposed,
+    /// Approved (or loaded directly by an admin): its phases take effect,
+    /// but not before the approval.
+    #[default]
+    Approved,
+    /// Refused by an approver. Never takes effect.
+    Rejected,
+}
+
+impl OrderState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Proposed => "proposed",
+            OrderState::Approved => "approved",
+            OrderState::Rejected => "rejected",
+        }
+    }
+}
+
+/// One approver's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Approval {
+    /// The approver's user name.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rejection {
+    /// The approver's user name.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: String,
+}
+
+/// An order's approval lifecycle. The default is an order loaded directly
+/// (approved from the start), as orders were before approvals existed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lifecycle {
+    /// Proposed, approved or rejected.
+    #[serde(default)]
+    pub state: OrderState,
+    /// Who proposed it (none for a direct load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed_by: Option<String>,
+    /// How many distinct approvers it needs.
+    #[serde(default)]
+    pub approvals_required: u32,
+    /// The approvals so far, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
+    /// When the last required approval came; phases take effect from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Timestamp>,
+    /// The refusal, if it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
 }
 
 /// A stored order.
@@ -202,9 +287,17 @@ pub struct Order {
     /// Index of the transparency-log entry that recorded the order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_index: Option<u64>,
+    /// Proposal and approvals.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 impl Order {
+    /// Whether its phases take effect (approved, or loaded directly).
+    pub fn is_effective(&self) -> bool {
+        self.lifecycle.state == OrderState::Approved
+    }
+
     /// The status as of `now`.
     pub fn status_at(&self, now: Timestamp) -> OrderStatus {
         if self.lifted_at.is_some_and(|t| t <= now) {
@@ -222,9 +315,12 @@ impl Order {
         self.status_at(now) == OrderStatus::InForce
     }
 
-    /// The phase governing instant `at`, lifting included.
+    /// The phase governing instant `at`, lifting and approval included.
     pub fn phase_at(&self, at: Timestamp) -> Option<Phase> {
-        if self.lifted_at.is_some_and(|t| at >= t) {
+        if !self.is_effective() || self.lifted_at.is_some_and(|t| at >= t) {
+            return None;
+        }
+        if self.lifecycle.approved_at.is_some_and(|t| at < t) {
             return None;
         }
         self.spec.phase_at(at)

@@ -89,6 +89,10 @@ fn order_from_row(row: &SqliteRow, retained: Vec<String>) -> Result<Order, Store
         lift_reason: row.try_get("lift_reason")?,
         retained,
         log_index: row.try_get::<Option<i64>, _>("log_index")?.map(|i| i as u64),
+        lifecycle: match row.try_get::<Option<String>, _>("lifecycle")? {
+            None => Default::default(),
+            Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
     })
 }
 
