@@ -193,10 +193,15 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
 /// `verdict order …`.
 #[derive(Subcommand)]
 pub enum OrderCommand {
-    /// Record an order from a JSON file (`-` for standard input).
+    /// Propose an order from a case (analysts), or load one directly with
+    /// --direct (admins; it takes effect at once and the log says so).
     Create {
-        /// The order body: tenant, clause, scope, services, exempt, phases, end.
+        /// The order body: tenant, clause, case_id, scope, services, exempt,
+        /// phases, end, emergency_reason (`-` for standard input).
         file: PathBuf,
+        /// Load the order directly, approved as made, with no case.
+        #[arg(long)]
+        direct: bool,
         #[command(flatten)]
         server: crate::ServerArgs,
     },
@@ -237,10 +242,11 @@ fn client(args: &crate::ServerArgs) -> anyhow::Result<Client> {
 /// Runs an order subcommand.
 pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
     match command {
-        OrderCommand::Create { file, server } => {
+        OrderCommand::Create { file, direct, server } => {
             let body: Value =
                 serde_json::from_str(&read_input(&file)?).with_context(|| format!("{} is not JSON", file.display()))?;
-            let order = client(&server)?.post("/v1/orders", &body).await?;
+            let path = if direct { "/v1/orders?direct=true" } else { "/v1/orders" };
+            let order = client(&server)?.post(path, &body).await?;
             println!("{}", serde_json::to_string_pretty(&order)?);
         }
         OrderCommand::List { tenant, json, server } => {

@@ -166,7 +166,7 @@ fn import_check_and_orders_from_the_shell() {
     )
     .unwrap();
     let remote = ["--server", &server.base, "--data", data_arg];
-    let out = run(&[&["order", "create", order_file.to_str().unwrap()][..], &remote[..]].concat());
+    let out = run(&[&["order", "create", "--direct", order_file.to_str().unwrap()][..], &remote[..]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = created["id"].as_str().unwrap().to_owned();

@@ -40,7 +40,7 @@ fn populate(dir: &Path) -> String {
     }
     let order = json!({"tenant": "t", "clause": "AUP-2", "scope": {"units": ["u"]}, "services": ["ai.*"],
         "phases": [{"mode": "disabled", "start": "2026-01-01T00:00:00Z"}]});
-    assert!(admin_post(&server, dir, "/v1/orders", &order).is_success());
+    assert!(admin_post(&server, dir, "/v1/orders?direct=true", &order).is_success());
     key(dir)
 }
 

@@ -176,6 +176,8 @@ impl CoreError {
                 "subscription" => "unknown-subscription",
                 "order" => "unknown-order",
                 "user" => "unknown-user",
+                "case" => "unknown-case",
+                "clause" => "unknown-clause",
                 _ => "not-found",
             },
             CoreError::Exists { kind, .. } => match *kind {

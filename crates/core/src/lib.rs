@@ -20,6 +20,7 @@ mod clock;
 mod datadir;
 mod error;
 mod log;
+mod process;
 mod users;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -38,6 +39,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
+pub use process::DEFAULT_APPROVALS;
 pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 
@@ -126,13 +128,18 @@ struct Prepared {
     draft: Draft,
 }
 
-fn new_order_id() -> Result<String, CoreError> {
+/// A random identifier: `prefix` and ten base-32 characters.
+fn new_id(prefix: &str) -> Result<String, CoreError> {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut bytes = [0u8; 10];
     getrandom::fill(&mut bytes).map_err(|e| CoreError::Internal(format!("no randomness: {e}")))?;
-    let mut id = String::from("ord-");
+    let mut id = String::from(prefix);
     id.extend(bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
     Ok(id)
+}
+
+fn new_order_id() -> Result<String, CoreError> {
+    new_id("ord-")
 }
 
 fn log_error(code: &'static str, not_found: bool, message: String) -> CoreError {
@@ -1016,28 +1023,7 @@ impl Core {
     pub async fn create_order(&self, actor: &Actor, spec: OrderSpec) -> Result<(Order, u64), CoreError> {
         spec.validate(self.snapshot().catalog())?;
         let w = self.writer.lock().await;
-        if !self.tenant_exists(&spec.tenant).await? {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant });
-        }
-        let units: HashSet<UnitPath> = self.store.units(&spec.tenant).await?.into_iter().collect();
-        for unit in &spec.scope.units {
-            if !units.contains(unit) {
-                return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", spec.tenant, unit) });
-            }
-        }
-        for id in &spec.scope.subscriptions {
-            match self.store.subscription(id).await? {
-                None => return Err(CoreError::UnknownReference { kind: "subscription", id: id.clone() }),
-                Some(sub) if sub.tenant != spec.tenant => {
-                    return Err(CoreError::ScopeSpansTenants {
-                        subscription: id.clone(),
-                        belongs_to: sub.tenant,
-                        order_tenant: spec.tenant.clone(),
-                    });
-                }
-                Some(_) => {}
-            }
-        }
+        self.check_order_scope(&spec).await?;
         let now = self.clock.now();
         let order = Order {
             id: new_order_id()?,
@@ -1065,10 +1051,43 @@ impl Core {
         Ok((order, version))
     }
 
+    /// Every unit and subscription in an order's scope exists and belongs
+    /// to its tenant.
+    async fn check_order_scope(&self, spec: &OrderSpec) -> Result<(), CoreError> {
+        if !self.tenant_exists(&spec.tenant).await? {
+            return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant.clone() });
+        }
+        let units: HashSet<UnitPath> = self.store.units(&spec.tenant).await?.into_iter().collect();
+        for unit in &spec.scope.units {
+            if !units.contains(unit) {
+                return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", spec.tenant, unit) });
+            }
+        }
+        for id in &spec.scope.subscriptions {
+            match self.store.subscription(id).await? {
+                None => return Err(CoreError::UnknownReference { kind: "subscription", id: id.clone() }),
+                Some(sub) if sub.tenant != spec.tenant => {
+                    return Err(CoreError::ScopeSpansTenants {
+                        subscription: id.clone(),
+                        belongs_to: sub.tenant,
+                        order_tenant: spec.tenant.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The public part of an order's entry: what kind of restriction, on
     /// which service families, when, where, and on what kind of customer;
     /// never who.
     async fn order_created_draft(&self, order: &Order) -> Result<Draft, CoreError> {
+        self.order_draft("order.created", order).await
+    }
+
+    /// The public part of an order's entry (see [`Core::order_created_draft`]).
+    async fn order_draft(&self, kind: &'static str, order: &Order) -> Result<Draft, CoreError> {
         let spec = &order.spec;
         let mut regions = BTreeSet::new();
         let mut covered = 0u64;
@@ -1103,7 +1122,7 @@ impl Core {
             "scope": {"units": spec.scope.units.len(), "subscriptions_named": spec.scope.subscriptions.len(), "subscriptions_covered": covered},
             "territorial_scope": regions,
         });
-        Ok(Draft::new("order.created", public)
+        Ok(Draft::new(kind, public)
             .tenant(&spec.tenant)
             .subject(&order.id)
             .units(&spec.scope.units)
@@ -1120,6 +1139,15 @@ impl Core {
         let mut order =
             self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
         let now = self.clock.now();
+        if order.lifecycle.state != verdict_model::OrderState::Approved {
+            return Err(CoreError::IllegalTransition {
+                code: "order-not-approved",
+                message: format!(
+                    "order {id} is {} and has no effect to lift; a proposed order is rejected instead",
+                    order.lifecycle.state.as_str()
+                ),
+            });
+        }
         match order.status_at(now) {
             verdict_model::OrderStatus::Lifted => {
                 return Err(CoreError::IllegalTransition {

@@ -376,7 +376,8 @@ impl Snapshot {
             // snapshot when it is approved.
             return Ok(());
         }
-        let mut until = order.spec.end.unwrap_or(Timestamp::MAX).min(order.lifted_at.unwrap_or(Timestamp::MAX)).seconds();
+        let mut until =
+            order.spec.end.unwrap_or(Timestamp::MAX).min(order.lifted_at.unwrap_or(Timestamp::MAX)).seconds();
         if !order.is_effective() {
             until = i64::MIN;
         }

@@ -62,6 +62,17 @@ pub enum ModelError {
     /// A user record that does not hold together.
     #[error("{0}")]
     InvalidUser(String),
+    /// A case or clause that does not hold together.
+    #[error("{0}")]
+    InvalidCase(String),
+    /// Evidence that does not hold together.
+    #[error("invalid evidence: {0}")]
+    InvalidEvidence(String),
+    /// Evidence offered as customer content.
+    #[error(
+        "evidence marked {0:?} looks like customer content, which verdict never takes: cases rest on service metadata and outside documents (by address and SHA-256), so that enforcement never requires reading what customers store"
+    )]
+    CustomerContent(String),
 }
 
 impl ModelError {
@@ -78,6 +89,9 @@ impl ModelError {
             ModelError::Empty(_) => "empty-field",
             ModelError::UnknownRole(_) => "unknown-role",
             ModelError::InvalidUser(_) => "invalid-user",
+            ModelError::InvalidCase(_) => "invalid-case",
+            ModelError::InvalidEvidence(_) => "invalid-evidence",
+            ModelError::CustomerContent(_) => "customer-content-refused",
         }
     }
 }

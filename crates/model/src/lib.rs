@@ -5,6 +5,7 @@
 //! the inventory import file, the order body of the management API and the
 //! data-driven decision cases all use them.
 
+mod case;
 mod catalog;
 mod error;
 mod inventory;
@@ -16,6 +17,7 @@ mod pattern;
 mod timestamp;
 mod user;
 
+pub use case::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, SourceType};
 pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
 pub use error::ModelError;
 pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};

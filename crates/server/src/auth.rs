@@ -139,3 +139,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
         Ok(Staff)
     }
 }
+
+/// Refuses `who` unless it has one of `roles`, saying what it tried.
+pub(crate) fn require(who: &Principal, roles: &[Role], what: &str) -> Result<(), ApiError> {
+    if who.is(roles) {
+        return Ok(());
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Err(forbidden(format!("to {what} takes the {} role; {} is a {} user", names.join(" or "), who.name, who.role)))
+}

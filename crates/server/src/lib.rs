@@ -14,6 +14,7 @@ mod error;
 mod gateway;
 mod manage;
 mod metrics;
+mod process;
 mod tlog;
 mod users;
 
@@ -58,6 +59,8 @@ pub struct AppState {
         manage::create_subscription, manage::list_subscriptions, manage::get_subscription, manage::move_subscription, manage::delete_subscription,
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
         users::add, users::list, users::revoke,
+        process::clauses, process::publish_clause, process::open_case, process::list_cases, process::get_case,
+        process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
     ),
@@ -68,6 +71,7 @@ pub struct AppState {
         (name = "inventory", description = "Tenants, units, subscriptions, import"),
         (name = "orders", description = "Enforcement orders"),
         (name = "catalog", description = "Services and action classes"),
+        (name = "cases", description = "Clauses, cases, evidence and timelines"),
         (name = "users", description = "Token holders and their roles"),
         (name = "log", description = "The transparency log: C2SP tlog-tiles, proofs, tlog-proof receipts, private records"),
         (name = "operations", description = "Health and metrics"),
@@ -165,6 +169,15 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/orders/{id}/lift", post(manage::lift_order))
         .route("/v1/log/entries/{index}/private", get(tlog::private))
         .route("/v1/users", get(users::list).post(users::add))
+        .route("/v1/clauses", get(process::clauses).post(process::publish_clause))
+        .route("/v1/cases", get(process::list_cases).post(process::open_case))
+        .route("/v1/cases/{id}", get(process::get_case))
+        .route("/v1/cases/{id}/evidence", post(process::add_evidence))
+        .route("/v1/cases/{id}/comments", post(process::comment))
+        .route("/v1/cases/{id}/assign", post(process::assign))
+        .route("/v1/cases/{id}/status", post(process::set_status))
+        .route("/v1/orders/{id}/approve", post(process::approve))
+        .route("/v1/orders/{id}/reject", post(process::reject))
         .route("/v1/users/{name}/revoke", post(users::revoke))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(import)

@@ -9,12 +9,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use verdict_core::{ImportSummary, Moved};
 use verdict_model::{
-    Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Subscription, Tenant, Timestamp, Unit, UnitPath,
+    Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Role, Subscription, Tenant, Timestamp, Unit, UnitPath,
 };
 use verdict_store::Page;
 
 use crate::AppState;
-use crate::auth::{Admin, Staff};
+use crate::auth::{Admin, Caller, Staff, require};
 use crate::error::{ApiError, Json, RawBody};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -87,7 +87,7 @@ pub struct OrderView {
 }
 
 impl OrderView {
-    fn of(order: Order) -> OrderView {
+    pub(crate) fn of(order: Order) -> OrderView {
         let now = Timestamp::now();
         OrderView { status: order.status_at(now), current_phase: order.phase_at(now).map(|p| p.mode), order }
     }
@@ -285,18 +285,37 @@ pub(crate) async fn catalog(State(s): State<Arc<AppState>>, _: Staff) -> axum::J
     axum::Json(s.core.snapshot().catalog().clone())
 }
 
-/// Records an order; it takes effect per its phases.
-#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderSpec,
+/// `POST /v1/orders` query.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct CreateParams {
+    /// `true` loads the order directly, approved as made, with no case and
+    /// no approvers: an admin-only bulk-load path, logged as such.
+    #[serde(default)]
+    direct: bool,
+}
+
+/// Proposes an order from a case (`case_id`; analysts): it takes effect
+/// only when approved. Admins may load one directly with `?direct=true`.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderSpec, params(CreateParams),
     responses((status = 201, body = OrderView),
         (status = 400, description = "malformed body or pattern", body = crate::error::ErrorBody),
+        (status = 403, description = "not an analyst (or, with direct, not an admin)", body = crate::error::ErrorBody),
+        (status = 409, description = "case-required, emergency-reason-required, clause-not-in-case, case-closed", body = crate::error::ErrorBody),
         (status = 422, description = "unknown scope entries, scope spanning tenants, bad timeline", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_order(
     State(s): State<Arc<AppState>>,
-    Admin(who): Admin,
+    Caller(who): Caller,
+    Query(q): Query<CreateParams>,
     Json(spec): Json<OrderSpec>,
 ) -> Result<(StatusCode, axum::Json<OrderView>)> {
-    let (order, _) = s.core.create_order(&who.actor(), spec).await?;
+    let order = if q.direct {
+        require(&who, &[Role::Admin], "load an order directly")?;
+        s.core.create_order(&who.actor(), spec).await?.0
+    } else {
+        require(&who, &[Role::Analyst], "propose an order")?;
+        s.core.propose_order(&who, spec).await?
+    };
     Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
 }
 
@@ -336,10 +355,17 @@ pub(crate) async fn get_order(
     security(("bearer" = [])))]
 pub(crate) async fn lift_order(
     State(s): State<Arc<AppState>>,
-    Admin(who): Admin,
+    Caller(who): Caller,
     Path(id): Path<String>,
     Json(body): Json<LiftBody>,
 ) -> Result<axum::Json<OrderView>> {
+    // An approver lifts; an admin may lift only what it loaded directly.
+    if who.role != Role::Approver
+        && let Some(order) = s.core.store().order(&id).await?
+        && !(who.role == Role::Admin && order.lifecycle.proposed_by.is_none())
+    {
+        require(&who, &[Role::Approver], "lift an order")?;
+    }
     let (order, _) = s.core.lift_order(&who.actor(), &id, &body.reason).await?;
     Ok(axum::Json(OrderView::of(order)))
 }

@@ -339,7 +339,7 @@ async fn bad_input_gets_specific_errors_and_changes_nothing() {
         ),
     ];
     for (body, status, expected, quoted) in cases {
-        let (got, answer) = s.post("/v1/orders", ADMIN, &body).await;
+        let (got, answer) = s.post("/v1/orders?direct=true", ADMIN, &body).await;
         assert_eq!((got, code(answer.clone())), (status, expected.to_owned()), "{body}: {answer}");
         if let Some(q) = quoted {
             assert!(answer["error"]["message"].as_str().unwrap().contains(q), "{answer}");
@@ -434,7 +434,7 @@ async fn management_api_round_trips() {
 
     let (status, new_order) = s
         .post(
-            "/v1/orders",
+            "/v1/orders?direct=true",
             ADMIN,
             &json!({
                 "tenant": "acme", "clause": "AUP-7", "scope": {"subscriptions": ["acme-1"]},

@@ -15,7 +15,9 @@ mod sqlite;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use verdict_model::{Inventory, Order, Subscription, Tenant, Timestamp, Unit, UnitPath, User};
+use verdict_model::{
+    Case, CaseEvent, Clause, Inventory, Lifecycle, Order, Subscription, Tenant, Timestamp, Unit, UnitPath, User,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -96,6 +98,24 @@ pub enum Op {
         name: String,
         /// When.
         at: Timestamp,
+    },
+    /// Publish a clause version.
+    PutClause(Clause),
+    /// Create or update a case (its status, assignee, timestamps).
+    PutCase(Case),
+    /// Append an event to a case's timeline (its `seq` is assigned).
+    AddCaseEvent {
+        /// The case.
+        case_id: String,
+        /// The event; `seq` is ignored.
+        event: CaseEvent,
+    },
+    /// Replace an order's approval lifecycle.
+    SetOrderLifecycle {
+        /// The order.
+        id: String,
+        /// Its lifecycle now.
+        lifecycle: Lifecycle,
     },
     /// Lift an order.
     LiftOrder {
@@ -218,6 +238,14 @@ pub trait Store: Send + Sync + 'static {
     async fn max_order_seq(&self) -> Result<i64, StoreError>;
     /// Change-feed entries after `after`, oldest first.
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Every clause version, by id then version.
+    async fn clauses(&self) -> Result<Vec<Clause>, StoreError>;
+    /// One case.
+    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError>;
+    /// Cases, newest first, optionally of one tenant.
+    async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
+    /// A case's timeline, oldest first.
+    async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
     /// Every user (revoked ones too) with its token hash, by name.
     async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
     /// Makes every committed transaction durable (on disk, fsync'd).

@@ -12,7 +12,8 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use verdict_model::{
-    Inventory, Order, OrderSpec, Role, Subscription, Tenant, TenantKind, Timestamp, Unit, UnitPath, User,
+    Case, CaseEvent, Clause, Inventory, Order, OrderSpec, Role, Subscription, Tenant, TenantKind, Timestamp, Unit,
+    UnitPath, User,
 };
 
 use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, Page, Store, StoreError};
@@ -25,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "inventory and orders", include_str!("../migrations/sqlite/0001_inventory_and_orders.sql")),
     (2, "transparency log", include_str!("../migrations/sqlite/0002_transparency_log.sql")),
     (3, "users", include_str!("../migrations/sqlite/0003_users.sql")),
+    (4, "cases and approvals", include_str!("../migrations/sqlite/0004_cases_and_approvals.sql")),
 ];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
@@ -255,8 +257,8 @@ impl SqliteStore {
             Op::InsertOrder(o) => {
                 let spec = serde_json::to_string(&o.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query(
-                    "INSERT INTO orders (id, seq, tenant, spec, created_at, lifted_at, lift_reason, log_index) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO orders (id, seq, tenant, spec, created_at, lifted_at, lift_reason, log_index, lifecycle) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&o.id)
                 .bind(o.seq)
@@ -266,10 +268,58 @@ impl SqliteStore {
                 .bind(o.lifted_at.map(Timestamp::seconds))
                 .bind(&o.lift_reason)
                 .bind(o.log_index.map(|i| i as i64))
+                .bind(to_json(&o.lifecycle)?)
                 .execute(&mut **tx)
                 .await?;
                 for sub in &o.retained {
                     Self::retain(tx, at, sub, std::slice::from_ref(&o.id)).await?;
+                }
+            }
+            Op::PutClause(clause) => {
+                sqlx::query("INSERT INTO clauses (id, version, body, created_at) VALUES (?, ?, ?, ?)")
+                    .bind(&clause.id)
+                    .bind(clause.version)
+                    .bind(to_json(clause)?)
+                    .bind(clause.created_at.seconds())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::PutCase(case) => {
+                sqlx::query(
+                    "INSERT INTO cases (id, tenant, status, body, opened_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at",
+                )
+                .bind(&case.id)
+                .bind(&case.spec.tenant)
+                .bind(case.status.as_str())
+                .bind(to_json(case)?)
+                .bind(case.opened_at.seconds())
+                .bind(case.updated_at.seconds())
+                .execute(&mut **tx)
+                .await?;
+            }
+            Op::AddCaseEvent { case_id, event } => {
+                sqlx::query(
+                    "INSERT INTO case_events (case_id, seq, at, actor, kind, body) \
+                     SELECT ?, COALESCE(max(seq), 0) + 1, ?, ?, ?, ? FROM case_events WHERE case_id = ?",
+                )
+                .bind(case_id)
+                .bind(event.at.seconds())
+                .bind(&event.actor)
+                .bind(&event.kind)
+                .bind(event.body.to_string())
+                .bind(case_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Op::SetOrderLifecycle { id, lifecycle } => {
+                let done = sqlx::query("UPDATE orders SET lifecycle = ? WHERE id = ?")
+                    .bind(to_json(lifecycle)?)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "order", id: id.clone() });
                 }
             }
             Op::PutUser { user, token_hash } => {
@@ -630,6 +680,49 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn clauses(&self) -> Result<Vec<Clause>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM clauses ORDER BY id, version").fetch_all(&self.pool).await?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM cases WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        body.as_deref().map(from_json).transpose()
+    }
+
+    async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM cases WHERE (? IS NULL OR tenant = ?) ORDER BY opened_at DESC, id LIMIT ?",
+        )
+        .bind(tenant)
+        .bind(tenant)
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at, actor, kind, body FROM case_events WHERE case_id = ? ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let body: String = row.try_get("body")?;
+                Ok(CaseEvent {
+                    seq: row.try_get::<i64, _>("seq")? as u64,
+                    at: Timestamp(row.try_get("at")?),
+                    actor: row.try_get("actor")?,
+                    kind: row.try_get("kind")?,
+                    body: from_json(&body)?,
+                })
+            })
+            .collect()
+    }
+
     async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError> {
         let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter()
@@ -735,6 +828,14 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT size, note FROM log_checkpoint WHERE id = 1").fetch_optional(&self.pool).await?;
         row.map(|row| Ok((row.try_get::<i64, _>("size")? as u64, row.try_get("note")?))).transpose()
     }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("a stored record does not decode: {e}")))
 }
 
 fn hash_from_row(row: &SqliteRow, column: &str, index: i64) -> Result<[u8; 32], StoreError> {

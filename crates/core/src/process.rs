@@ -1,0 +1,423 @@
+//! Due process: clauses, review cases with their evidence and timeline, and
+//! orders proposed from a case that take effect only when enough distinct
+//! approvers, none of them the proposer, approve. Every transition is one
+//! store transaction and one log entry with its actor.
+
+use serde_json::json;
+use verdict_engine::Change;
+use verdict_model::{
+    Approval, Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, Lifecycle, Order, OrderSpec, OrderState,
+    Rejection, Role,
+};
+use verdict_store::Op;
+
+use crate::log::Draft;
+use crate::{Core, CoreError, Prepared, Principal, new_id, new_order_id};
+
+/// Approvers an order needs when its clause does not say.
+pub const DEFAULT_APPROVALS: u32 = 2;
+
+/// One event on a case: its log entry's type and public part, and the
+/// timeline entry's kind and details (which the private record keeps).
+struct CaseChange {
+    log_type: &'static str,
+    public: serde_json::Value,
+    event_kind: &'static str,
+    body: serde_json::Value,
+}
+
+fn conflict(code: &'static str, message: String) -> CoreError {
+    CoreError::IllegalTransition { code, message }
+}
+
+impl Core {
+    // ---- clauses -----------------------------------------------------------
+
+    /// Every version of every clause.
+    pub async fn clauses(&self) -> Result<Vec<Clause>, CoreError> {
+        Ok(self.store.clauses().await?)
+    }
+
+    /// The newest version of clause `id`.
+    pub async fn clause(&self, id: &str) -> Result<Option<Clause>, CoreError> {
+        Ok(self.store.clauses().await?.into_iter().filter(|c| c.id == id).max_by_key(|c| c.version))
+    }
+
+    /// Publishes a clause, as version 1 or the next version of its id.
+    pub async fn publish_clause(&self, who: &Principal, mut clause: Clause) -> Result<Clause, CoreError> {
+        clause.validate()?;
+        let w = self.writer.lock().await;
+        clause.version = self.clause(&clause.id).await?.map_or(1, |c| c.version + 1);
+        clause.created_at = self.clock.now();
+        // Clauses are the provider's public terms: the whole text is public.
+        let draft = Draft::new(
+            "clause.published",
+            json!({"clause": clause.id, "version": clause.version, "title": clause.title, "text": clause.text,
+                   "approvals_required": clause.approvals_required}),
+        );
+        let change = Prepared {
+            at: clause.created_at,
+            summary: json!({"clause": clause.id, "version": clause.version}),
+            ops: vec![Op::PutClause(clause.clone())],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        Ok(clause)
+    }
+
+    // ---- cases -------------------------------------------------------------
+
+    /// One case and its timeline.
+    pub async fn case(&self, id: &str) -> Result<(Case, Vec<CaseEvent>), CoreError> {
+        let case = self.store.case(id).await?.ok_or_else(|| CoreError::NotFound { kind: "case", id: id.to_owned() })?;
+        let events = self.store.case_events(id).await?;
+        Ok((case, events))
+    }
+
+    /// Cases, newest first.
+    pub async fn cases(&self, tenant: Option<&str>) -> Result<Vec<Case>, CoreError> {
+        Ok(self.store.cases(tenant, 1000).await?)
+    }
+
+    /// Opens a case against units of a tenant under named clauses.
+    pub async fn open_case(&self, who: &Principal, spec: CaseSpec) -> Result<Case, CoreError> {
+        spec.validate()?;
+        let w = self.writer.lock().await;
+        let Some(tenant) = self.store.tenant(&spec.tenant).await? else {
+            return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant });
+        };
+        let units = self.store.units(&spec.tenant).await?;
+        if let Some(unit) = spec.units.iter().find(|u| !units.contains(u)) {
+            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{unit}", spec.tenant) });
+        }
+        for clause in &spec.clauses {
+            if self.clause(clause).await?.is_none() {
+                return Err(CoreError::UnknownReference { kind: "clause", id: clause.clone() });
+            }
+        }
+        let now = self.clock.now();
+        let case = Case {
+            id: new_id("case-")?,
+            spec,
+            status: CaseStatus::Open,
+            assignee: None,
+            opened_by: who.name.clone(),
+            opened_at: now,
+            updated_at: now,
+        };
+        let draft = Draft::new(
+            "case.opened",
+            json!({"case": case.id, "source_type": case.spec.source_type.as_str(),
+                   "customer_kind": tenant.kind.as_str(), "clauses": case.spec.clauses, "units": case.spec.units.len()}),
+        )
+        .tenant(&case.spec.tenant)
+        .subject(&case.id)
+        .units(&case.spec.units)
+        .facts(json!({"title": case.spec.title}));
+        let event = CaseEvent {
+            seq: 0,
+            at: now,
+            actor: who.name.clone(),
+            kind: "opened".into(),
+            body: json!({"title": case.spec.title}),
+        };
+        let change = Prepared {
+            at: now,
+            summary: json!({"case": case.id}),
+            ops: vec![Op::PutCase(case.clone()), Op::AddCaseEvent { case_id: case.id.clone(), event }],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        Ok(case)
+    }
+
+    /// Records one event on a case (and the case as it is after it) as one
+    /// transaction and one log entry.
+    async fn case_event(
+        &self,
+        w: tokio::sync::MutexGuard<'_, crate::Writer>,
+        who: &Principal,
+        mut case: Case,
+        what: CaseChange,
+    ) -> Result<(Case, CaseEvent), CoreError> {
+        let CaseChange { log_type, public, event_kind, body } = what;
+        let now = self.clock.now();
+        case.updated_at = now;
+        let event = CaseEvent { seq: 0, at: now, actor: who.name.clone(), kind: event_kind.into(), body: body.clone() };
+        let mut public = public;
+        if let Some(map) = public.as_object_mut() {
+            map.insert("case".into(), json!(case.id));
+        }
+        let draft = Draft::new(log_type, public).tenant(&case.spec.tenant).subject(&case.id).facts(body);
+        let change = Prepared {
+            at: now,
+            summary: json!({"case": case.id, "event": event_kind}),
+            ops: vec![Op::PutCase(case.clone()), Op::AddCaseEvent { case_id: case.id.clone(), event: event.clone() }],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        let events = self.store.case_events(&case.id).await?;
+        let event = events.into_iter().last().unwrap_or(event);
+        Ok((case, event))
+    }
+
+    async fn open_case_for_change(&self, id: &str) -> Result<Case, CoreError> {
+        let case = self.store.case(id).await?.ok_or_else(|| CoreError::NotFound { kind: "case", id: id.to_owned() })?;
+        if case.status == CaseStatus::Closed {
+            return Err(conflict(
+                "case-closed",
+                format!("case {id} is closed; reopen it (status \"open\") before adding to it"),
+            ));
+        }
+        Ok(case)
+    }
+
+    /// Adds evidence (never customer content; see [`Evidence::from_json`]).
+    pub async fn add_evidence(
+        &self,
+        who: &Principal,
+        case_id: &str,
+        evidence: Evidence,
+    ) -> Result<CaseEvent, CoreError> {
+        let w = self.writer.lock().await;
+        let case = self.open_case_for_change(case_id).await?;
+        let body = serde_json::to_value(&evidence).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let public = json!({"evidence_kind": evidence.kind()});
+        let what = CaseChange { log_type: "evidence.added", public, event_kind: "evidence", body };
+        Ok(self.case_event(w, who, case, what).await?.1)
+    }
+
+    /// Adds a comment to a case's timeline.
+    pub async fn comment_case(&self, who: &Principal, case_id: &str, text: &str) -> Result<CaseEvent, CoreError> {
+        if text.trim().is_empty() || text.len() > 10_000 {
+            return Err(CoreError::Invalid(verdict_model::ModelError::InvalidCase(
+                "a comment is between 1 and 10,000 bytes of text".into(),
+            )));
+        }
+        let w = self.writer.lock().await;
+        let case = self.open_case_for_change(case_id).await?;
+        let what = CaseChange {
+            log_type: "case.commented",
+            public: json!({}),
+            event_kind: "comment",
+            body: json!({"text": text}),
+        };
+        Ok(self.case_event(w, who, case, what).await?.1)
+    }
+
+    /// Assigns a case to an analyst.
+    pub async fn assign_case(&self, who: &Principal, case_id: &str, assignee: &str) -> Result<Case, CoreError> {
+        let w = self.writer.lock().await;
+        let mut case = self.open_case_for_change(case_id).await?;
+        let users = self.store.users().await?;
+        match users.iter().find(|(u, _)| u.name == assignee && u.revoked_at.is_none()) {
+            None => return Err(CoreError::UnknownReference { kind: "user", id: assignee.to_owned() }),
+            Some((u, _)) if u.role != Role::Analyst => {
+                return Err(conflict(
+                    "assignee-not-analyst",
+                    format!("{assignee} is a {} user; cases are assigned to analysts", u.role),
+                ));
+            }
+            Some(_) => {}
+        }
+        case.assignee = Some(assignee.to_owned());
+        let body = json!({"assignee": assignee});
+        let what = CaseChange { log_type: "case.assigned", public: json!({}), event_kind: "assigned", body };
+        Ok(self.case_event(w, who, case, what).await?.0)
+    }
+
+    /// Moves a case along open → under review → decided → closed, or
+    /// reopens it.
+    pub async fn set_case_status(
+        &self,
+        who: &Principal,
+        case_id: &str,
+        status: CaseStatus,
+        reason: Option<&str>,
+    ) -> Result<Case, CoreError> {
+        let w = self.writer.lock().await;
+        let mut case =
+            self.store.case(case_id).await?.ok_or_else(|| CoreError::NotFound { kind: "case", id: case_id.into() })?;
+        let from = case.status;
+        if !from.can_become(status) {
+            return Err(conflict(
+                "illegal-case-transition",
+                format!(
+                    "case {case_id} is {from} and cannot become {status}; cases go open → under_review → decided → closed, and decided or closed may reopen"
+                ),
+            ));
+        }
+        case.status = status;
+        let body = json!({"from": from.as_str(), "to": status.as_str(), "reason": reason});
+        let public = json!({"from": from.as_str(), "to": status.as_str()});
+        let what = CaseChange { log_type: "case.status_changed", public, event_kind: "status", body };
+        Ok(self.case_event(w, who, case, what).await?.0)
+    }
+
+    // ---- orders: proposal and approval ---------------------------------------
+
+    /// Proposes an order from a case. It has no effect until approved.
+    pub async fn propose_order(&self, who: &Principal, spec: OrderSpec) -> Result<Order, CoreError> {
+        spec.validate(self.snapshot().catalog())?;
+        let Some(case_id) = spec.case_id.clone() else {
+            return Err(conflict("case-required", "an order is proposed from a case: give case_id".into()));
+        };
+        if spec.skips_notice() && spec.emergency_reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err(conflict(
+                "emergency-reason-required",
+                "the first phase restricts at once, skipping notice; say why in emergency_reason (the notice shows it)"
+                    .into(),
+            ));
+        }
+        let w = self.writer.lock().await;
+        let case = self.open_case_for_change(&case_id).await?;
+        if case.spec.tenant != spec.tenant {
+            return Err(conflict(
+                "case-tenant-mismatch",
+                format!("case {case_id} is about tenant {}, not {}", case.spec.tenant, spec.tenant),
+            ));
+        }
+        if !case.spec.clauses.contains(&spec.clause) {
+            return Err(conflict(
+                "clause-not-in-case",
+                format!("case {case_id} concerns {:?}, not clause {}", case.spec.clauses, spec.clause),
+            ));
+        }
+        let clause = self
+            .clause(&spec.clause)
+            .await?
+            .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
+        self.check_order_scope(&spec).await?;
+        let now = self.clock.now();
+        let order = Order {
+            id: new_order_id()?,
+            seq: self.store.max_order_seq().await? + 1,
+            spec,
+            created_at: now,
+            lifted_at: None,
+            lift_reason: None,
+            retained: Vec::new(),
+            log_index: Some(self.next_log_index()),
+            lifecycle: Lifecycle {
+                state: OrderState::Proposed,
+                proposed_by: Some(who.name.clone()),
+                approvals_required: clause.approvals_required.unwrap_or(DEFAULT_APPROVALS),
+                ..Lifecycle::default()
+            },
+        };
+        let draft = self.order_draft("order.proposed", &order).await?;
+        let event = CaseEvent {
+            seq: 0,
+            at: now,
+            actor: who.name.clone(),
+            kind: "order_proposed".into(),
+            body: json!({"order": order.id}),
+        };
+        let mut case = case;
+        case.updated_at = now;
+        let change = Prepared {
+            at: now,
+            summary: json!({"order": order.id, "case": case.id}),
+            ops: vec![
+                Op::InsertOrder(order.clone()),
+                Op::PutCase(case.clone()),
+                Op::AddCaseEvent { case_id: case.id.clone(), event },
+            ],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        Ok(order)
+    }
+
+    async fn proposed_order(&self, who: &Principal, id: &str, verb: &str) -> Result<Order, CoreError> {
+        let order =
+            self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
+        if order.lifecycle.state != OrderState::Proposed {
+            return Err(conflict(
+                "order-not-proposed",
+                format!(
+                    "order {id} is {}, not proposed; only a proposed order can be {verb}",
+                    order.lifecycle.state.as_str()
+                ),
+            ));
+        }
+        if order.lifecycle.proposed_by.as_deref() == Some(who.name.as_str()) {
+            return Err(conflict(
+                "self-approval",
+                format!("{} proposed order {id} and so cannot be the one who has it {verb}", who.name),
+            ));
+        }
+        Ok(order)
+    }
+
+    /// Records an approval; the last required one makes the order take
+    /// effect (from that instant, never earlier).
+    pub async fn approve_order(&self, who: &Principal, id: &str) -> Result<Order, CoreError> {
+        let w = self.writer.lock().await;
+        let mut order = self.proposed_order(who, id, "approved").await?;
+        if order.lifecycle.approvals.iter().any(|a| a.by == who.name) {
+            return Err(conflict(
+                "already-approved",
+                format!("{} already approved order {id}; it needs approvals from distinct approvers", who.name),
+            ));
+        }
+        let now = self.clock.now();
+        order.lifecycle.approvals.push(Approval { by: who.name.clone(), at: now });
+        let complete = order.lifecycle.approvals.len() as u32 >= order.lifecycle.approvals_required;
+        let (kind, changes) = if complete {
+            order.lifecycle.state = OrderState::Approved;
+            order.lifecycle.approved_at = Some(now);
+            ("order.approved", vec![Change::PutOrder(order.clone())])
+        } else {
+            ("order.approval", vec![])
+        };
+        let public = json!({
+            "order": id,
+            "approvals": order.lifecycle.approvals.len(),
+            "approvals_required": order.lifecycle.approvals_required,
+            "effective_from": order.lifecycle.approved_at,
+        });
+        let draft = Draft::new(kind, public).tenant(&order.spec.tenant).subject(id);
+        let change = Prepared {
+            at: now,
+            summary: json!({"order": id, "approved": complete}),
+            ops: vec![Op::SetOrderLifecycle { id: id.to_owned(), lifecycle: order.lifecycle.clone() }],
+            changes,
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        if complete && let Some(end) = order.spec.end {
+            self.writer.lock().await.expiries.insert((end, order.id.clone()));
+        }
+        Ok(order)
+    }
+
+    /// Refuses a proposed order, with a reason; it never takes effect.
+    pub async fn reject_order(&self, who: &Principal, id: &str, reason: &str) -> Result<Order, CoreError> {
+        if reason.trim().is_empty() {
+            return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reason (say why the order is rejected)")));
+        }
+        let w = self.writer.lock().await;
+        let mut order = self.proposed_order(who, id, "rejected").await?;
+        let now = self.clock.now();
+        order.lifecycle.state = OrderState::Rejected;
+        order.lifecycle.rejection = Some(Rejection { by: who.name.clone(), at: now, reason: reason.to_owned() });
+        let draft = Draft::new("order.rejected", json!({"order": id}))
+            .tenant(&order.spec.tenant)
+            .subject(id)
+            .facts(json!({"reason": reason}));
+        let change = Prepared {
+            at: now,
+            summary: json!({"order": id}),
+            ops: vec![Op::SetOrderLifecycle { id: id.to_owned(), lifecycle: order.lifecycle.clone() }],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        Ok(order)
+    }
+}

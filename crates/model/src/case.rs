@@ -1,0 +1,349 @@
+//! Due process: acceptable-use clauses, review cases, and the evidence a
+//! case is built on — metadata and outside documents, never customer
+//! content.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{ModelError, Timestamp, UnitPath, validate_id};
+
+/// One version of an acceptable-use clause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Clause {
+    /// Identifier, e.g. `AUP-2`.
+    pub id: String,
+    /// Version, from 1; each publication adds one.
+    #[serde(default)]
+    pub version: u32,
+    /// Short title.
+    pub title: String,
+    /// The clause's text as customers agreed to it.
+    pub text: String,
+    /// Distinct approvers an order under this clause needs (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals_required: Option<u32>,
+    /// When this version was published.
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+impl Clause {
+    /// Checks the id, the texts and the approval count.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        validate_id("clause id", &self.id)?;
+        if self.title.trim().is_empty() {
+            return Err(ModelError::Empty("title"));
+        }
+        if self.text.trim().is_empty() {
+            return Err(ModelError::Empty("text"));
+        }
+        if self.title.len() > 300 || self.text.len() > 20_000 {
+            return Err(ModelError::InvalidCase("a clause's title is at most 300 bytes and its text 20,000".into()));
+        }
+        if let Some(n) = self.approvals_required
+            && !(1..=10).contains(&n)
+        {
+            return Err(ModelError::InvalidCase(format!(
+                "approvals_required is {n}; an order needs between 1 and 10 approvers"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where a case comes from; transparency reports count by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SourceType {
+    /// A report by journalists, researchers or NGOs.
+    ThirdPartyReport,
+    /// The provider's own monitoring (metadata only).
+    InternalSignal,
+    /// A complaint by a person or organisation.
+    Complaint,
+    /// A court or authority's order.
+    LegalOrder,
+}
+
+impl SourceType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceType::ThirdPartyReport => "third_party_report",
+            SourceType::InternalSignal => "internal_signal",
+            SourceType::Complaint => "complaint",
+            SourceType::LegalOrder => "legal_order",
+        }
+    }
+}
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Opened; evidence is being gathered.
+    Open,
+    /// Being reviewed; orders may be proposed.
+    UnderReview,
+    /// A decision was taken (an order, or none).
+    Decided,
+    /// Done. Reopening is possible.
+    Closed,
+}
+
+impl CaseStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::UnderReview => "under_review",
+            CaseStatus::Decided => "decided",
+            CaseStatus::Closed => "closed",
+        }
+    }
+
+    /// Whether a case may go from `self` to `next`: open → under review →
+    /// decided → closed, and decided or closed back to open (reopen).
+    pub fn can_become(self, next: CaseStatus) -> bool {
+        use CaseStatus::*;
+        matches!(
+            (self, next),
+            (Open, UnderReview) | (UnderReview, Decided) | (Decided, Closed) | (Decided, Open) | (Closed, Open)
+        )
+    }
+}
+
+impl fmt::Display for CaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `POST /v1/cases` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    /// The tenant under review.
+    pub tenant: String,
+    /// Where the case comes from.
+    pub source_type: SourceType,
+    /// A line for people.
+    pub title: String,
+    /// The units concerned.
+    #[serde(default)]
+    pub units: Vec<UnitPath>,
+    /// The clauses possibly breached.
+    pub clauses: Vec<String>,
+}
+
+impl CaseSpec {
+    /// Checks what needs no stored state.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        validate_id("tenant id", &self.tenant)?;
+        if self.title.trim().is_empty() {
+            return Err(ModelError::Empty("title"));
+        }
+        if self.title.len() > 500 {
+            return Err(ModelError::InvalidCase("a case title is at most 500 bytes".into()));
+        }
+        if self.clauses.is_empty() {
+            return Err(ModelError::Empty("clauses (name the clause or clauses the case is about)"));
+        }
+        for clause in &self.clauses {
+            validate_id("clause id", clause)?;
+        }
+        Ok(())
+    }
+}
+
+/// A review case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Case {
+    /// Identifier, e.g. `case-3f9k2m7q1x`.
+    pub id: String,
+    /// What was opened.
+    #[serde(flatten)]
+    pub spec: CaseSpec,
+    /// Where it stands.
+    pub status: CaseStatus,
+    /// The analyst working it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Who opened it.
+    pub opened_by: String,
+    /// When.
+    pub opened_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// Names under which customer content is offered as evidence; each is
+/// refused by name, so the refusal says why.
+const CONTENT_WORDS: &[&str] = &[
+    "customer_content",
+    "customer_data",
+    "content",
+    "data",
+    "payload",
+    "attachment",
+    "file",
+    "file_upload",
+    "blob",
+    "recording",
+    "transcript",
+];
+
+/// One item of evidence. Cases rest on metadata and outside evidence:
+/// verdict never stores or looks at what customers keep in the services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Evidence {
+    /// A document published or sent by someone else, by address and hash.
+    ExternalDocument {
+        /// Where it is (`http://` or `https://`).
+        address: String,
+        /// Lowercase hex SHA-256 of the document as read.
+        sha256: String,
+        /// What it says, in the analyst's words.
+        summary: String,
+    },
+    /// Figures drawn from service metadata (usage, volumes, regions).
+    MetadataFinding {
+        /// What the figures show.
+        summary: String,
+        /// The figures, by name.
+        figures: serde_json::Map<String, Value>,
+        /// How they were obtained (query, system, period).
+        method: String,
+    },
+    /// An analyst's note.
+    Note {
+        /// The note.
+        text: String,
+    },
+}
+
+impl Evidence {
+    /// Parses an evidence body, refusing customer content by name before
+    /// anything else, then checking the fields of its kind.
+    pub fn from_json(value: &Value) -> Result<Evidence, ModelError> {
+        let Some(object) = value.as_object() else {
+            return Err(ModelError::InvalidEvidence("evidence is a JSON object with a \"kind\"".into()));
+        };
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let named = CONTENT_WORDS.iter().find(|w| kind == **w || object.contains_key(**w));
+        if let Some(word) =
+            named.or_else(|| (object.get("source").and_then(Value::as_str) == Some("customer")).then_some(&"source"))
+        {
+            return Err(ModelError::CustomerContent((*word).to_owned()));
+        }
+        let evidence: Evidence =
+            serde_json::from_value(value.clone()).map_err(|e| ModelError::InvalidEvidence(e.to_string()))?;
+        evidence.validate()?;
+        Ok(evidence)
+    }
+
+    /// The wire name of its kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Evidence::ExternalDocument { .. } => "external_document",
+            Evidence::MetadataFinding { .. } => "metadata_finding",
+            Evidence::Note { .. } => "note",
+        }
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        let short = |what: &str, text: &str, max: usize| {
+            if text.trim().is_empty() {
+                Err(ModelError::InvalidEvidence(format!("{what} must not be empty")))
+            } else if text.len() > max {
+                Err(ModelError::InvalidEvidence(format!("{what} is longer than {max} bytes")))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Evidence::ExternalDocument { address, sha256, summary } => {
+                if !(address.starts_with("https://") || address.starts_with("http://")) || address.len() > 2000 {
+                    return Err(ModelError::InvalidEvidence(format!(
+                        "address {address:?} is not an http(s) address of at most 2000 bytes"
+                    )));
+                }
+                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                    return Err(ModelError::InvalidEvidence(format!(
+                        "sha256 {sha256:?} is not 64 lowercase hex digits"
+                    )));
+                }
+                short("summary", summary, 5000)
+            }
+            Evidence::MetadataFinding { summary, figures, method } => {
+                short("summary", summary, 5000)?;
+                short("method", method, 5000)?;
+                if figures.is_empty() || figures.len() > 100 {
+                    return Err(ModelError::InvalidEvidence("figures holds between 1 and 100 named figures".into()));
+                }
+                if let Some((name, _)) = figures.iter().find(|(_, v)| !(v.is_number() || v.is_string())) {
+                    return Err(ModelError::InvalidEvidence(format!(
+                        "figure {name:?} is not a number or a short text"
+                    )));
+                }
+                Ok(())
+            }
+            Evidence::Note { text } => short("text", text, 10_000),
+        }
+    }
+}
+
+/// One entry of a case's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CaseEvent {
+    /// Position in the case's timeline, from 1.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: String,
+    /// What: `opened`, `evidence`, `comment`, `assigned`, `status`, `order_proposed`, ….
+    pub kind: String,
+    /// The details.
+    pub body: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn customer_content_is_refused_by_name() {
+        for body in [
+            json!({"kind": "customer_content", "text": "…"}),
+            json!({"kind": "note", "text": "x", "content": "…"}),
+            json!({"kind": "external_document", "address": "https://x", "sha256": "0", "summary": "s", "attachment": "…"}),
+            json!({"kind": "note", "text": "x", "source": "customer"}),
+        ] {
+            assert_eq!(Evidence::from_json(&body).unwrap_err().code(), "customer-content-refused", "{body}");
+        }
+        let ok = json!({"kind": "metadata_finding", "summary": "s", "figures": {"hours": 4.5e6}, "method": "billing"});
+        assert_eq!(Evidence::from_json(&ok).unwrap().kind(), "metadata_finding");
+        let bad = json!({"kind": "external_document", "address": "ftp://x", "sha256": "0", "summary": "s"});
+        assert_eq!(Evidence::from_json(&bad).unwrap_err().code(), "invalid-evidence");
+    }
+
+    #[test]
+    fn case_status_moves_only_forward_or_reopens() {
+        use CaseStatus::*;
+        assert!(Open.can_become(UnderReview) && UnderReview.can_become(Decided) && Decided.can_become(Closed));
+        assert!(Closed.can_become(Open) && Decided.can_become(Open));
+        assert!(!Open.can_become(Closed) && !Closed.can_become(Decided) && !Open.can_become(Open));
+    }
+}

@@ -1,0 +1,215 @@
+//! Due process over HTTP: clauses, cases with evidence and timeline, and the
+//! approval of proposed orders. Each handler names the roles it admits.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use verdict_model::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, Role};
+
+use crate::AppState;
+use crate::auth::{Admin, Caller, Staff, require};
+use crate::error::{ApiError, Json, RawBody, parse_json};
+use crate::manage::{OrderView, Query};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Every version of every clause (public terms: any user may read them).
+#[utoipa::path(get, path = "/v1/clauses", tag = "cases", responses((status = 200, body = [Clause])), security(("bearer" = [])))]
+pub(crate) async fn clauses(State(s): State<Arc<AppState>>, _: Caller) -> Result<axum::Json<Vec<Clause>>> {
+    Ok(axum::Json(s.core.clauses().await?))
+}
+
+/// Publishes a clause (a new version if its id exists). Admins only.
+#[utoipa::path(post, path = "/v1/clauses", tag = "cases", request_body = Clause,
+    responses((status = 201, body = Clause), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn publish_clause(
+    State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
+    Json(clause): Json<Clause>,
+) -> Result<(StatusCode, axum::Json<Clause>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.core.publish_clause(&who, clause).await?)))
+}
+
+/// Opens a case. Analysts only.
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = CaseSpec,
+    responses((status = 201, body = Case), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn open_case(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Json(spec): Json<CaseSpec>,
+) -> Result<(StatusCode, axum::Json<Case>)> {
+    require(&who, &[Role::Analyst], "open a case")?;
+    Ok((StatusCode::CREATED, axum::Json(s.core.open_case(&who, spec).await?)))
+}
+
+/// Filter of `GET /v1/cases`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct CaseFilter {
+    /// Only this tenant's cases.
+    tenant: Option<String>,
+}
+
+/// Cases, newest first. Staff only.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseFilter),
+    responses((status = 200, body = [Case])), security(("bearer" = [])))]
+pub(crate) async fn list_cases(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Query(q): Query<CaseFilter>,
+) -> Result<axum::Json<Vec<Case>>> {
+    Ok(axum::Json(s.core.cases(q.tenant.as_deref()).await?))
+}
+
+/// A case with its timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CaseView {
+    /// The case.
+    case: Case,
+    /// Everything that happened to it, oldest first: evidence, comments,
+    /// assignments, status changes, orders proposed.
+    timeline: Vec<CaseEvent>,
+}
+
+/// One case and its timeline. Staff only.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path, description = "Case id")),
+    responses((status = 200, body = CaseView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn get_case(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<CaseView>> {
+    let (case, timeline) = s.core.case(&id).await?;
+    Ok(axum::Json(CaseView { case, timeline }))
+}
+
+/// Adds evidence: an external document (address, SHA-256, summary), a
+/// metadata finding (figures and how they were obtained) or a note. Anything
+/// presented as customer content is refused (`customer-content-refused`):
+/// verdict builds cases on metadata and outside evidence, never on what
+/// customers store. Analysts only.
+#[utoipa::path(post, path = "/v1/cases/{id}/evidence", tag = "cases", params(("id" = String, Path, description = "Case id")),
+    request_body = Evidence,
+    responses((status = 201, body = CaseEvent), (status = 409, description = "case-closed", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid-evidence or customer-content-refused", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn add_evidence(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, axum::Json<CaseEvent>)> {
+    require(&who, &[Role::Analyst], "add evidence")?;
+    let value: Value = parse_json(&headers, &body)?;
+    let evidence = Evidence::from_json(&value)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    Ok((StatusCode::CREATED, axum::Json(s.core.add_evidence(&who, &id, evidence).await?)))
+}
+
+/// `POST /v1/cases/{id}/comments` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommentBody {
+    /// The comment.
+    text: String,
+}
+
+/// Comments on a case. Staff who write (not auditors).
+#[utoipa::path(post, path = "/v1/cases/{id}/comments", tag = "cases", params(("id" = String, Path, description = "Case id")),
+    request_body = CommentBody, responses((status = 201, body = CaseEvent)), security(("bearer" = [])))]
+pub(crate) async fn comment(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<CommentBody>,
+) -> Result<(StatusCode, axum::Json<CaseEvent>)> {
+    require(&who, &[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin], "comment on a case")?;
+    Ok((StatusCode::CREATED, axum::Json(s.core.comment_case(&who, &id, &body.text).await?)))
+}
+
+/// `POST /v1/cases/{id}/assign` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AssignBody {
+    /// The analyst.
+    user: String,
+}
+
+/// Assigns a case to an analyst. Analysts and admins.
+#[utoipa::path(post, path = "/v1/cases/{id}/assign", tag = "cases", params(("id" = String, Path, description = "Case id")),
+    request_body = AssignBody, responses((status = 200, body = Case)), security(("bearer" = [])))]
+pub(crate) async fn assign(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<AssignBody>,
+) -> Result<axum::Json<Case>> {
+    require(&who, &[Role::Analyst, Role::Admin], "assign a case")?;
+    Ok(axum::Json(s.core.assign_case(&who, &id, &body.user).await?))
+}
+
+/// `POST /v1/cases/{id}/status` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusBody {
+    /// The new status.
+    status: CaseStatus,
+    /// Why.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Moves a case along its lifecycle, or reopens it. Analysts and admins.
+#[utoipa::path(post, path = "/v1/cases/{id}/status", tag = "cases", params(("id" = String, Path, description = "Case id")),
+    request_body = StatusBody, responses((status = 200, body = Case),
+        (status = 409, description = "illegal-case-transition", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn set_status(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Result<axum::Json<Case>> {
+    require(&who, &[Role::Analyst, Role::Admin], "change a case's status")?;
+    Ok(axum::Json(s.core.set_case_status(&who, &id, body.status, body.reason.as_deref()).await?))
+}
+
+/// Approves a proposed order. Approvers who did not propose it; each once.
+#[utoipa::path(post, path = "/v1/orders/{id}/approve", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = OrderView),
+        (status = 409, description = "self-approval, already-approved, order-not-proposed", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn approve(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<OrderView>> {
+    require(&who, &[Role::Approver], "approve an order")?;
+    Ok(axum::Json(OrderView::of(s.core.approve_order(&who, &id).await?)))
+}
+
+/// `POST /v1/orders/{id}/reject` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RejectBody {
+    /// Why the order is refused.
+    reason: String,
+}
+
+/// Rejects a proposed order. Approvers who did not propose it.
+#[utoipa::path(post, path = "/v1/orders/{id}/reject", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    request_body = RejectBody, responses((status = 200, body = OrderView),
+        (status = 409, description = "self-approval, order-not-proposed", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn reject(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RejectBody>,
+) -> Result<axum::Json<OrderView>> {
+    require(&who, &[Role::Approver], "reject an order")?;
+    Ok(axum::Json(OrderView::of(s.core.reject_order(&who, &id, &body.reason).await?)))
+}
