@@ -294,7 +294,7 @@ pub(crate) struct CreateParams {
     direct: bool,
 }
 
-/// Proposes an order from a case (`case_id`; analysts): it takes effect
+/// Proposes an order from a case (`case_id`; analysts or approvers): it takes effect
 /// only when approved. Admins may load one directly with `?direct=true`.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderSpec, params(CreateParams),
     responses((status = 201, body = OrderView),
@@ -313,7 +313,7 @@ pub(crate) async fn create_order(
         require(&who, &[Role::Admin], "load an order directly")?;
         s.core.create_order(&who.actor(), spec).await?.0
     } else {
-        require(&who, &[Role::Analyst], "propose an order")?;
+        require(&who, &[Role::Analyst, Role::Approver], "propose an order")?;
         s.core.propose_order(&who, spec).await?
     };
     Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
