@@ -58,7 +58,7 @@ async fn start() -> (Server, Staff) {
     let clause = json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
         "text": "The customer shall not use the services to facilitate mass surveillance of civilians."});
     assert_eq!(s.call("/v1/clauses", ADMIN, Some(clause)).await.0, StatusCode::CREATED);
-    let mut add = async |name: &str, role: &str, tenant: Option<&str>| {
+    let add = async |name: &str, role: &str, tenant: Option<&str>| {
         let (status, body) =
             s.call("/v1/users", ADMIN, Some(json!({"name": name, "role": role, "tenant": tenant}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -100,7 +100,6 @@ impl Server {
     }
 
     /// Asserts a refusal with `status` and `code` that wrote nothing.
-    #[track_caller]
     async fn refused(&self, path: &str, token: &str, body: Value, status: StatusCode, code: &str) {
         let before = self.entries().await.len();
         let (got, answer) = self.call(path, token, Some(body.clone())).await;
