@@ -56,6 +56,10 @@ enum Command {
         /// created [default: HOSTNAME/verdict].
         #[arg(long, env = "VERDICT_LOG_ORIGIN", value_name = "ORIGIN")]
         log_origin: Option<String>,
+        /// Deliver notices to this URL (POST, HMAC-signed with the secret in
+        /// DATA/webhook.token, Idempotency-Key = notice id, retried with backoff).
+        #[arg(long, env = "VERDICT_WEBHOOK_URL", value_name = "URL")]
+        webhook_url: Option<String>,
     },
     /// Run the server with a worked example loaded: one unit of a government
     /// tenant in the export-only phase of an order (storage and AI
@@ -105,8 +109,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { data, listen, log_origin } => {
-                serve::serve(&data.data, &listen, log_origin.as_deref()).await.map(|_| ExitCode::SUCCESS)
+            Command::Serve { data, listen, log_origin, webhook_url } => {
+                serve::serve(&data.data, &listen, log_origin.as_deref(), webhook_url.as_deref())
+                    .await
+                    .map(|_| ExitCode::SUCCESS)
             }
             Command::Demo { data, listen } => demo::demo(&data, &listen).await.map(|_| ExitCode::SUCCESS),
             Command::Check(args) => commands::check(args).await,

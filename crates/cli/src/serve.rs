@@ -13,6 +13,8 @@ pub struct Opened {
     pub dir: DataDir,
     pub core: Arc<Core>,
     pub tokens: Tokens,
+    /// Where notices are delivered, if anywhere.
+    pub webhook: Option<verdict_server::outbox::Webhook>,
     _lock: verdict_core::DataDirLock,
 }
 
@@ -39,7 +41,7 @@ pub async fn open(data: &Path, origin: Option<&str>) -> anyhow::Result<Opened> {
     }
     let pep = tokens.pop().unwrap_or_default();
     let admin = tokens.pop().unwrap_or_default();
-    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, _lock: lock })
+    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, webhook: None, _lock: lock })
 }
 
 /// Serves `opened` on `listen` until SIGINT or SIGTERM.
@@ -52,9 +54,16 @@ pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::Sock
         Arc::new(AppState { core: opened.core.clone(), tokens: opened.tokens.clone(), metrics: Metrics::default() });
     let app = verdict_server::router(state);
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
+    let deliveries = opened
+        .webhook
+        .clone()
+        .map(|hook| tokio::spawn(verdict_server::outbox::deliver_forever(opened.core.clone(), hook)));
     ready(addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server failed")?;
     expiries.abort();
+    if let Some(task) = deliveries {
+        task.abort();
+    }
     eprintln!("verdict stopped");
     drop(opened);
     Ok(())
@@ -86,8 +95,24 @@ pub fn say(text: &str) {
 }
 
 /// `verdict serve`.
-pub async fn serve(data: &Path, listen: &str, origin: Option<&str>) -> anyhow::Result<()> {
-    let opened = open(data, origin).await?;
+pub async fn serve(data: &Path, listen: &str, origin: Option<&str>, webhook: Option<&str>) -> anyhow::Result<()> {
+    let mut opened = open(data, origin).await?;
+    if let Some(url) = webhook {
+        // The secret lives beside the tokens; the receiver is given a copy.
+        let (secret, created) = opened.dir.ensure_token("webhook")?;
+        let path = opened.dir.token_path("webhook");
+        eprintln!(
+            "delivering notices to {url}, signed with the secret in {}{}",
+            path.display(),
+            if created { " (new, mode 0600)" } else { "" }
+        );
+        opened.webhook = Some(verdict_server::outbox::Webhook {
+            url: url.to_owned(),
+            secret: secret.into_bytes(),
+            first_retry: std::time::Duration::from_secs(1),
+            max_retry: std::time::Duration::from_secs(300),
+        });
+    }
     let (t, u, s, o) = opened.core.snapshot().counts();
     eprintln!("loaded {t} tenants, {u} units, {s} subscriptions, {o} orders from {}", opened.dir.root().display());
     let checkpoint = opened.core.checkpoint();

@@ -178,6 +178,7 @@ impl CoreError {
                 "user" => "unknown-user",
                 "case" => "unknown-case",
                 "clause" => "unknown-clause",
+                "notice" => "unknown-notice",
                 _ => "not-found",
             },
             CoreError::Exists { kind, .. } => match *kind {

@@ -199,6 +199,7 @@ impl Core {
         if core.published.load().checkpoint.size == 0 && version > 0 {
             core.adopt_unlogged_state(version).await?;
         }
+        core.issue_pending_notices().await?;
         Ok(core)
     }
 
@@ -1089,26 +1090,7 @@ impl Core {
     /// The public part of an order's entry (see [`Core::order_created_draft`]).
     async fn order_draft(&self, kind: &'static str, order: &Order) -> Result<Draft, CoreError> {
         let spec = &order.spec;
-        let mut regions = BTreeSet::new();
-        let mut covered = 0u64;
-        let mut page = Page { after: None, limit: 10_000 };
-        loop {
-            let subs = self.store.subscriptions(Some(&spec.tenant), &page).await?;
-            let done = subs.len() < page.limit as usize;
-            page.after = subs.last().map(|s| s.id.clone());
-            for sub in subs {
-                if spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u))
-                {
-                    covered += 1;
-                    if !sub.region.is_empty() {
-                        regions.insert(sub.region);
-                    }
-                }
-            }
-            if done {
-                break;
-            }
-        }
+        let (regions, covered) = self.coverage(spec).await?;
         let phases: Vec<_> = spec.phases.iter().map(|p| json!({"mode": p.mode, "start": p.start})).collect();
         let public = json!({
             "order": order.id,
@@ -1128,6 +1110,31 @@ impl Core {
             .units(&spec.scope.units)
             .subscriptions(&spec.scope.subscriptions)
             .facts(json!({"title": spec.title, "seq": order.seq})))
+    }
+
+    /// The regions of the subscriptions an order's scope covers now, and how
+    /// many subscriptions that is.
+    async fn coverage(&self, spec: &OrderSpec) -> Result<(BTreeSet<String>, u64), CoreError> {
+        let mut regions = BTreeSet::new();
+        let mut covered = 0u64;
+        let mut page = Page { after: None, limit: 10_000 };
+        loop {
+            let subs = self.store.subscriptions(Some(&spec.tenant), &page).await?;
+            let done = subs.len() < page.limit as usize;
+            page.after = subs.last().map(|s| s.id.clone());
+            for sub in subs {
+                if spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u))
+                {
+                    covered += 1;
+                    if !sub.region.is_empty() {
+                        regions.insert(sub.region);
+                    }
+                }
+            }
+            if done {
+                return Ok((regions, covered));
+            }
+        }
     }
 
     /// Lifts an order now; refuses one already lifted or past its end.

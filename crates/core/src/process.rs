@@ -390,8 +390,11 @@ impl Core {
             draft,
         };
         self.commit(w, &who.actor(), change, &|_| ()).await?;
-        if complete && let Some(end) = order.spec.end {
-            self.writer.lock().await.expiries.insert((end, order.id.clone()));
+        if complete {
+            if let Some(end) = order.spec.end {
+                self.writer.lock().await.expiries.insert((end, order.id.clone()));
+            }
+            self.issue_pending_notices().await?;
         }
         Ok(order)
     }
@@ -419,5 +422,137 @@ impl Core {
         };
         self.commit(w, &who.actor(), change, &|_| ()).await?;
         Ok(order)
+    }
+}
+
+/// How a tenant contests an order; every restriction notice says it.
+fn how_to_appeal(order: &str) -> String {
+    format!(
+        "You may appeal within 30 days: a user of your tenant posts a statement to /v1/orders/{order}/appeals \
+         (verdict appeal file {order}). A reviewer who neither proposed nor approved the order decides: uphold, \
+         amend or lift, with reasons, in a further notice."
+    )
+}
+
+impl Core {
+    // ---- notices -------------------------------------------------------------
+
+    /// Notices, newest first, optionally of one tenant.
+    pub async fn notices(&self, tenant: Option<&str>) -> Result<Vec<verdict_model::Notice>, CoreError> {
+        Ok(self.store.notices(tenant).await?)
+    }
+
+    /// One notice.
+    pub async fn notice(&self, id: &str) -> Result<verdict_model::Notice, CoreError> {
+        self.store.notice(id).await?.ok_or_else(|| CoreError::NotFound { kind: "notice", id: id.to_owned() })
+    }
+
+    /// Issues the restriction notice of every approved order proposed from a
+    /// case that has none yet. Runs after each approval and on start, so a
+    /// crash between an approval and its notice leaves no order unnoticed.
+    pub async fn issue_pending_notices(&self) -> Result<Vec<verdict_model::Notice>, CoreError> {
+        let noticed: std::collections::HashSet<String> =
+            self.store.notices(None).await?.into_iter().map(|n| n.order).collect();
+        let mut issued = Vec::new();
+        for order in self.all_orders(None).await? {
+            let due = order.lifecycle.state == OrderState::Approved
+                && order.lifecycle.proposed_by.is_some()
+                && !noticed.contains(&order.id);
+            if due {
+                issued.push(self.issue_notice(&order).await?);
+            }
+        }
+        Ok(issued)
+    }
+
+    async fn issue_notice(&self, order: &Order) -> Result<verdict_model::Notice, CoreError> {
+        let w = self.writer.lock().await;
+        if self.store.notices(Some(&order.spec.tenant)).await?.iter().any(|n| n.order == order.id) {
+            return Err(conflict("notice-exists", format!("order {} already has its notice", order.id)));
+        }
+        let spec = &order.spec;
+        let clause = self
+            .clause(&spec.clause)
+            .await?
+            .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
+        let (case, events) = match &spec.case_id {
+            Some(id) => {
+                let (case, events) = self.case(id).await?;
+                (Some(case), events)
+            }
+            None => (None, Vec::new()),
+        };
+        let mut facts = case.as_ref().map(|c| c.spec.title.clone()).unwrap_or_default();
+        for event in events.iter().filter(|e| e.kind == "evidence") {
+            let line = match event.body["kind"].as_str() {
+                Some("external_document") => format!(
+                    "Document {} (SHA-256 {}): {}",
+                    event.body["address"].as_str().unwrap_or(""),
+                    event.body["sha256"].as_str().unwrap_or(""),
+                    event.body["summary"].as_str().unwrap_or("")
+                ),
+                Some("metadata_finding") => format!(
+                    "Metadata: {} ({}; {})",
+                    event.body["summary"].as_str().unwrap_or(""),
+                    event.body["figures"],
+                    event.body["method"].as_str().unwrap_or("")
+                ),
+                _ => continue,
+            };
+            facts.push_str("\n- ");
+            facts.push_str(&line);
+        }
+        let (regions, _) = self.coverage(spec).await?;
+        let source_type = case.as_ref().map_or(verdict_model::SourceType::InternalSignal, |c| c.spec.source_type);
+        let now = self.clock.now();
+        let notice = verdict_model::Notice {
+            id: new_id("ntc-")?,
+            kind: verdict_model::NoticeKind::Restriction,
+            tenant: spec.tenant.clone(),
+            order: order.id.clone(),
+            case: spec.case_id.clone(),
+            issued_at: now,
+            statement: verdict_model::StatementOfReasons {
+                restriction: "partial_suspension".into(),
+                scope: spec.scope.clone(),
+                services: spec.services.clone(),
+                exempt: spec.exempt.clone(),
+                phases: spec.phases.clone(),
+                effective_from: order.lifecycle.approved_at.unwrap_or(order.created_at),
+                end: spec.end,
+                territorial_scope: regions.into_iter().collect(),
+                facts,
+                ground: verdict_model::Ground {
+                    clause: clause.id.clone(),
+                    version: clause.version,
+                    title: clause.title.clone(),
+                    text: clause.text.clone(),
+                },
+                source_type,
+                automated_detection: source_type == verdict_model::SourceType::InternalSignal,
+                automated_decision: false,
+                emergency_reason: spec.emergency_reason.clone(),
+                how_to_appeal: how_to_appeal(&order.id),
+            },
+            log_index: Some(self.next_log_index()),
+        };
+        let body = json!({"type": "notice.issued", "notice": notice}).to_string();
+        let draft = Draft::new(
+            "notice.issued",
+            json!({"notice": notice.id, "order": order.id, "clause": clause.id,
+                   "restriction": "partial_suspension", "customer_kind": self.customer_kind(&spec.tenant).await?}),
+        )
+        .tenant(&spec.tenant)
+        .subject(&notice.id)
+        .facts(serde_json::to_value(&notice).map_err(|e| CoreError::Internal(e.to_string()))?);
+        let change = Prepared {
+            at: now,
+            summary: json!({"notice": notice.id, "order": order.id}),
+            ops: vec![Op::PutNotice(notice.clone()), Op::Enqueue { notice_id: notice.id.clone(), body }],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &crate::Actor::system(), change, &|_| ()).await?;
+        Ok(notice)
     }
 }

@@ -14,6 +14,8 @@ mod error;
 mod gateway;
 mod manage;
 mod metrics;
+mod notices;
+pub mod outbox;
 mod process;
 mod tlog;
 mod users;
@@ -60,6 +62,7 @@ pub struct AppState {
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
         users::add, users::list, users::revoke,
         process::clauses, process::publish_clause, process::open_case, process::list_cases, process::get_case,
+        notices::list, notices::get, notices::receipt, notices::dsa, notices::deliveries,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
@@ -71,6 +74,7 @@ pub struct AppState {
         (name = "inventory", description = "Tenants, units, subscriptions, import"),
         (name = "orders", description = "Enforcement orders"),
         (name = "catalog", description = "Services and action classes"),
+        (name = "notices", description = "Statements of reasons to tenants, receipts, DSA export, delivery"),
         (name = "cases", description = "Clauses, cases, evidence and timelines"),
         (name = "users", description = "Token holders and their roles"),
         (name = "log", description = "The transparency log: C2SP tlog-tiles, proofs, tlog-proof receipts, private records"),
@@ -177,6 +181,11 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/cases/{id}/assign", post(process::assign))
         .route("/v1/cases/{id}/status", post(process::set_status))
         .route("/v1/orders/{id}/approve", post(process::approve))
+        .route("/v1/notices", get(notices::list))
+        .route("/v1/notices/{id}", get(notices::get))
+        .route("/v1/notices/{id}/receipt", get(notices::receipt))
+        .route("/v1/notices/{id}/dsa", get(notices::dsa))
+        .route("/v1/notices/{id}/deliveries", get(notices::deliveries))
         .route("/v1/orders/{id}/reject", post(process::reject))
         .route("/v1/users/{name}/revoke", post(users::revoke))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -16,7 +16,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use verdict_model::{
-    Case, CaseEvent, Clause, Inventory, Lifecycle, Order, Subscription, Tenant, Timestamp, Unit, UnitPath, User,
+    Case, CaseEvent, Clause, Inventory, Lifecycle, Notice, Order, Subscription, Tenant, Timestamp, Unit, UnitPath, User,
 };
 
 pub use sqlite::SqliteStore;
@@ -110,6 +110,15 @@ pub enum Op {
         /// The event; `seq` is ignored.
         event: CaseEvent,
     },
+    /// Issue a notice.
+    PutNotice(Notice),
+    /// Queue a notice's delivery to the webhook.
+    Enqueue {
+        /// The notice.
+        notice_id: String,
+        /// The body to send.
+        body: String,
+    },
     /// Replace an order's approval lifecycle.
     SetOrderLifecycle {
         /// The order.
@@ -196,6 +205,26 @@ pub struct ChangeRecord {
     pub log_leaf: Option<[u8; 32]>,
 }
 
+/// One delivery in the outbox.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Row id.
+    pub id: i64,
+    /// The notice delivered.
+    pub notice_id: String,
+    /// The body sent.
+    #[serde(skip)]
+    pub body: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due (ms since the epoch).
+    pub next_at_ms: i64,
+    /// When it was delivered.
+    pub delivered_at: Option<Timestamp>,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
 /// A page request: up to `limit` rows after the key `after`.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -246,6 +275,18 @@ pub trait Store: Send + Sync + 'static {
     async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
     /// A case's timeline, oldest first.
     async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
+    /// Notices, newest first, optionally of one tenant.
+    async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError>;
+    /// One notice.
+    async fn notice(&self, id: &str) -> Result<Option<Notice>, StoreError>;
+    /// Undelivered outbox items due by `now_ms`, oldest first.
+    async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Every outbox item of a notice.
+    async fn outbox_of(&self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Marks an outbox item delivered.
+    async fn outbox_delivered(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
+    /// Records a failed attempt and when to try again.
+    async fn outbox_failed(&self, id: i64, next_at_ms: i64, error: &str) -> Result<(), StoreError>;
     /// Every user (revoked ones too) with its token hash, by name.
     async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
     /// Makes every committed transaction durable (on disk, fsync'd).

@@ -12,11 +12,11 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use verdict_model::{
-    Case, CaseEvent, Clause, Inventory, Order, OrderSpec, Role, Subscription, Tenant, TenantKind, Timestamp, Unit,
-    UnitPath, User,
+    Case, CaseEvent, Clause, Inventory, Notice, Order, OrderSpec, Role, Subscription, Tenant, TenantKind, Timestamp,
+    Unit, UnitPath, User,
 };
 
-use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, Page, Store, StoreError};
+use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Store, StoreError};
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
 #[derive(Debug)]
@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "transparency log", include_str!("../migrations/sqlite/0002_transparency_log.sql")),
     (3, "users", include_str!("../migrations/sqlite/0003_users.sql")),
     (4, "cases and approvals", include_str!("../migrations/sqlite/0004_cases_and_approvals.sql")),
+    (5, "notices", include_str!("../migrations/sqlite/0005_notices.sql")),
 ];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
@@ -311,6 +312,24 @@ impl SqliteStore {
                 .bind(case_id)
                 .execute(&mut **tx)
                 .await?;
+            }
+            Op::PutNotice(notice) => {
+                sqlx::query("INSERT INTO notices (id, tenant, order_id, body, issued_at) VALUES (?, ?, ?, ?, ?)")
+                    .bind(&notice.id)
+                    .bind(&notice.tenant)
+                    .bind(&notice.order)
+                    .bind(to_json(notice)?)
+                    .bind(notice.issued_at.seconds())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::Enqueue { notice_id, body } => {
+                sqlx::query("INSERT INTO outbox (notice_id, body, next_at_ms) VALUES (?, ?, ?)")
+                    .bind(notice_id)
+                    .bind(body)
+                    .bind(at * 1000)
+                    .execute(&mut **tx)
+                    .await?;
             }
             Op::SetOrderLifecycle { id, lifecycle } => {
                 let done = sqlx::query("UPDATE orders SET lifecycle = ? WHERE id = ?")
@@ -723,6 +742,60 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM notices WHERE (? IS NULL OR tenant = ?) ORDER BY issued_at DESC, id")
+                .bind(tenant)
+                .bind(tenant)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn notice(&self, id: &str) -> Result<Option<Notice>, StoreError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM notices WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        body.as_deref().map(from_json).transpose()
+    }
+
+    async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn outbox_of(&self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE notice_id = ? ORDER BY id")
+            .bind(notice_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn outbox_delivered(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id = ?")
+            .bind(at.seconds())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, id: i64, next_at_ms: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_at_ms = ?, last_error = ? WHERE id = ?")
+            .bind(next_at_ms)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError> {
         let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter()
@@ -828,6 +901,18 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT size, note FROM log_checkpoint WHERE id = 1").fetch_optional(&self.pool).await?;
         row.map(|row| Ok((row.try_get::<i64, _>("size")? as u64, row.try_get("note")?))).transpose()
     }
+}
+
+fn outbox_from_row(row: &SqliteRow) -> Result<OutboxItem, StoreError> {
+    Ok(OutboxItem {
+        id: row.try_get("id")?,
+        notice_id: row.try_get("notice_id")?,
+        body: row.try_get("body")?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        next_at_ms: row.try_get("next_at_ms")?,
+        delivered_at: row.try_get::<Option<i64>, _>("delivered_at")?.map(Timestamp),
+        last_error: row.try_get("last_error")?,
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

@@ -1,0 +1,220 @@
+//! Notices through real HTTP on port 0: issued on approval with a statement
+//! of reasons, readable by the tenant concerned and no other, provably the
+//! one logged (receipt + private record), exported in the DSA shape, and
+//! delivered to a webhook that fails at first: retried, signed, once in
+//! effect.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use verdict_core::{Actor, Core, SigningKey};
+use verdict_log::{Receipt, leaf_hash};
+use verdict_model::Timestamp;
+use verdict_server::outbox::{Webhook, deliver_forever, signature};
+use verdict_server::{AppState, Metrics, Tokens};
+use verdict_store::SqliteStore;
+
+const ADMIN: &str = "admin-secret";
+const PEP: &str = "pep-secret";
+const SECRET: &[u8] = b"webhook-shared-secret";
+const DAY: i64 = 86_400;
+
+/// A receiver that answers 500 to its first `fail` requests.
+#[derive(Default)]
+struct Receiver {
+    fail: usize,
+    seen: Vec<(HeaderMap, String)>,
+}
+
+async fn receiver(fail: usize) -> (String, Arc<Mutex<Receiver>>) {
+    let state = Arc::new(Mutex::new(Receiver { fail, seen: Vec::new() }));
+    let shared = state.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let shared = shared.clone();
+            async move {
+                let mut r = shared.lock().unwrap();
+                r.seen.push((headers, body));
+                if r.seen.len() <= r.fail { AxumStatus::INTERNAL_SERVER_ERROR } else { AxumStatus::NO_CONTENT }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), state)
+}
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    core: Arc<Core>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn call(&self, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let request = match body {
+            Some(body) => self.http.post(url).json(&body),
+            None => self.http.get(url),
+        };
+        let r = request.bearer_auth(token).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn token(&self, name: &str, role: &str, tenant: Option<&str>) -> String {
+        let (status, body) =
+            self.call("/v1/users", ADMIN, Some(json!({"name": name, "role": role, "tenant": tenant}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+async fn start(hook: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
+    let core = Arc::new(Core::open(store, SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
+    let inventory = serde_json::from_value(json!({
+        "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
+        "units": [{"tenant": "mod", "path": "intelligence/signals"}, {"tenant": "acme", "path": "rd"}],
+        "subscriptions": [{"id": "sig-archive", "tenant": "mod", "unit": "intelligence/signals",
+                           "services": ["storage.blob"], "region": "westeurope"}]
+    }))
+    .unwrap();
+    core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
+    let state = Arc::new(AppState {
+        core: core.clone(),
+        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
+        metrics: Metrics::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });
+    let webhook = Webhook {
+        url: hook.to_owned(),
+        secret: SECRET.to_vec(),
+        first_retry: Duration::from_millis(50),
+        max_retry: Duration::from_millis(200),
+    };
+    tokio::spawn(deliver_forever(core.clone(), webhook));
+    Server { base: format!("http://{addr}"), http: reqwest::Client::new(), core, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_order_notifies_its_tenant_provably_and_reliably() {
+    let (hook, received) = receiver(2).await;
+    let s = start(&hook).await;
+    let clause = json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
+        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."});
+    assert_eq!(s.call("/v1/clauses", ADMIN, Some(clause)).await.0, StatusCode::CREATED);
+    let analyst = s.token("analyst", "analyst", None).await;
+    let approver_a = s.token("approver-a", "approver", None).await;
+    let approver_b = s.token("approver-b", "approver", None).await;
+    let legal = s.token("mod-legal", "tenant", Some("mod")).await;
+    let other = s.token("acme-legal", "tenant", Some("acme")).await;
+
+    let (_, case) = s
+        .call(
+            "/v1/cases",
+            &analyst,
+            Some(json!({"tenant": "mod", "source_type": "third_party_report",
+            "title": "Reported intercept archive", "units": ["intelligence/signals"], "clauses": ["AUP-2"]})),
+        )
+        .await;
+    let case_id = case["id"].as_str().unwrap().to_owned();
+    let document = json!({"kind": "external_document", "address": "https://news.example/report",
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "summary": "Investigative report"});
+    s.call(&format!("/v1/cases/{case_id}/evidence"), &analyst, Some(document)).await;
+    let now = Timestamp::now();
+    let order = json!({"tenant": "mod", "clause": "AUP-2", "case_id": case_id,
+        "scope": {"units": ["intelligence/signals"]}, "services": ["storage.*", "ai.*"], "exempt": ["security.*"],
+        "phases": [{"mode": "notice", "start": now.plus(-DAY)}, {"mode": "disabled", "start": now.plus(6 * DAY)}]});
+    let (_, order) = s.call("/v1/orders", &analyst, Some(order)).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    s.call(&format!("/v1/orders/{order_id}/approve"), &approver_a, Some(json!({}))).await;
+    let (_, notices) = s.call("/v1/notices", &legal, None).await;
+    assert_eq!(notices.as_array().unwrap().len(), 0, "no notice before approval");
+    s.call(&format!("/v1/orders/{order_id}/approve"), &approver_b, Some(json!({}))).await;
+
+    // The tenant concerned reads its notice; no one else's user does.
+    let (status, notices) = s.call("/v1/notices", &legal, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let notice = notices.as_array().unwrap()[0].clone();
+    let id = notice["id"].as_str().unwrap().to_owned();
+    let statement = &notice["statement"];
+    assert_eq!(notice["order"], order_id.as_str());
+    assert_eq!(statement["restriction"], "partial_suspension");
+    assert_eq!(statement["ground"]["clause"], "AUP-2");
+    assert_eq!(statement["ground"]["version"], 1);
+    assert_eq!(statement["services"], json!(["storage.*", "ai.*"]));
+    assert_eq!(statement["territorial_scope"], json!(["westeurope"]));
+    assert_eq!(
+        (statement["automated_detection"].as_bool(), statement["automated_decision"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert!(statement["facts"].as_str().unwrap().contains("https://news.example/report"));
+    assert!(statement["how_to_appeal"].as_str().unwrap().contains(&format!("/v1/orders/{order_id}/appeals")));
+    assert_eq!(s.call("/v1/notices", &other, None).await.1, json!([]));
+    let (status, body) = s.call(&format!("/v1/notices/{id}"), &other, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-notice")));
+    assert_eq!(s.call(&format!("/v1/notices/{id}/receipt"), &other, None).await.0, StatusCode::NOT_FOUND);
+
+    // The notice the tenant holds is provably the one logged: the receipt
+    // proves the entry, whose commitment covers this very notice.
+    let text = s.http.get(format!("{}/v1/notices/{id}/receipt", s.base)).bearer_auth(&legal).send().await.unwrap();
+    let receipt = Receipt::parse(&text.text().await.unwrap()).unwrap();
+    let entry = receipt.extra.clone().unwrap();
+    receipt.verify(&s.core.log_key(), &leaf_hash(&entry)).unwrap();
+    let entry: Value = serde_json::from_slice(&entry).unwrap();
+    assert_eq!(
+        (entry["type"].as_str(), entry["public"]["notice"].as_str()),
+        (Some("notice.issued"), Some(id.as_str()))
+    );
+    let (status, private) = s.call(&format!("/v1/log/entries/{}/private", receipt.index), &legal, None).await;
+    assert_eq!(status, StatusCode::OK, "{private}");
+    let record: Value = serde_json::from_str(private["record"].as_str().unwrap()).unwrap();
+    assert_eq!(record["facts"], notice);
+    assert_eq!(private["commitment"], entry["commitment"]);
+
+    // DSA Transparency Database shape.
+    let (_, dsa) = s.call(&format!("/v1/notices/{id}/dsa"), &legal, None).await;
+    assert_eq!(dsa["decision_provision"], "DECISION_PROVISION_PARTIAL_SUSPENSION");
+    assert_eq!(dsa["decision_ground"], "DECISION_GROUND_INCOMPATIBLE_CONTENT");
+    assert_eq!(dsa["source_type"], "SOURCE_ARTICLE_16");
+    assert_eq!(dsa["automated_decision"], "AUTOMATED_DECISION_NOT_AUTOMATED");
+    assert_eq!(dsa["territorial_scope"], json!(["NL"]));
+    assert_eq!(dsa["puid"], id.as_str());
+    assert!(dsa["application_date"].as_str().unwrap().len() == 10);
+
+    // Delivered despite two failures: retried, signed, one key throughout.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let deliveries = loop {
+        let (_, rows) = s.call(&format!("/v1/notices/{id}/deliveries"), ADMIN, None).await;
+        if rows[0]["delivered_at"].is_string() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(deliveries[0]["delivered_at"].is_string(), "not delivered: {deliveries}");
+    assert_eq!(deliveries[0]["attempts"], 2);
+    let seen = received.lock().unwrap().seen.clone();
+    assert_eq!(seen.len(), 3, "two failures, then one success");
+    for (headers, body) in &seen {
+        assert_eq!(headers["idempotency-key"], id.as_str());
+        let timestamp: i64 = headers["x-verdict-timestamp"].to_str().unwrap().parse().unwrap();
+        assert_eq!(headers["x-verdict-signature"].to_str().unwrap(), signature(SECRET, timestamp, body));
+        assert_ne!(headers["x-verdict-signature"].to_str().unwrap(), signature(b"wrong", timestamp, body));
+        let delivered: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(delivered["notice"], notice);
+    }
+    // Once in effect: however often it came, the receiver saw one notice.
+    let keys: std::collections::HashSet<String> =
+        seen.iter().map(|(h, _)| h["idempotency-key"].to_str().unwrap().to_owned()).collect();
+    assert_eq!(keys.len(), 1);
+}
