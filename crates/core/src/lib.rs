@@ -443,7 +443,7 @@ impl Core {
 
     /// Adds a user and returns it with its new token, shown this once.
     pub async fn add_user(&self, actor: &Actor, user: User) -> Result<(User, String), CoreError> {
-        let token = users::new_token(user.role).map_err(|e| CoreError::Internal(format!("no randomness: {e}")))?;
+        let token = users::new_token(&user.roles).map_err(|e| CoreError::Internal(format!("no randomness: {e}")))?;
         let user = self.add_user_with_token(actor, user, &token).await?;
         Ok((user, token))
     }
@@ -476,14 +476,15 @@ impl Core {
         {
             return Err(CoreError::UnknownReference { kind: "tenant", id: tenant.clone() });
         }
-        let mut draft = Draft::new("user.added", json!({"role": user.role.as_str()}))
-            .facts(json!({"name": user.name, "role": user.role.as_str()}));
+        let roles = verdict_model::roles_text(&user.roles);
+        let mut draft =
+            Draft::new("user.added", json!({"roles": roles})).facts(json!({"name": user.name, "roles": roles}));
         if let Some(tenant) = &user.tenant {
             draft = draft.tenant(tenant);
         }
         let change = Prepared {
             at: user.created_at,
-            summary: json!({"user": user.name, "role": user.role.as_str()}),
+            summary: json!({"user": user.name, "roles": roles}),
             ops: vec![Op::PutUser { user: user.clone(), token_hash: hash }],
             changes: vec![],
             draft,
@@ -507,7 +508,8 @@ impl Core {
         }
         let now = self.clock.now();
         user.revoked_at = Some(now);
-        let mut draft = Draft::new("user.revoked", json!({"role": user.role.as_str()})).facts(json!({"name": name}));
+        let mut draft = Draft::new("user.revoked", json!({"roles": verdict_model::roles_text(&user.roles)}))
+            .facts(json!({"name": name}));
         if let Some(tenant) = &user.tenant {
             draft = draft.tenant(tenant);
         }

@@ -215,10 +215,13 @@ impl Core {
         let users = self.store.users().await?;
         match users.iter().find(|(u, _)| u.name == assignee && u.revoked_at.is_none()) {
             None => return Err(CoreError::UnknownReference { kind: "user", id: assignee.to_owned() }),
-            Some((u, _)) if u.role != Role::Analyst => {
+            Some((u, _)) if !u.roles.contains(&Role::Analyst) => {
                 return Err(conflict(
                     "assignee-not-analyst",
-                    format!("{assignee} is a {} user; cases are assigned to analysts", u.role),
+                    format!(
+                        "{assignee} is a {} user; cases are assigned to analysts",
+                        verdict_model::roles_text(&u.roles)
+                    ),
                 ));
             }
             Some(_) => {}

@@ -13,8 +13,8 @@ use crate::Actor;
 pub struct Principal {
     /// The user's name.
     pub name: String,
-    /// Its role.
-    pub role: Role,
+    /// Its roles.
+    pub roles: Vec<Role>,
     /// For tenant users, their tenant.
     pub tenant: Option<String>,
 }
@@ -27,7 +27,17 @@ impl Principal {
 
     /// Whether it has one of `roles`.
     pub fn is(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.role)
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+
+    /// Whether it is provider staff (reads the whole record).
+    pub fn is_staff(&self) -> bool {
+        self.roles.iter().any(|r| r.is_staff())
+    }
+
+    /// Its roles as text, `approver+reviewer`.
+    pub fn roles_text(&self) -> String {
+        verdict_model::roles_text(&self.roles)
     }
 }
 
@@ -37,10 +47,11 @@ pub(crate) fn token_hash(token: &str) -> [u8; 32] {
 }
 
 /// A new random token for `role`: `vdt_<role>_` and 64 hex digits.
-pub(crate) fn new_token(role: Role) -> Result<String, getrandom::Error> {
+pub(crate) fn new_token(roles: &[Role]) -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    Ok(format!("vdt_{}_{}", role.as_str(), crate::hex(&bytes)))
+    let first = roles.first().map_or("user", |r| r.as_str());
+    Ok(format!("vdt_{first}_{}", crate::hex(&bytes)))
 }
 
 /// Active users by token hash.
@@ -48,6 +59,6 @@ pub(crate) fn directory(users: &[(User, [u8; 32])]) -> HashMap<[u8; 32], Princip
     users
         .iter()
         .filter(|(u, _)| u.revoked_at.is_none())
-        .map(|(u, hash)| (*hash, Principal { name: u.name.clone(), role: u.role, tenant: u.tenant.clone() }))
+        .map(|(u, hash)| (*hash, Principal { name: u.name.clone(), roles: u.roles.clone(), tenant: u.tenant.clone() }))
         .collect()
 }

@@ -212,7 +212,7 @@ async fn users_survive_a_restart_and_revocation_sticks() {
     seed(&core).await;
     let user = |name: &str, role: verdict_model::Role, tenant: Option<&str>| verdict_model::User {
         name: name.into(),
-        role,
+        roles: vec![role],
         tenant: tenant.map(str::to_owned),
         created_at: T0,
         revoked_at: None,
@@ -225,7 +225,7 @@ async fn users_survive_a_restart_and_revocation_sticks() {
     assert!(core.authenticate(&gone).is_none());
     drop(core);
     let (again, store) = open(dir.path(), clock).await;
-    assert_eq!(again.authenticate(&kept).unwrap().role, verdict_model::Role::Approver);
+    assert_eq!(again.authenticate(&kept).unwrap().roles, [verdict_model::Role::Approver]);
     assert!(again.authenticate(&gone).is_none());
     assert!(again.authenticate("vdt_approver_0000").is_none());
     let records = store.log_records(0, 100).await.unwrap();

@@ -27,4 +27,4 @@ pub use notice::{Ground, Notice, NoticeKind, StatementOfReasons};
 pub use order::{Approval, Lifecycle, Order, OrderSpec, OrderState, OrderStatus, Phase, PhaseMode, Rejection, Scope};
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;
-pub use user::{Role, User};
+pub use user::{Role, User, roles_text};

@@ -65,14 +65,22 @@ impl fmt::Display for Role {
     }
 }
 
-/// A token holder. The token itself is never stored, only its SHA-256.
+/// The roles of a token holder, as text: `approver+reviewer`.
+pub fn roles_text(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("+")
+}
+
+/// A token holder. The token itself is never stored, only its SHA-256. A
+/// person may hold several staff roles (an approver who also reviews
+/// appeals); the rules of due process still keep them from approving their
+/// own proposal or deciding the appeal of an order they approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Unique name, e.g. `approver-a` or `mod-legal`.
     pub name: String,
     /// What the user may do.
-    pub role: Role,
+    pub roles: Vec<Role>,
     /// For `tenant` users, the one tenant they act for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
@@ -85,20 +93,37 @@ pub struct User {
 }
 
 impl User {
-    /// Checks the name, and that a tenant is named exactly for `tenant` users.
+    /// Checks the name and roles, and that a tenant is named exactly for
+    /// `tenant` users.
     pub fn validate(&self) -> Result<(), ModelError> {
         validate_id("user name", &self.name)?;
-        match (&self.role, &self.tenant) {
-            (Role::Tenant, None) => Err(ModelError::InvalidUser(format!(
+        let roles = &self.roles;
+        if roles.is_empty() {
+            return Err(ModelError::InvalidUser(format!("user {:?} has no role; give at least one", self.name)));
+        }
+        if roles.iter().enumerate().any(|(i, r)| roles[..i].contains(r)) {
+            return Err(ModelError::InvalidUser(format!("user {:?} lists a role twice", self.name)));
+        }
+        let alone = [Role::Tenant, Role::Pep];
+        if roles.len() > 1 && roles.iter().any(|r| alone.contains(r)) {
+            return Err(ModelError::InvalidUser(format!(
+                "user {:?} combines {}; tenant and pep users hold that one role only",
+                self.name,
+                roles_text(roles)
+            )));
+        }
+        match (roles.contains(&Role::Tenant), &self.tenant) {
+            (true, None) => Err(ModelError::InvalidUser(format!(
                 "user {:?} has role tenant but names no tenant; say which tenant it acts for",
                 self.name
             ))),
-            (Role::Tenant, Some(t)) => validate_id("tenant id", t),
-            (role, Some(t)) => Err(ModelError::InvalidUser(format!(
-                "user {:?} has role {role} and tenant {t:?}; only tenant users belong to a tenant",
-                self.name
+            (true, Some(t)) => validate_id("tenant id", t),
+            (false, Some(t)) => Err(ModelError::InvalidUser(format!(
+                "user {:?} has role {} and tenant {t:?}; only tenant users belong to a tenant",
+                self.name,
+                roles_text(roles)
             ))),
-            (_, None) => Ok(()),
+            (false, None) => Ok(()),
         }
     }
 }

@@ -46,10 +46,10 @@ fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> 
         .map(str::trim)
         .unwrap_or("");
     if same(token.as_bytes(), state.tokens.admin.as_bytes()) {
-        return Ok(Principal { name: "admin".into(), role: Role::Admin, tenant: None });
+        return Ok(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None });
     }
     if same(token.as_bytes(), state.tokens.pep.as_bytes()) {
-        return Ok(Principal { name: "pep".into(), role: Role::Pep, tenant: None });
+        return Ok(Principal { name: "pep".into(), roles: vec![Role::Pep], tenant: None });
     }
     state.core.authenticate(token).ok_or_else(|| {
         ApiError::new(
@@ -68,9 +68,8 @@ fn forbidden(message: impl Into<String>) -> ApiError {
 pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     match authenticate(&state, &req) {
         Ok(p) if p.is(&[Role::Pep, Role::Admin]) => next.run(req).await,
-        Ok(p) => {
-            forbidden(format!("decision endpoints take a pep or admin token, not a {} user's", p.role)).into_response()
-        }
+        Ok(p) => forbidden(format!("decision endpoints take a pep or admin token, not a {} user's", p.roles_text()))
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -79,7 +78,7 @@ pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, req: Req
 /// check ([`Admin`], [`Staff`], [`Caller`]); PEP tokens get 403.
 pub(crate) async fn require_user(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     match authenticate(&state, &req) {
-        Ok(p) if p.role == Role::Pep => {
+        Ok(p) if p.roles == [Role::Pep] => {
             forbidden("this token may only ask for decisions; management endpoints need a user's token").into_response()
         }
         Ok(p) => {
@@ -117,8 +116,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let p = principal(parts)?;
-        if p.role != Role::Admin {
-            return Err(forbidden(format!("this needs the admin role; {} is a {} user", p.name, p.role)));
+        if !p.is(&[Role::Admin]) {
+            return Err(forbidden(format!("this needs the admin role; {} is a {} user", p.name, p.roles_text())));
         }
         Ok(Admin(p))
     }
@@ -133,8 +132,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let p = principal(parts)?;
-        if !p.role.is_staff() {
-            return Err(forbidden(format!("this is for the provider's staff; {} is a {} user", p.name, p.role)));
+        if !p.is_staff() {
+            return Err(forbidden(format!(
+                "this is for the provider's staff; {} is a {} user",
+                p.name,
+                p.roles_text()
+            )));
         }
         Ok(Staff)
     }
@@ -146,5 +149,10 @@ pub(crate) fn require(who: &Principal, roles: &[Role], what: &str) -> Result<(),
         return Ok(());
     }
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    Err(forbidden(format!("to {what} takes the {} role; {} is a {} user", names.join(" or "), who.name, who.role)))
+    Err(forbidden(format!(
+        "to {what} takes the {} role; {} is a {} user",
+        names.join(" or "),
+        who.name,
+        who.roles_text()
+    )))
 }

@@ -360,9 +360,9 @@ pub(crate) async fn lift_order(
     Json(body): Json<LiftBody>,
 ) -> Result<axum::Json<OrderView>> {
     // An approver lifts; an admin may lift only what it loaded directly.
-    if who.role != Role::Approver
+    if !who.is(&[Role::Approver])
         && let Some(order) = s.core.store().order(&id).await?
-        && !(who.role == Role::Admin && order.lifecycle.proposed_by.is_none())
+        && !(who.is(&[Role::Admin]) && order.lifecycle.proposed_by.is_none())
     {
         require(&who, &[Role::Approver], "lift an order")?;
     }

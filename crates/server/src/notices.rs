@@ -28,8 +28,8 @@ pub(crate) struct NoticeFilter {
 /// The notice, if `who` may read it: staff, or a user of its tenant.
 async fn readable(s: &AppState, who: &Principal, id: &str) -> Result<Notice> {
     let notice = s.core.notice(id).await?;
-    let own = who.role == Role::Tenant && who.tenant.as_deref() == Some(notice.tenant.as_str());
-    if !(who.role.is_staff() || own) {
+    let own = who.is(&[Role::Tenant]) && who.tenant.as_deref() == Some(notice.tenant.as_str());
+    if !(who.is_staff() || own) {
         // Not found rather than forbidden: a tenant learns nothing of others' notices.
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-notice", format!("notice {id:?} does not exist")));
     }
@@ -44,10 +44,10 @@ pub(crate) async fn list(
     Caller(who): Caller,
     Query(q): Query<NoticeFilter>,
 ) -> Result<axum::Json<Vec<Notice>>> {
-    let tenant = match who.role {
-        Role::Tenant => who.tenant.clone(),
-        _ if who.role.is_staff() => q.tenant,
-        _ => return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not read notices")),
+    let tenant = match () {
+        () if who.is(&[Role::Tenant]) => who.tenant.clone(),
+        () if who.is_staff() => q.tenant,
+        () => return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not read notices")),
     };
     Ok(axum::Json(s.core.notices(tenant.as_deref()).await?))
 }

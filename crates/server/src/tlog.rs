@@ -191,11 +191,8 @@ pub(crate) async fn private(
 ) -> Result<axum::Json<PrivateView>> {
     let index = parse_index(&index)?;
     let record = s.core.log_record(index).await?;
-    let entitled = match who.role {
-        Role::Admin | Role::Auditor => true,
-        Role::Tenant => who.tenant.is_some() && who.tenant == record.tenant,
-        _ => false,
-    };
+    let entitled = who.is(&[Role::Admin, Role::Auditor])
+        || (who.is(&[Role::Tenant]) && who.tenant.is_some() && who.tenant == record.tenant);
     if !entitled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -19,8 +19,13 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub(crate) struct NewUser {
     /// Unique name, e.g. `approver-a`.
     name: String,
-    /// `admin`, `analyst`, `approver`, `reviewer`, `auditor`, `tenant` or `pep`.
-    role: String,
+    /// One role: `admin`, `analyst`, `approver`, `reviewer`, `auditor`,
+    /// `tenant` or `pep`.
+    #[serde(default)]
+    role: Option<String>,
+    /// Several staff roles, e.g. `["approver", "reviewer"]`.
+    #[serde(default)]
+    roles: Vec<String>,
     /// For `tenant` users: the tenant they act for.
     #[serde(default)]
     tenant: Option<String>,
@@ -44,9 +49,14 @@ pub(crate) async fn add(
     Admin(who): Admin,
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, axum::Json<Created>)> {
-    let role = Role::parse(&body.role)
+    let roles = body
+        .role
+        .iter()
+        .chain(&body.roles)
+        .map(|r| Role::parse(r))
+        .collect::<std::result::Result<Vec<Role>, _>>()
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    let user = User { name: body.name, role, tenant: body.tenant, created_at: Default::default(), revoked_at: None };
+    let user = User { name: body.name, roles, tenant: body.tenant, created_at: Default::default(), revoked_at: None };
     let (user, token) = s.core.add_user(&who.actor(), user).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { user, token })))
 }

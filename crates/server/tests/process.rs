@@ -277,6 +277,7 @@ async fn an_order_takes_effect_only_after_two_approvers_who_did_not_propose_it()
         ("order.proposed", "analyst"),
         ("order.approval", "approver-a"),
         ("order.approved", "approver-b"),
+        ("notice.issued", "verdict"),
         ("order.proposed", "approver-a"),
         ("order.rejected", "approver-b"),
         ("order.lifted", "approver-a"),

@@ -67,7 +67,7 @@ impl Server {
         let (status, body) =
             self.call("POST", "/v1/users", ADMIN, Some(json!({"name": name, "role": role, "tenant": tenant}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        assert_eq!(body["user"]["role"], role);
+        assert_eq!(body["user"]["roles"], json!([role]));
         body["token"].as_str().unwrap().to_owned()
     }
 }
@@ -120,7 +120,7 @@ async fn tokens_are_hashed_revocable_and_every_change_is_attributed() {
     // Only a hash is stored.
     let stored = s.store.users().await.unwrap();
     let (user, hash) = stored.iter().find(|(u, _)| u.name == "zelda").unwrap();
-    assert_eq!(user.role, verdict_model::Role::Analyst);
+    assert_eq!(user.roles, [verdict_model::Role::Analyst]);
     assert_ne!(&hash[..], token.as_bytes());
     assert_eq!(s.core.authenticate(&token).unwrap().name, "zelda");
 
@@ -141,6 +141,13 @@ async fn tokens_are_hashed_revocable_and_every_change_is_attributed() {
         (json!({"name": "x", "role": "analyst", "tenant": "mod"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid-user"),
         (json!({"name": "x", "role": "tenant", "tenant": "nope"}), StatusCode::UNPROCESSABLE_ENTITY, "unknown-tenant"),
         (json!({"name": "bad name", "role": "auditor"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid-id"),
+        (
+            json!({"name": "x", "roles": ["tenant", "analyst"], "tenant": "mod"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-user",
+        ),
+        (json!({"name": "x", "roles": ["approver", "approver"]}), StatusCode::UNPROCESSABLE_ENTITY, "invalid-user"),
+        (json!({"name": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid-user"),
     ] {
         let (got, answer) = s.call("POST", "/v1/users", ADMIN, Some(body.clone())).await;
         assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{body}: {answer}");
@@ -159,6 +166,11 @@ async fn tokens_are_hashed_revocable_and_every_change_is_attributed() {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-user")));
     let (_, users) = s.call("GET", "/v1/users", ADMIN, None).await;
     assert_eq!(users.as_array().unwrap().len(), 1);
+    // Several staff roles in one user.
+    let (status, both) =
+        s.call("POST", "/v1/users", ADMIN, Some(json!({"name": "cleo", "roles": ["approver", "reviewer"]}))).await;
+    assert_eq!((status, both["user"]["roles"].clone()), (StatusCode::CREATED, json!(["approver", "reviewer"])));
+    assert_eq!(s.core.authenticate(both["token"].as_str().unwrap()).unwrap().roles_text(), "approver+reviewer");
     // Another user is unaffected.
     let other = s.add("audrey", "auditor", None).await;
     assert_eq!(s.call("GET", "/v1/tenants", &other, None).await.0, StatusCode::OK);

@@ -346,7 +346,7 @@ impl SqliteStore {
                     "INSERT INTO users (name, role, tenant, token_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)",
                 )
                 .bind(&user.name)
-                .bind(user.role.as_str())
+                .bind(verdict_model::roles_text(&user.roles))
                 .bind(&user.tenant)
                 .bind(&token_hash[..])
                 .bind(user.created_at.seconds())
@@ -804,7 +804,11 @@ impl Store for SqliteStore {
                 let hash: Vec<u8> = row.try_get("token_hash")?;
                 let user = User {
                     name: row.try_get("name")?,
-                    role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    roles: role
+                        .split('+')
+                        .map(Role::parse)
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     tenant: row.try_get("tenant")?,
                     created_at: Timestamp(row.try_get("created_at")?),
                     revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
