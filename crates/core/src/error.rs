@@ -179,6 +179,7 @@ impl CoreError {
                 "case" => "unknown-case",
                 "clause" => "unknown-clause",
                 "notice" => "unknown-notice",
+                "appeal" => "unknown-appeal",
                 _ => "not-found",
             },
             CoreError::Exists { kind, .. } => match *kind {

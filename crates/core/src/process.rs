@@ -458,8 +458,10 @@ impl Core {
             self.store.notices(None).await?.into_iter().map(|n| n.order).collect();
         let mut issued = Vec::new();
         for order in self.all_orders(None).await? {
+            // An amendment on appeal is noticed by the appeal's outcome notice.
             let due = order.lifecycle.state == OrderState::Approved
                 && order.lifecycle.proposed_by.is_some()
+                && order.lifecycle.supersedes.is_none()
                 && !noticed.contains(&order.id);
             if due {
                 issued.push(self.issue_notice(&order).await?);
@@ -473,6 +475,11 @@ impl Core {
         if self.store.notices(Some(&order.spec.tenant)).await?.iter().any(|n| n.order == order.id) {
             return Err(conflict("notice-exists", format!("order {} already has its notice", order.id)));
         }
+        self.issue(w, order, verdict_model::NoticeKind::Restriction, None).await
+    }
+
+    /// The statement of reasons for `order` as it stands.
+    async fn statement_for(&self, order: &Order) -> Result<verdict_model::StatementOfReasons, CoreError> {
         let spec = &order.spec;
         let clause = self
             .clause(&spec.clause)
@@ -507,42 +514,61 @@ impl Core {
         }
         let (regions, _) = self.coverage(spec).await?;
         let source_type = case.as_ref().map_or(verdict_model::SourceType::InternalSignal, |c| c.spec.source_type);
+        Ok(verdict_model::StatementOfReasons {
+            restriction: "partial_suspension".into(),
+            scope: spec.scope.clone(),
+            services: spec.services.clone(),
+            exempt: spec.exempt.clone(),
+            phases: spec.phases.clone(),
+            effective_from: order.lifecycle.approved_at.unwrap_or(order.created_at),
+            end: spec.end,
+            territorial_scope: regions.into_iter().collect(),
+            facts,
+            ground: verdict_model::Ground {
+                clause: clause.id.clone(),
+                version: clause.version,
+                title: clause.title.clone(),
+                text: clause.text.clone(),
+            },
+            source_type,
+            automated_detection: source_type == verdict_model::SourceType::InternalSignal,
+            automated_decision: false,
+            emergency_reason: spec.emergency_reason.clone(),
+            how_to_appeal: how_to_appeal(&order.id),
+        })
+    }
+
+    /// Issues a notice about `order` to its tenant: stored, logged, and
+    /// queued for delivery in one transaction.
+    async fn issue(
+        &self,
+        w: tokio::sync::MutexGuard<'_, crate::Writer>,
+        order: &Order,
+        kind: verdict_model::NoticeKind,
+        appeal: Option<verdict_model::Appeal>,
+    ) -> Result<verdict_model::Notice, CoreError> {
+        let spec = &order.spec;
+        let statement = self.statement_for(order).await?;
         let now = self.clock.now();
         let notice = verdict_model::Notice {
             id: new_id("ntc-")?,
-            kind: verdict_model::NoticeKind::Restriction,
+            kind,
             tenant: spec.tenant.clone(),
             order: order.id.clone(),
             case: spec.case_id.clone(),
             issued_at: now,
-            statement: verdict_model::StatementOfReasons {
-                restriction: "partial_suspension".into(),
-                scope: spec.scope.clone(),
-                services: spec.services.clone(),
-                exempt: spec.exempt.clone(),
-                phases: spec.phases.clone(),
-                effective_from: order.lifecycle.approved_at.unwrap_or(order.created_at),
-                end: spec.end,
-                territorial_scope: regions.into_iter().collect(),
-                facts,
-                ground: verdict_model::Ground {
-                    clause: clause.id.clone(),
-                    version: clause.version,
-                    title: clause.title.clone(),
-                    text: clause.text.clone(),
-                },
-                source_type,
-                automated_detection: source_type == verdict_model::SourceType::InternalSignal,
-                automated_decision: false,
-                emergency_reason: spec.emergency_reason.clone(),
-                how_to_appeal: how_to_appeal(&order.id),
-            },
+            statement,
+            appeal,
             log_index: Some(self.next_log_index()),
         };
         let body = json!({"type": "notice.issued", "notice": notice}).to_string();
+        let kind_name = match kind {
+            verdict_model::NoticeKind::Restriction => "restriction",
+            verdict_model::NoticeKind::AppealOutcome => "appeal_outcome",
+        };
         let draft = Draft::new(
             "notice.issued",
-            json!({"notice": notice.id, "order": order.id, "clause": clause.id,
+            json!({"notice": notice.id, "kind": kind_name, "order": order.id, "clause": spec.clause,
                    "restriction": "partial_suspension", "customer_kind": self.customer_kind(&spec.tenant).await?}),
         )
         .tenant(&spec.tenant)
@@ -557,5 +583,230 @@ impl Core {
         };
         self.commit(w, &crate::Actor::system(), change, &|_| ()).await?;
         Ok(notice)
+    }
+}
+
+impl Core {
+    // ---- appeals -------------------------------------------------------------
+
+    /// Appeals, newest first, optionally of one tenant.
+    pub async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<verdict_model::Appeal>, CoreError> {
+        Ok(self.store.appeals(tenant).await?)
+    }
+
+    /// One appeal.
+    pub async fn appeal(&self, id: &str) -> Result<verdict_model::Appeal, CoreError> {
+        self.store
+            .appeals(None)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| CoreError::NotFound { kind: "appeal", id: id.to_owned() })
+    }
+
+    /// A tenant's user appeals an order in force against its tenant.
+    pub async fn file_appeal(
+        &self,
+        who: &Principal,
+        order_id: &str,
+        statement: &str,
+    ) -> Result<verdict_model::Appeal, CoreError> {
+        if statement.trim().is_empty() || statement.len() > 20_000 {
+            return Err(CoreError::Invalid(verdict_model::ModelError::InvalidCase(
+                "an appeal's statement is between 1 and 20,000 bytes".into(),
+            )));
+        }
+        let w = self.writer.lock().await;
+        let order = self.store.order(order_id).await?;
+        // Another tenant's order does not exist as far as this user can tell.
+        let Some(order) = order.filter(|o| who.tenant.as_deref() == Some(o.spec.tenant.as_str())) else {
+            return Err(CoreError::NotFound { kind: "order", id: order_id.to_owned() });
+        };
+        let now = self.clock.now();
+        if !order.is_effective() || !order.binding_at(now) {
+            return Err(conflict(
+                "order-not-in-force",
+                format!(
+                    "order {order_id} is not in force (it is {}, {:?}); there is nothing to appeal",
+                    order.lifecycle.state.as_str(),
+                    order.status_at(now)
+                ),
+            ));
+        }
+        if self
+            .store
+            .appeals(Some(&order.spec.tenant))
+            .await?
+            .iter()
+            .any(|a| a.order == order_id && a.decision.is_none())
+        {
+            return Err(conflict(
+                "appeal-pending",
+                format!("order {order_id} already has an appeal waiting for a decision"),
+            ));
+        }
+        let appeal = verdict_model::Appeal {
+            id: new_id("apl-")?,
+            order: order_id.to_owned(),
+            tenant: order.spec.tenant.clone(),
+            statement: statement.to_owned(),
+            filed_by: who.name.clone(),
+            filed_at: now,
+            decision: None,
+        };
+        let draft =
+            Draft::new("appeal.filed", json!({"appeal": appeal.id, "order": order_id, "clause": order.spec.clause}))
+                .tenant(&appeal.tenant)
+                .subject(&appeal.id)
+                .facts(json!({"statement": statement}));
+        let change = Prepared {
+            at: now,
+            summary: json!({"appeal": appeal.id, "order": order_id}),
+            ops: vec![Op::PutAppeal(appeal.clone())],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        Ok(appeal)
+    }
+
+    /// A reviewer who neither proposed nor approved the order decides an
+    /// appeal: uphold, amend (a new version of the order replaces it) or
+    /// lift. The tenant gets an outcome notice.
+    pub async fn decide_appeal(
+        &self,
+        who: &Principal,
+        appeal_id: &str,
+        outcome: verdict_model::AppealOutcome,
+        reasons: &str,
+        amendment: Option<OrderSpec>,
+    ) -> Result<(verdict_model::Appeal, verdict_model::Notice), CoreError> {
+        use verdict_model::AppealOutcome;
+        if reasons.trim().is_empty() {
+            return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reasons (the tenant reads them)")));
+        }
+        let mut appeal = self.appeal(appeal_id).await?;
+        if let Some(decision) = &appeal.decision {
+            return Err(conflict(
+                "appeal-decided",
+                format!("appeal {appeal_id} was already decided ({}) by {}", decision.outcome.as_str(), decision.by),
+            ));
+        }
+        let order = self
+            .store
+            .order(&appeal.order)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("appeal {appeal_id} names a missing order")))?;
+        let involved = order.lifecycle.proposed_by.as_deref() == Some(who.name.as_str())
+            || order.lifecycle.approvals.iter().any(|a| a.by == who.name);
+        if involved {
+            return Err(conflict(
+                "reviewer-conflict",
+                format!("{} proposed or approved order {} and so cannot decide its appeal", who.name, order.id),
+            ));
+        }
+        let now = self.clock.now();
+        let lift_reason = |why: String| format!("{why} (appeal {appeal_id}: {reasons})");
+        let (standing, new_order) = match outcome {
+            AppealOutcome::Uphold => (order.clone(), None),
+            AppealOutcome::Lift => {
+                let (lifted, _) =
+                    self.lift_order(&who.actor(), &order.id, &lift_reason("lifted on appeal".into())).await?;
+                (lifted, None)
+            }
+            AppealOutcome::Amend => {
+                let Some(mut spec) = amendment else {
+                    return Err(conflict(
+                        "amendment-required",
+                        "an amendment gives the order's new version as 'amendment'".into(),
+                    ));
+                };
+                if spec.tenant != order.spec.tenant {
+                    return Err(conflict(
+                        "case-tenant-mismatch",
+                        format!("the amendment is for tenant {}, the order for {}", spec.tenant, order.spec.tenant),
+                    ));
+                }
+                spec.case_id = order.spec.case_id.clone();
+                spec.validate(self.snapshot().catalog())?;
+                let amended = self.amend_order(who, &order, spec, now).await?;
+                let reason = lift_reason(format!("superseded by {} on appeal", amended.id));
+                self.lift_order(&who.actor(), &order.id, &reason).await?;
+                let id = amended.id.clone();
+                (amended, Some(id))
+            }
+        };
+        appeal.decision = Some(verdict_model::AppealDecision {
+            outcome,
+            reasons: reasons.to_owned(),
+            by: who.name.clone(),
+            at: now,
+            new_order,
+        });
+        let w = self.writer.lock().await;
+        let draft = Draft::new(
+            "appeal.decided",
+            json!({"appeal": appeal.id, "order": appeal.order, "outcome": outcome.as_str(),
+                   "new_order": appeal.decision.as_ref().and_then(|d| d.new_order.clone())}),
+        )
+        .tenant(&appeal.tenant)
+        .subject(&appeal.id)
+        .facts(json!({"reasons": reasons}));
+        let change = Prepared {
+            at: now,
+            summary: json!({"appeal": appeal.id, "outcome": outcome.as_str()}),
+            ops: vec![Op::PutAppeal(appeal.clone())],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        let w = self.writer.lock().await;
+        let notice = self.issue(w, &standing, verdict_model::NoticeKind::AppealOutcome, Some(appeal.clone())).await?;
+        Ok((appeal, notice))
+    }
+
+    /// The new version of `old`, in force from now, approved by the reviewer
+    /// who decided the appeal.
+    async fn amend_order(
+        &self,
+        who: &Principal,
+        old: &Order,
+        spec: OrderSpec,
+        now: verdict_model::Timestamp,
+    ) -> Result<Order, CoreError> {
+        let w = self.writer.lock().await;
+        self.check_order_scope(&spec).await?;
+        let order = Order {
+            id: new_order_id()?,
+            seq: self.store.max_order_seq().await? + 1,
+            spec,
+            created_at: now,
+            lifted_at: None,
+            lift_reason: None,
+            retained: Vec::new(),
+            log_index: Some(self.next_log_index()),
+            lifecycle: Lifecycle {
+                state: OrderState::Approved,
+                proposed_by: Some(who.name.clone()),
+                approvals_required: 1,
+                approvals: vec![Approval { by: who.name.clone(), at: now }],
+                approved_at: Some(now),
+                rejection: None,
+                supersedes: Some(old.id.clone()),
+            },
+        };
+        let draft = self.order_draft("order.amended", &order).await?;
+        let change = Prepared {
+            at: now,
+            summary: json!({"order": order.id, "supersedes": old.id}),
+            ops: vec![Op::InsertOrder(order.clone())],
+            changes: vec![Change::PutOrder(order.clone())],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        if let Some(end) = order.spec.end {
+            self.writer.lock().await.expiries.insert((end, order.id.clone()));
+        }
+        Ok(order)
     }
 }

@@ -23,7 +23,7 @@ pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
 pub use error::ModelError;
 pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};
 pub use names::{UnitPath, validate_id};
-pub use notice::{Ground, Notice, NoticeKind, StatementOfReasons};
+pub use notice::{Appeal, AppealDecision, AppealOutcome, Ground, Notice, NoticeKind, StatementOfReasons};
 pub use order::{Approval, Lifecycle, Order, OrderSpec, OrderState, OrderStatus, Phase, PhaseMode, Rejection, Scope};
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;

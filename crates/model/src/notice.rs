@@ -14,6 +14,9 @@ use crate::{Phase, Scope, ServicePattern, SourceType, Timestamp};
 pub enum NoticeKind {
     /// An order was approved: what is restricted, why, and how to appeal.
     Restriction,
+    /// An appeal was decided: the outcome, its reasons, and the order as it
+    /// now stands.
+    AppealOutcome,
 }
 
 /// The contractual ground: the clause as it stood when the order was approved.
@@ -86,6 +89,9 @@ pub struct Notice {
     pub issued_at: Timestamp,
     /// The statement of reasons.
     pub statement: StatementOfReasons,
+    /// For an appeal outcome: the appeal as decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appeal: Option<Appeal>,
     /// Index of its `notice.issued` entry in the transparency log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_index: Option<u64>,
@@ -146,4 +152,66 @@ impl Notice {
             "puid": self.id,
         })
     }
+}
+
+/// What a reviewer decided on an appeal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AppealOutcome {
+    /// The order stands as it is.
+    Uphold,
+    /// The order is replaced by a new version.
+    Amend,
+    /// The order is lifted.
+    Lift,
+}
+
+impl AppealOutcome {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppealOutcome::Uphold => "uphold",
+            AppealOutcome::Amend => "amend",
+            AppealOutcome::Lift => "lift",
+        }
+    }
+}
+
+/// A reviewer's decision on an appeal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppealDecision {
+    /// Uphold, amend or lift.
+    pub outcome: AppealOutcome,
+    /// The reasons, as the tenant will read them.
+    pub reasons: String,
+    /// The reviewer.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// For an amendment, the new version of the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_order: Option<String>,
+}
+
+/// A tenant's appeal against an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Appeal {
+    /// Identifier, e.g. `apl-3f9k2m7q1x`.
+    pub id: String,
+    /// The order appealed.
+    pub order: String,
+    /// The tenant appealing.
+    pub tenant: String,
+    /// The tenant's statement.
+    pub statement: String,
+    /// The tenant user who filed it.
+    pub filed_by: String,
+    /// When.
+    pub filed_at: Timestamp,
+    /// The decision, once taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<AppealDecision>,
 }

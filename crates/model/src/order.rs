@@ -258,6 +258,9 @@ pub struct Lifecycle {
     /// The refusal, if it was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<Rejection>,
+    /// The order this one replaces (an amendment on appeal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 /// A stored order.

@@ -7,6 +7,7 @@
 //! change and the engine snapshot for every decision; it holds no state of
 //! its own beyond metrics.
 
+mod appeals;
 mod auth;
 mod authzen;
 mod decide;
@@ -62,6 +63,7 @@ pub struct AppState {
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
         users::add, users::list, users::revoke,
         process::clauses, process::publish_clause, process::open_case, process::list_cases, process::get_case,
+        appeals::file, appeals::list, appeals::get, appeals::decide,
         notices::list, notices::get, notices::receipt, notices::dsa, notices::deliveries,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
@@ -74,6 +76,7 @@ pub struct AppState {
         (name = "inventory", description = "Tenants, units, subscriptions, import"),
         (name = "orders", description = "Enforcement orders"),
         (name = "catalog", description = "Services and action classes"),
+        (name = "appeals", description = "Tenants' appeals and reviewers' decisions"),
         (name = "notices", description = "Statements of reasons to tenants, receipts, DSA export, delivery"),
         (name = "cases", description = "Clauses, cases, evidence and timelines"),
         (name = "users", description = "Token holders and their roles"),
@@ -181,6 +184,10 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/cases/{id}/assign", post(process::assign))
         .route("/v1/cases/{id}/status", post(process::set_status))
         .route("/v1/orders/{id}/approve", post(process::approve))
+        .route("/v1/orders/{id}/appeals", post(appeals::file))
+        .route("/v1/appeals", get(appeals::list))
+        .route("/v1/appeals/{id}", get(appeals::get))
+        .route("/v1/appeals/{id}/decision", post(appeals::decide))
         .route("/v1/notices", get(notices::list))
         .route("/v1/notices/{id}", get(notices::get))
         .route("/v1/notices/{id}/receipt", get(notices::receipt))

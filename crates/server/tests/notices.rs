@@ -218,3 +218,140 @@ async fn an_approved_order_notifies_its_tenant_provably_and_reliably() {
         seen.iter().map(|(h, _)| h["idempotency-key"].to_str().unwrap().to_owned()).collect();
     assert_eq!(keys.len(), 1);
 }
+
+/// Tokens of the people in the story.
+struct People {
+    analyst: String,
+    approver_a: String,
+    approver_b: String,
+    reviewer: String,
+    legal: String,
+    other: String,
+}
+
+/// The story up to an approved order under case; returns its id.
+async fn approved_order(s: &Server) -> (String, People) {
+    let clause = json!({"id": "AUP-2", "title": "No mass surveillance of civilians", "text": "No mass surveillance."});
+    assert_eq!(s.call("/v1/clauses", ADMIN, Some(clause)).await.0, StatusCode::CREATED);
+    let people = People {
+        analyst: s.token("analyst", "analyst", None).await,
+        approver_a: {
+            let (_, body) = s
+                .call("/v1/users", ADMIN, Some(json!({"name": "approver-a", "roles": ["approver", "reviewer"]})))
+                .await;
+            body["token"].as_str().unwrap().to_owned()
+        },
+        approver_b: s.token("approver-b", "approver", None).await,
+        reviewer: s.token("reviewer", "reviewer", None).await,
+        legal: s.token("mod-legal", "tenant", Some("mod")).await,
+        other: s.token("acme-legal", "tenant", Some("acme")).await,
+    };
+    let (_, case) = s
+        .call(
+            "/v1/cases",
+            &people.analyst,
+            Some(json!({"tenant": "mod", "source_type": "complaint",
+            "title": "Complaint", "units": ["intelligence/signals"], "clauses": ["AUP-2"]})),
+        )
+        .await;
+    let now = Timestamp::now();
+    let order = json!({"tenant": "mod", "clause": "AUP-2", "case_id": case["id"],
+        "scope": {"units": ["intelligence/signals"]}, "services": ["storage.*", "ai.*"],
+        "phases": [{"mode": "disabled", "start": now.plus(-DAY)}], "emergency_reason": "ongoing harm"});
+    let (_, order) = s.call("/v1/orders", &people.analyst, Some(order)).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    for token in [&people.approver_a, &people.approver_b] {
+        assert_eq!(s.call(&format!("/v1/orders/{id}/approve"), token, Some(json!({}))).await.0, StatusCode::OK);
+    }
+    (id, people)
+}
+
+async fn decide(s: &Server, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    s.call(path, token, Some(body)).await
+}
+
+async fn allowed(s: &Server, service: &str, action: &str) -> bool {
+    let body = json!({"subject": {"type": "gw", "id": "1"}, "action": {"name": action},
+        "resource": {"type": "service", "id": service, "properties": {"subscription": "sig-archive"}}});
+    s.call("/access/v1/evaluation", PEP, Some(body)).await.1["decision"].as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appeals_are_decided_by_an_uninvolved_reviewer_and_the_tenant_is_told() {
+    let (hook, _) = receiver(0).await;
+    let s = start(&hook).await;
+    let (order, p) = approved_order(&s).await;
+    assert!(!allowed(&s, "ai.vision", "analyze").await);
+    let file = format!("/v1/orders/{order}/appeals");
+    let statement = json!({"statement": "The unit processes lawful intercepts under judicial warrant."});
+
+    // Who may appeal what.
+    let (status, body) = s.call(&file, &p.other, Some(statement.clone())).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-order")), "{body}");
+    assert_eq!(s.call(&file, &p.analyst, Some(statement.clone())).await.0, StatusCode::FORBIDDEN);
+    let (status, appeal) = s.call(&file, &p.legal, Some(statement.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{appeal}");
+    let (status, body) = s.call(&file, &p.legal, Some(statement.clone())).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("appeal-pending")));
+    assert_eq!(s.call("/v1/appeals", &p.other, None).await.1, json!([]));
+    let appeal_id = appeal["id"].as_str().unwrap().to_owned();
+    let decision = format!("/v1/appeals/{appeal_id}/decision");
+
+    // A reviewer who approved the order may not decide; nor may a non-reviewer.
+    let uphold = json!({"outcome": "uphold", "reasons": "The reports are corroborated by metadata."});
+    let (status, body) = decide(&s, &p.approver_a, &decision, uphold.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("reviewer-conflict")), "{body}");
+    assert_eq!(decide(&s, &p.approver_b, &decision, uphold.clone()).await.0, StatusCode::FORBIDDEN);
+    let (status, decided) = decide(&s, &p.reviewer, &decision, uphold.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert_eq!(decided["notice"]["kind"], "appeal_outcome");
+    assert_eq!(decided["notice"]["appeal"]["decision"]["outcome"], "uphold");
+    let (status, body) = decide(&s, &p.reviewer, &decision, uphold).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("appeal-decided")));
+    assert!(!allowed(&s, "ai.vision", "analyze").await, "upheld: still restricted");
+
+    // Amended: a new version replaces the order; AI is restored, storage not.
+    let (_, appeal) = s.call(&file, &p.legal, Some(statement.clone())).await;
+    let decision = format!("/v1/appeals/{}/decision", appeal["id"].as_str().unwrap());
+    let before = s.call("/v1/notices", &p.legal, None).await.1.as_array().unwrap().len();
+    let (status, body) =
+        decide(&s, &p.reviewer, &decision, json!({"outcome": "amend", "reasons": "AI use is unproven."})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("amendment-required")));
+    let amendment = json!({"tenant": "mod", "clause": "AUP-2", "scope": {"units": ["intelligence/signals"]},
+        "services": ["storage.*"], "phases": [{"mode": "disabled", "start": Timestamp::now().plus(-DAY)}]});
+    let (status, decided) = decide(
+        &s,
+        &p.reviewer,
+        &decision,
+        json!({"outcome": "amend", "reasons": "AI use is unproven.", "amendment": amendment}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let new_order = decided["appeal"]["decision"]["new_order"].as_str().unwrap().to_owned();
+    assert_eq!(decided["notice"]["order"], new_order.as_str());
+    assert!(allowed(&s, "ai.vision", "analyze").await, "amended: AI restored");
+    assert!(!allowed(&s, "storage.blob", "put-blob").await, "amended: storage still restricted");
+    let (_, old) = s.call(&format!("/v1/orders/{order}"), ADMIN, None).await;
+    assert_eq!(old["status"], "lifted");
+    assert!(old["lift_reason"].as_str().unwrap().contains(&new_order));
+    let (_, new) = s.call(&format!("/v1/orders/{new_order}"), ADMIN, None).await;
+    assert_eq!((new["state"].as_str(), new["supersedes"].as_str()), (Some("approved"), Some(order.as_str())));
+    assert_eq!(s.call("/v1/notices", &p.legal, None).await.1.as_array().unwrap().len(), before + 1);
+
+    // Lifted on appeal of the new version, by another reviewer: the one who
+    // wrote the amendment took part in that order.
+    let (_, appeal) = s.call(&format!("/v1/orders/{new_order}/appeals"), &p.legal, Some(statement)).await;
+    let path = format!("/v1/appeals/{}/decision", appeal["id"].as_str().unwrap());
+    let lift = json!({"outcome": "lift", "reasons": "Disproportionate."});
+    let (status, body) = decide(&s, &p.reviewer, &path, lift.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("reviewer-conflict")));
+    let second = s.token("reviewer-2", "reviewer", None).await;
+    let (status, decided) = decide(&s, &second, &path, lift).await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert!(allowed(&s, "storage.blob", "put-blob").await, "lifted on appeal");
+    let (_, appeals) = s.call("/v1/appeals", &p.legal, None).await;
+    let outcomes: Vec<&str> =
+        appeals.as_array().unwrap().iter().map(|a| a["decision"]["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.contains(&"uphold") && outcomes.contains(&"amend") && outcomes.contains(&"lift"));
+}

@@ -16,7 +16,8 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use verdict_model::{
-    Case, CaseEvent, Clause, Inventory, Lifecycle, Notice, Order, Subscription, Tenant, Timestamp, Unit, UnitPath, User,
+    Appeal, Case, CaseEvent, Clause, Inventory, Lifecycle, Notice, Order, Subscription, Tenant, Timestamp, Unit,
+    UnitPath, User,
 };
 
 pub use sqlite::SqliteStore;
@@ -112,6 +113,8 @@ pub enum Op {
     },
     /// Issue a notice.
     PutNotice(Notice),
+    /// File or decide an appeal.
+    PutAppeal(Appeal),
     /// Queue a notice's delivery to the webhook.
     Enqueue {
         /// The notice.
@@ -275,6 +278,8 @@ pub trait Store: Send + Sync + 'static {
     async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
     /// A case's timeline, oldest first.
     async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
+    /// Appeals, newest first, optionally of one tenant.
+    async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError>;
     /// Notices, newest first, optionally of one tenant.
     async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError>;
     /// One notice.

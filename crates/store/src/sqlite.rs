@@ -12,8 +12,8 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use verdict_model::{
-    Case, CaseEvent, Clause, Inventory, Notice, Order, OrderSpec, Role, Subscription, Tenant, TenantKind, Timestamp,
-    Unit, UnitPath, User,
+    Appeal, Case, CaseEvent, Clause, Inventory, Notice, Order, OrderSpec, Role, Subscription, Tenant, TenantKind,
+    Timestamp, Unit, UnitPath, User,
 };
 
 use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Store, StoreError};
@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "users", include_str!("../migrations/sqlite/0003_users.sql")),
     (4, "cases and approvals", include_str!("../migrations/sqlite/0004_cases_and_approvals.sql")),
     (5, "notices", include_str!("../migrations/sqlite/0005_notices.sql")),
+    (6, "appeals", include_str!("../migrations/sqlite/0006_appeals.sql")),
 ];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
@@ -322,6 +323,19 @@ impl SqliteStore {
                     .bind(notice.issued_at.seconds())
                     .execute(&mut **tx)
                     .await?;
+            }
+            Op::PutAppeal(appeal) => {
+                sqlx::query(
+                    "INSERT INTO appeals (id, order_id, tenant, body, filed_at) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                )
+                .bind(&appeal.id)
+                .bind(&appeal.order)
+                .bind(&appeal.tenant)
+                .bind(to_json(appeal)?)
+                .bind(appeal.filed_at.seconds())
+                .execute(&mut **tx)
+                .await?;
             }
             Op::Enqueue { notice_id, body } => {
                 sqlx::query("INSERT INTO outbox (notice_id, body, next_at_ms) VALUES (?, ?, ?)")
@@ -740,6 +754,16 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM appeals WHERE (? IS NULL OR tenant = ?) ORDER BY filed_at DESC, id")
+                .bind(tenant)
+                .bind(tenant)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|b| from_json(b)).collect()
     }
 
     async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError> {
