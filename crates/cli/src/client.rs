@@ -44,6 +44,23 @@ impl Client {
         Err(anyhow!("{message} ({code}, HTTP {})", status.as_u16()))
     }
 
+    /// GET a path whose answer is text (receipts, CSV).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.with_context(|| {
+                format!("cannot reach the verdict server at {}; is it running? (--server)", self.base)
+            })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(text);
+        }
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let code = body["error"]["code"].as_str().unwrap_or("unknown");
+        let message = body["error"]["message"].as_str().unwrap_or("the server gave no reason");
+        Err(anyhow!("{message} ({code}, HTTP {})", status.as_u16()))
+    }
+
     /// GET a path.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}{path}", self.base))).await

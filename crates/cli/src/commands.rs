@@ -223,6 +223,23 @@ pub enum OrderCommand {
         #[command(flatten)]
         server: crate::ServerArgs,
     },
+    /// Approve a proposed order. Approvers who did not propose it.
+    Approve {
+        /// Order id.
+        id: String,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// Reject a proposed order, with a reason. Approvers.
+    Reject {
+        /// Order id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
     /// Lift an order now.
     Lift {
         /// Order id.
@@ -242,6 +259,8 @@ fn client(args: &crate::ServerArgs) -> anyhow::Result<Client> {
 /// Runs an order subcommand.
 pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
     match command {
+        OrderCommand::Approve { id, server } => crate::process::approve(&id, &server).await?,
+        OrderCommand::Reject { id, reason, server } => crate::process::reject(&id, &reason, &server).await?,
         OrderCommand::Create { file, direct, server } => {
             let body: Value =
                 serde_json::from_str(&read_input(&file)?).with_context(|| format!("{} is not JSON", file.display()))?;

@@ -492,7 +492,8 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
                 None if adopted && order.log_index.is_none() => {}
                 None => problems.push(format!("order {}: its creation is not in the log", order.id)),
                 Some((i, (kind, subject))) => {
-                    if kind != "order.created" || subject.as_deref() != Some(order.id.as_str()) {
+                    let creation = ["order.created", "order.proposed", "order.amended"].contains(&kind.as_str());
+                    if !creation || subject.as_deref() != Some(order.id.as_str()) {
                         problems.push(format!("order {}: log entry {i} is not its creation", order.id));
                     }
                 }

@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod demo;
 mod logcmd;
+mod process;
 mod serve;
 
 use std::path::PathBuf;
@@ -85,6 +86,20 @@ enum Command {
     /// Create, list, show and lift enforcement orders on a running server.
     #[command(subcommand)]
     Order(commands::OrderCommand),
+    /// Publish and list acceptable-use clauses.
+    #[command(subcommand)]
+    Clause(process::ClauseCommand),
+    /// Open and work review cases: evidence, comments, status.
+    #[command(subcommand)]
+    Case(process::CaseCommand),
+    /// File and decide appeals against orders.
+    #[command(subcommand)]
+    Appeal(process::AppealCommand),
+    /// Read notices, their receipts and their DSA export.
+    #[command(subcommand)]
+    Notice(process::NoticeCommand),
+    /// The transparency report (JSON or CSV).
+    Report(process::ReportArgs),
     /// Add, list and revoke users (token holders with a role) on a running server.
     #[command(subcommand)]
     User(commands::UserCommand),
@@ -120,6 +135,11 @@ fn main() -> ExitCode {
             Command::Order(cmd) => commands::order(cmd).await.map(|_| ExitCode::SUCCESS),
             Command::Log(cmd) => logcmd::run(cmd).await,
             Command::User(cmd) => commands::user(cmd).await.map(|_| ExitCode::SUCCESS),
+            Command::Clause(cmd) => process::clause(cmd).await.map(|_| ExitCode::SUCCESS),
+            Command::Case(cmd) => process::case(cmd).await.map(|_| ExitCode::SUCCESS),
+            Command::Appeal(cmd) => process::appeal(cmd).await.map(|_| ExitCode::SUCCESS),
+            Command::Notice(cmd) => process::notice(cmd).await.map(|_| ExitCode::SUCCESS),
+            Command::Report(args) => process::report(args).await.map(|_| ExitCode::SUCCESS),
         }
     });
     match result {

@@ -21,6 +21,7 @@ mod datadir;
 mod error;
 mod log;
 mod process;
+mod report;
 mod users;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -40,6 +41,7 @@ pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
 pub use process::DEFAULT_APPROVALS;
+pub use report::{Counts, Medians, Report, Tally};
 pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 

@@ -65,6 +65,7 @@ pub struct AppState {
         process::clauses, process::publish_clause, process::open_case, process::list_cases, process::get_case,
         appeals::file, appeals::list, appeals::get, appeals::decide,
         notices::list, notices::get, notices::receipt, notices::dsa, notices::deliveries,
+        process::report,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
@@ -188,6 +189,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/appeals", get(appeals::list))
         .route("/v1/appeals/{id}", get(appeals::get))
         .route("/v1/appeals/{id}/decision", post(appeals::decide))
+        .route("/v1/reports/transparency", get(process::report))
         .route("/v1/notices", get(notices::list))
         .route("/v1/notices/{id}", get(notices::get))
         .route("/v1/notices/{id}/receipt", get(notices::receipt))

@@ -213,3 +213,47 @@ pub(crate) async fn reject(
     require(&who, &[Role::Approver], "reject an order")?;
     Ok(axum::Json(OrderView::of(s.core.reject_order(&who, &id, &body.reason).await?)))
 }
+
+/// Period and format of the transparency report.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(crate) struct ReportParams {
+    /// Start (RFC 3339, inclusive); default the beginning of the record.
+    from: Option<String>,
+    /// End (RFC 3339, exclusive); default now.
+    to: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// The transparency report: counts of cases, orders, suspensions and appeals
+/// by clause, customer kind, detection source, service family and appeal
+/// outcome, with median durations. Staff only.
+#[utoipa::path(get, path = "/v1/reports/transparency", tag = "cases", params(ReportParams),
+    responses((status = 200, body = verdict_core::Report), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn report(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Query(q): Query<ReportParams>,
+) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let instant = |name: &str, text: Option<&String>, default: verdict_model::Timestamp| match text {
+        None => Ok(default),
+        Some(t) => verdict_model::Timestamp::parse(t).map_err(|_| {
+            ApiError::bad_request(
+                "invalid-time",
+                format!("{name} {t:?} is not an RFC 3339 instant, e.g. 2026-01-01T00:00:00Z"),
+            )
+        }),
+    };
+    let from = instant("from", q.from.as_ref(), verdict_model::Timestamp(0))?;
+    let to = instant("to", q.to.as_ref(), verdict_model::Timestamp::now().plus(1))?;
+    let report = s.core.transparency_report(from, to).await?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(axum::Json(report).into_response()),
+        Some("csv") => {
+            Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], report.to_csv()).into_response())
+        }
+        Some(other) => Err(ApiError::bad_request("invalid-format", format!("format {other:?} is not json or csv"))),
+    }
+}
