@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use verdict_core::{Actor, Core};
-use verdict_model::{Inventory, OrderSpec, Timestamp};
+use std::sync::Arc;
+
+use verdict_core::{Actor, Core, Principal, ShiftedClock};
+use verdict_model::{AppealOutcome, CaseStatus, Evidence, Inventory, OrderSpec, Role, Timestamp, User};
 
 use crate::serve;
 
@@ -60,11 +62,105 @@ pub fn order(now: Timestamp) -> OrderSpec {
     .expect("the demo order is valid")
 }
 
-async fn load_story(core: &Core) -> anyhow::Result<String> {
+/// The demo's people: (name, roles, tenant).
+const PEOPLE: &[(&str, &[Role], Option<&str>)] = &[
+    ("analyst", &[Role::Analyst], None),
+    ("approver-a", &[Role::Approver], None),
+    ("approver-b", &[Role::Approver], None),
+    ("reviewer", &[Role::Reviewer], None),
+    ("auditor", &[Role::Auditor], None),
+    ("mod-legal", &[Role::Tenant], Some("ministry-of-defense")),
+];
+
+fn principal(name: &str) -> Principal {
+    let (_, roles, tenant) = PEOPLE.iter().find(|(n, ..)| *n == name).expect("a demo person");
+    Principal { name: name.to_owned(), roles: roles.to_vec(), tenant: tenant.map(str::to_owned) }
+}
+
+/// Plays the DESIGN §1 story through the due-process machinery on a demo
+/// clock that starts five days ago, so that by now the order is approved,
+/// in its export-only phase, noticed, appealed and upheld. Tokens go to
+/// `<data>/tokens/<name>.token` (0600). Returns the order's id.
+async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow::Result<String> {
+    const HOUR: i64 = 3_600;
+    let at = |offset: i64| clock.set_offset(offset - 5 * DAY);
+    at(0);
+    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None };
     core.import(&Actor::admin(), inventory(), &|_| ()).await.context("cannot load the demo inventory")?;
-    let (order, _) =
-        core.create_order(&Actor::admin(), order(core.now())).await.context("cannot record the demo order")?;
-    Ok(order.id)
+    core.publish_clause(
+        &admin,
+        serde_json::from_value(serde_json::json!({
+            "id": "AUP-2", "title": "No technology to facilitate mass surveillance of civilians",
+            "text": "The customer shall not use the services to build, operate or support systems for the mass surveillance of civilians."
+        }))?,
+    )
+    .await?;
+    std::fs::create_dir_all(tokens)?;
+    for (name, roles, tenant) in PEOPLE {
+        let user = User {
+            name: (*name).to_owned(),
+            roles: roles.to_vec(),
+            tenant: tenant.map(str::to_owned),
+            created_at: Timestamp::default(),
+            revoked_at: None,
+        };
+        let (_, token) = core.add_user(&Actor::admin(), user).await?;
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = tokens.join(format!("{name}.token"));
+        let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&path)?;
+        file.write_all(format!("{token}\n").as_bytes())?;
+    }
+    let analyst = principal("analyst");
+    let case = core
+        .open_case(
+            &analyst,
+            serde_json::from_value(serde_json::json!({
+                "tenant": "ministry-of-defense", "source_type": "third_party_report",
+                "title": "Investigative reports: intercepted calls stored and transcribed at scale",
+                "units": ["intelligence/signals"], "clauses": ["AUP-2"]
+            }))?,
+        )
+        .await?;
+    for evidence in [
+        serde_json::json!({"kind": "external_document", "address": "https://news.example/2026/intercept-archive",
+            "sha256": "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce",
+            "summary": "Reporting, with leaked documents, that a signals unit stores and transcribes intercepted calls of civilians on the platform"}),
+        serde_json::json!({"kind": "metadata_finding", "summary": "Blob storage and speech-to-text use in the unit grew 40-fold in six months",
+            "figures": {"stored_tib": 8200, "speech_hours_per_day": 11800, "growth_factor": 40},
+            "method": "billing meters of the unit's subscriptions, May-Oct 2026; no customer content read"}),
+    ] {
+        core.add_evidence(&analyst, &case.id, Evidence::from_json(&evidence)?).await?;
+    }
+    core.set_case_status(&analyst, &case.id, CaseStatus::UnderReview, None).await?;
+    at(HOUR);
+    let mut spec = order(Timestamp::now());
+    spec.case_id = Some(case.id.clone());
+    let proposed = core.propose_order(&analyst, spec).await?;
+    at(2 * HOUR);
+    core.approve_order(&principal("approver-a"), &proposed.id).await?;
+    at(3 * HOUR);
+    core.approve_order(&principal("approver-b"), &proposed.id).await?;
+    at(DAY);
+    let appeal = core
+        .file_appeal(
+            &principal("mod-legal"),
+            &proposed.id,
+            "The unit's storage holds lawfully intercepted communications under judicial warrant.",
+        )
+        .await?;
+    at(2 * DAY);
+    core.decide_appeal(
+        &principal("reviewer"),
+        &appeal.id,
+        AppealOutcome::Uphold,
+        "The reports are corroborated by the unit's own usage figures; no warrant covers mass collection.",
+        None,
+    )
+    .await?;
+    core.set_case_status(&analyst, &case.id, CaseStatus::Decided, Some("order approved; appeal upheld")).await?;
+    clock.set_offset(0);
+    Ok(proposed.id)
 }
 
 fn evaluation(subscription: &str, service: &str, action: &str) -> String {
@@ -120,6 +216,35 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order_entry: Option<u64>) -> 
     let _ = writeln!(out);
     let _ = writeln!(out, "# the orders (admin token)");
     let _ = writeln!(out, "  curl -s {base}/v1/orders -H \"Authorization: Bearer $(cat {})\"", admin.display());
+    let people = dir.join("tokens");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# the story, played on a demo clock that started 5 days ago: a case with evidence, the order proposed by"
+    );
+    let _ = writeln!(
+        out,
+        "# analyst, approved by approver-a and approver-b, noticed to the tenant, appealed by mod-legal, upheld by reviewer"
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s {base}/v1/cases -H \"Authorization: Bearer $(cat {}/auditor.token)\"",
+        people.display()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "# the notices the tenant received, as its user mod-legal sees them");
+    let _ = writeln!(
+        out,
+        "  curl -s {base}/v1/notices -H \"Authorization: Bearer $(cat {}/mod-legal.token)\"",
+        people.display()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "# the transparency report");
+    let _ = writeln!(
+        out,
+        "  curl -s {base}/v1/reports/transparency -H \"Authorization: Bearer $(cat {}/auditor.token)\"",
+        people.display()
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "# the public transparency log: verify all of it as a monitor would (no token needed;");
     let _ = writeln!(out, "# `verdict` is `cargo run --release --` from a checkout)");
@@ -138,10 +263,11 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order_entry: Option<u64>) -> 
 
 /// `verdict demo`.
 pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
-    let opened = serve::open(data, None).await?;
+    let clock = Arc::new(ShiftedClock::new(0));
+    let opened = serve::open_with_clock(data, None, clock.clone()).await?;
     if opened.core.snapshot().counts() == (0, 0, 0, 0) {
-        let id = load_story(&opened.core).await?;
-        eprintln!("loaded the demo case into {} (order {id})", data.display());
+        let id = load_story(&opened.core, &clock, &opened.dir.root().join("tokens")).await?;
+        eprintln!("played the demo story into {} on a demo clock that started 5 days ago (order {id})", data.display());
     } else {
         eprintln!("reusing the demo data in {} (delete it for a fresh start)", data.display());
     }

@@ -21,13 +21,23 @@ pub struct Opened {
 /// Opens (creating if needed) a data directory for serving: takes its lock,
 /// migrates the store, ensures the tokens and compiles the snapshot.
 pub async fn open(data: &Path, origin: Option<&str>) -> anyhow::Result<Opened> {
+    open_with_clock(data, origin, Arc::new(verdict_core::SystemClock)).await
+}
+
+/// Like [`open`], with the control plane on `clock`.
+pub async fn open_with_clock(
+    data: &Path,
+    origin: Option<&str>,
+    clock: Arc<dyn verdict_core::Clock>,
+) -> anyhow::Result<Opened> {
     let dir = DataDir::open(data)?;
     let lock = dir.lock()?;
     let store = SqliteStore::open(&dir.database())
         .await
         .with_context(|| format!("cannot open the database in {}", dir.root().display()))?;
     let key = dir.log_key(origin)?;
-    let core = Arc::new(Core::open(Arc::new(store), key).await.context("cannot load the stored state")?);
+    let core =
+        Arc::new(Core::open_with_clock(Arc::new(store), key, clock).await.context("cannot load the stored state")?);
     let mut tokens = Vec::new();
     for name in ["admin", "pep"] {
         let (token, created) = dir.ensure_token(name)?;

@@ -42,3 +42,26 @@ impl Clock for ManualClock {
         Timestamp(self.0.load(Ordering::SeqCst))
     }
 }
+
+/// The wall clock shifted by an offset that can be changed: `verdict demo`
+/// plays its story on it, starting days in the past, then runs at real time.
+#[derive(Debug, Default)]
+pub struct ShiftedClock(AtomicI64);
+
+impl ShiftedClock {
+    /// A clock `offset` seconds from the wall clock.
+    pub fn new(offset: i64) -> ShiftedClock {
+        ShiftedClock(AtomicI64::new(offset))
+    }
+
+    /// Sets the offset from the wall clock.
+    pub fn set_offset(&self, offset: i64) {
+        self.0.store(offset, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now().plus(self.0.load(Ordering::SeqCst))
+    }
+}

@@ -36,7 +36,7 @@ use verdict_log::{Hash, Receipt, TileId, Tree};
 use verdict_model::{Catalog, Inventory, Order, OrderSpec, Subscription, Tenant, Timestamp, Unit, UnitPath, User};
 use verdict_store::{Batch, LogRecord, Op, Page, Store};
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
