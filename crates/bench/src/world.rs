@@ -318,6 +318,7 @@ impl World {
             end,
             case_id: None,
             emergency_reason: None,
+            amends: None,
         };
         debug_assert!(spec.validate(&self.catalog).is_ok(), "{id}: {:?}", spec.validate(&self.catalog));
         Order {

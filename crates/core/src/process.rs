@@ -294,7 +294,16 @@ impl Core {
             .await?
             .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
         self.check_order_scope(&spec).await?;
+        if let Some(old) = &spec.amends {
+            self.amendable(old, &spec).await?;
+        }
+        let kind = self.store.tenant(&spec.tenant).await?.map(|t| t.kind);
+        let required = kind
+            .and_then(|k| clause.approvals_by_customer_kind.get(&k).copied())
+            .or(clause.approvals_required)
+            .unwrap_or(DEFAULT_APPROVALS);
         let now = self.clock.now();
+        let supersedes = spec.amends.clone();
         let order = Order {
             id: new_order_id()?,
             seq: self.store.max_order_seq().await? + 1,
@@ -307,7 +316,8 @@ impl Core {
             lifecycle: Lifecycle {
                 state: OrderState::Proposed,
                 proposed_by: Some(who.name.clone()),
-                approvals_required: clause.approvals_required.unwrap_or(DEFAULT_APPROVALS),
+                approvals_required: required,
+                supersedes,
                 ..Lifecycle::default()
             },
         };
@@ -334,6 +344,34 @@ impl Core {
         };
         self.commit(w, &who.actor(), change, &|_| ()).await?;
         Ok(order)
+    }
+
+    /// An order may be amended while it is in force: approved, neither
+    /// lifted nor ended, and of the same tenant.
+    async fn amendable(&self, id: &str, spec: &OrderSpec) -> Result<Order, CoreError> {
+        let old = self
+            .store
+            .order(id)
+            .await?
+            .ok_or_else(|| CoreError::UnknownReference { kind: "order", id: id.to_owned() })?;
+        let now = self.clock.now();
+        if !old.is_effective() || !old.binding_at(now) {
+            return Err(conflict(
+                "order-not-in-force",
+                format!(
+                    "order {id} is not in force ({}, {:?}); only an order in force can be amended",
+                    old.lifecycle.state.as_str(),
+                    old.status_at(now)
+                ),
+            ));
+        }
+        if old.spec.tenant != spec.tenant {
+            return Err(conflict(
+                "case-tenant-mismatch",
+                format!("order {id} is for tenant {}, not {}", old.spec.tenant, spec.tenant),
+            ));
+        }
+        Ok(old)
     }
 
     async fn proposed_order(&self, who: &Principal, id: &str, verb: &str) -> Result<Order, CoreError> {
@@ -397,6 +435,13 @@ impl Core {
             if let Some(end) = order.spec.end {
                 self.writer.lock().await.expiries.insert((end, order.id.clone()));
             }
+            // An amendment takes the old version's place: it is lifted and
+            // stays in history.
+            if let Some(old) = &order.lifecycle.supersedes
+                && self.store.order(old).await?.is_some_and(|o| o.lifted_at.is_none())
+            {
+                self.lift_order(&who.actor(), old, &format!("superseded by {} (approved amendment)", order.id)).await?;
+            }
             self.issue_pending_notices().await?;
         }
         Ok(order)
@@ -458,10 +503,14 @@ impl Core {
             self.store.notices(None).await?.into_iter().map(|n| n.order).collect();
         let mut issued = Vec::new();
         for order in self.all_orders(None).await? {
-            // An amendment on appeal is noticed by the appeal's outcome notice.
+            // An amendment made on appeal is noticed by the appeal's outcome
+            // notice (its only approval is the reviewer's decision).
+            let on_appeal = order.lifecycle.supersedes.is_some()
+                && order.lifecycle.approvals.len() == 1
+                && order.lifecycle.approvals[0].by == order.lifecycle.proposed_by.clone().unwrap_or_default();
             let due = order.lifecycle.state == OrderState::Approved
                 && order.lifecycle.proposed_by.is_some()
-                && order.lifecycle.supersedes.is_none()
+                && !on_appeal
                 && !noticed.contains(&order.id);
             if due {
                 issued.push(self.issue_notice(&order).await?);

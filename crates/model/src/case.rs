@@ -25,6 +25,10 @@ pub struct Clause {
     /// Distinct approvers an order under this clause needs (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals_required: Option<u32>,
+    /// Approvers needed for customers of a kind, overriding the above, e.g.
+    /// `{"government": 3}`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub approvals_by_customer_kind: std::collections::BTreeMap<crate::TenantKind, u32>,
     /// When this version was published.
     #[serde(default)]
     pub created_at: Timestamp,
@@ -43,8 +47,11 @@ impl Clause {
         if self.title.len() > 300 || self.text.len() > 20_000 {
             return Err(ModelError::InvalidCase("a clause's title is at most 300 bytes and its text 20,000".into()));
         }
-        if let Some(n) = self.approvals_required
-            && !(1..=10).contains(&n)
+        if let Some(n) = self
+            .approvals_required
+            .into_iter()
+            .chain(self.approvals_by_customer_kind.values().copied())
+            .find(|n| !(1..=10).contains(n))
         {
             return Err(ModelError::InvalidCase(format!(
                 "approvals_required is {n}; an order needs between 1 and 10 approvers"

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Catalog, ModelError, UnitPath, validate_id};
 
 /// What kind of customer a tenant is; transparency reports group by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {

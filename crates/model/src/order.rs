@@ -104,6 +104,10 @@ pub struct OrderSpec {
     /// phase restricts anything; the notice shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_reason: Option<String>,
+    /// The order in force this one amends: once approved, it supersedes it
+    /// (the old order is lifted and stays in history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amends: Option<String>,
 }
 
 impl OrderSpec {

@@ -324,11 +324,17 @@ pub(crate) async fn create_order(
     responses((status = 200, body = List<OrderView>)), security(("bearer" = [])))]
 pub(crate) async fn list_orders(
     State(s): State<Arc<AppState>>,
-    _: Staff,
+    Caller(who): Caller,
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<OrderView>>> {
     let page = q.page()?;
-    let items = s.core.store().orders(q.tenant.as_deref(), &page).await?;
+    // A tenant's users see their own tenant's orders only.
+    let tenant = match () {
+        () if who.is_staff() => q.tenant.clone(),
+        () if who.is(&[Role::Tenant]) => who.tenant.clone(),
+        () => return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not read orders")),
+    };
+    let items = s.core.store().orders(tenant.as_deref(), &page).await?;
     Ok(axum::Json(list(items.into_iter().map(OrderView::of).collect(), page.limit, |o| o.order.id.clone())))
 }
 
@@ -337,13 +343,16 @@ pub(crate) async fn list_orders(
     responses((status = 200, body = OrderView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get_order(
     State(s): State<Arc<AppState>>,
-    _: Staff,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderView>> {
+    // Another tenant's order does not exist as far as a tenant's user can tell.
+    let own = |o: &Order| who.is(&[Role::Tenant]) && who.tenant.as_deref() == Some(o.spec.tenant.as_str());
     s.core
         .store()
         .order(&id)
         .await?
+        .filter(|o| who.is_staff() || own(o))
         .map(|o| axum::Json(OrderView::of(o)))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-order", format!("order {id:?} does not exist")))
 }

@@ -401,3 +401,80 @@ async fn cases_and_clauses_refuse_what_does_not_hold_together() {
     other["scope"] = json!({"units": ["rd"]});
     s.refused("/v1/orders", &staff.analyst, other, StatusCode::CONFLICT, "case-tenant-mismatch").await;
 }
+
+#[tokio::test]
+async fn amendments_supersede_orders_in_force_and_tenants_read_only_their_own() {
+    let (s, staff) = start().await;
+    // Government customers need three approvers under the revised clause.
+    let revised = json!({"id": "AUP-2", "title": "No mass surveillance", "text": "Revised.",
+        "approvals_required": 2, "approvals_by_customer_kind": {"government": 3}});
+    assert_eq!(s.call("/v1/clauses", ADMIN, Some(revised)).await.0, StatusCode::CREATED);
+    let (_, c) = s.call("/v1/users", ADMIN, Some(json!({"name": "approver-c", "role": "approver"}))).await;
+    let approver_c = c["token"].as_str().unwrap().to_owned();
+    let (_, other) =
+        s.call("/v1/users", ADMIN, Some(json!({"name": "acme-legal", "role": "tenant", "tenant": "acme"}))).await;
+    let acme_legal = other["token"].as_str().unwrap().to_owned();
+    let (_, case) = s
+        .call(
+            "/v1/cases",
+            &staff.analyst,
+            Some(json!({"tenant": "mod", "source_type": "internal_signal",
+        "title": "Usage anomaly", "clauses": ["AUP-2"]})),
+        )
+        .await;
+    let case_id = case["id"].as_str().unwrap().to_owned();
+    let approve_all = async |id: &str| {
+        let mut last = Value::Null;
+        for token in [&staff.approver_a, &staff.approver_b, &approver_c] {
+            let (status, body) = s.call(&format!("/v1/orders/{id}/approve"), token, Some(json!({}))).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            last = body;
+        }
+        last
+    };
+    let (_, first) = s.call("/v1/orders", &staff.analyst, Some(order(&case_id, None))).await;
+    assert_eq!(first["approvals_required"], 3, "{first}");
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    for token in [&staff.approver_a, &staff.approver_b] {
+        s.call(&format!("/v1/orders/{first_id}/approve"), token, Some(json!({}))).await;
+    }
+    let (_, two) = s.call(&format!("/v1/orders/{first_id}"), ADMIN, None).await;
+    assert_eq!(two["state"], "proposed", "two of three approvals have no effect");
+    assert!(!s.denied().await);
+    let (_, done) = s.call(&format!("/v1/orders/{first_id}/approve"), &approver_c, Some(json!({}))).await;
+    assert_eq!(done["state"], "approved");
+    assert!(s.denied().await);
+
+    // An amendment restricting only AI replaces it once approved.
+    let mut amendment = order(&case_id, None);
+    amendment["services"] = json!(["ai.*"]);
+    amendment["amends"] = json!(first_id);
+    let (status, second) = s.call("/v1/orders", &staff.analyst, Some(amendment.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    assert!(s.denied().await, "the amendment has no effect until approved");
+    let approved = approve_all(&second_id).await;
+    assert_eq!(
+        (approved["state"].as_str(), approved["supersedes"].as_str()),
+        (Some("approved"), Some(first_id.as_str()))
+    );
+    assert!(!s.denied().await, "storage is no longer restricted");
+    let (_, old) = s.call(&format!("/v1/orders/{first_id}"), ADMIN, None).await;
+    assert_eq!(old["status"], "lifted");
+    assert!(old["lift_reason"].as_str().unwrap().contains(&second_id), "{old}");
+    // The old version stays in history, and cannot be amended again.
+    s.refused("/v1/orders", &staff.analyst, amendment, StatusCode::CONFLICT, "order-not-in-force").await;
+
+    // Tenants read their own orders, and only those.
+    let (status, mine) = s.call("/v1/orders", &staff.legal, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2);
+    assert_eq!(s.call(&format!("/v1/orders/{second_id}"), &staff.legal, None).await.0, StatusCode::OK);
+    let (status, body) = s.call(&format!("/v1/orders/{second_id}"), &acme_legal, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-order")));
+    assert_eq!(s.call("/v1/orders", &acme_legal, None).await.1["items"], json!([]));
+    // …and their own log records, not others'.
+    let (status, appeal) =
+        s.call(&format!("/v1/orders/{second_id}/appeals"), &acme_legal, Some(json!({"statement": "not ours"}))).await;
+    assert_eq!((status, appeal["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-order")));
+}
