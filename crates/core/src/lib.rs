@@ -1088,7 +1088,13 @@ impl Core {
     /// which service families, when, where, and on what kind of customer;
     /// never who.
     async fn order_created_draft(&self, order: &Order) -> Result<Draft, CoreError> {
-        self.order_draft("order.created", order).await
+        let mut draft = self.order_draft("order.created", order).await?;
+        // Loaded directly by an admin, with no case and no approvers: the
+        // log says so in public.
+        if let Some(public) = draft.public.as_object_mut() {
+            public.insert("direct".into(), json!(true));
+        }
+        Ok(draft)
     }
 
     /// The public part of an order's entry (see [`Core::order_created_draft`]).
