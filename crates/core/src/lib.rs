@@ -202,6 +202,7 @@ impl Core {
             core.adopt_unlogged_state(version).await?;
         }
         core.issue_pending_notices().await?;
+        core.complete_appeals().await?;
         Ok(core)
     }
 

@@ -755,21 +755,14 @@ impl Core {
             ));
         }
         let now = self.clock.now();
-        let lift_reason = |why: String| format!("{why} (appeal {appeal_id}: {reasons})");
-        let (standing, new_order) = match outcome {
-            AppealOutcome::Uphold => (order.clone(), None),
-            AppealOutcome::Lift => {
-                let (lifted, _) =
-                    self.lift_order(&who.actor(), &order.id, &lift_reason("lifted on appeal".into())).await?;
-                (lifted, None)
+        let amendment = match (outcome, amendment) {
+            (AppealOutcome::Amend, None) => {
+                return Err(conflict(
+                    "amendment-required",
+                    "an amendment gives the order's new version as 'amendment'".into(),
+                ));
             }
-            AppealOutcome::Amend => {
-                let Some(mut spec) = amendment else {
-                    return Err(conflict(
-                        "amendment-required",
-                        "an amendment gives the order's new version as 'amendment'".into(),
-                    ));
-                };
+            (AppealOutcome::Amend, Some(mut spec)) => {
                 if spec.tenant != order.spec.tenant {
                     return Err(conflict(
                         "case-tenant-mismatch",
@@ -777,20 +770,24 @@ impl Core {
                     ));
                 }
                 spec.case_id = order.spec.case_id.clone();
+                spec.amends = None;
                 spec.validate(self.snapshot().catalog())?;
-                let amended = self.amend_order(who, &order, spec, now).await?;
-                let reason = lift_reason(format!("superseded by {} on appeal", amended.id));
-                self.lift_order(&who.actor(), &order.id, &reason).await?;
-                let id = amended.id.clone();
-                (amended, Some(id))
+                self.check_order_scope(&spec).await?;
+                Some(spec)
             }
+            (_, _) => None,
         };
+        // The decision is recorded first, with everything needed to carry it
+        // out; its effects follow and are completed again on start if a
+        // crash cut them short.
+        let new_order = amendment.is_some().then(new_order_id).transpose()?;
         appeal.decision = Some(verdict_model::AppealDecision {
             outcome,
             reasons: reasons.to_owned(),
             by: who.name.clone(),
             at: now,
             new_order,
+            amendment,
         });
         let w = self.writer.lock().await;
         let draft = Draft::new(
@@ -809,24 +806,91 @@ impl Core {
             draft,
         };
         self.commit(w, &who.actor(), change, &|_| ()).await?;
-        let w = self.writer.lock().await;
-        let notice = self.issue(w, &standing, verdict_model::NoticeKind::AppealOutcome, Some(appeal.clone())).await?;
+        let notice = self.complete_appeal(&appeal).await?;
         Ok((appeal, notice))
+    }
+
+    /// Carries out whatever of a decided appeal's effects is not done yet:
+    /// the amended version, the lifting, the outcome notice. Idempotent.
+    async fn complete_appeal(&self, appeal: &verdict_model::Appeal) -> Result<verdict_model::Notice, CoreError> {
+        use verdict_model::AppealOutcome;
+        let decision = appeal
+            .decision
+            .clone()
+            .ok_or_else(|| CoreError::Internal(format!("appeal {} is not decided", appeal.id)))?;
+        let reviewer = crate::Actor::new(decision.by.clone());
+        let order = self
+            .store
+            .order(&appeal.order)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("appeal {} names a missing order", appeal.id)))?;
+        let why = |what: String| format!("{what} (appeal {}: {})", appeal.id, decision.reasons);
+        let standing = match decision.outcome {
+            AppealOutcome::Uphold => order,
+            AppealOutcome::Lift => {
+                if order.lifted_at.is_none() && order.binding_at(self.clock.now()) {
+                    self.lift_order(&reviewer, &order.id, &why("lifted on appeal".into())).await?.0
+                } else {
+                    order
+                }
+            }
+            AppealOutcome::Amend => {
+                let id = decision
+                    .new_order
+                    .clone()
+                    .ok_or_else(|| CoreError::Internal("an amendment without its order id".into()))?;
+                let amended = match self.store.order(&id).await? {
+                    Some(done) => done,
+                    None => {
+                        let spec = decision
+                            .amendment
+                            .clone()
+                            .ok_or_else(|| CoreError::Internal("an amendment without its body".into()))?;
+                        self.amend_order(&decision.by, &order, spec, &id, decision.at).await?
+                    }
+                };
+                if order.lifted_at.is_none() && order.binding_at(self.clock.now()) {
+                    self.lift_order(&reviewer, &order.id, &why(format!("superseded by {id} on appeal"))).await?;
+                }
+                amended
+            }
+        };
+        let existing = self.store.notices(Some(&appeal.tenant)).await?.into_iter().find(|n| {
+            n.kind == verdict_model::NoticeKind::AppealOutcome && n.appeal.as_ref().is_some_and(|a| a.id == appeal.id)
+        });
+        match existing {
+            Some(notice) => Ok(notice),
+            None => {
+                let w = self.writer.lock().await;
+                self.issue(w, &standing, verdict_model::NoticeKind::AppealOutcome, Some(appeal.clone())).await
+            }
+        }
+    }
+
+    /// Completes every decided appeal whose effects a crash cut short.
+    pub async fn complete_appeals(&self) -> Result<(), CoreError> {
+        for appeal in self.store.appeals(None).await? {
+            if appeal.decision.is_some() {
+                self.complete_appeal(&appeal).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The new version of `old`, in force from now, approved by the reviewer
     /// who decided the appeal.
     async fn amend_order(
         &self,
-        who: &Principal,
+        reviewer: &str,
         old: &Order,
         spec: OrderSpec,
+        id: &str,
         now: verdict_model::Timestamp,
     ) -> Result<Order, CoreError> {
         let w = self.writer.lock().await;
         self.check_order_scope(&spec).await?;
         let order = Order {
-            id: new_order_id()?,
+            id: id.to_owned(),
             seq: self.store.max_order_seq().await? + 1,
             spec,
             created_at: now,
@@ -836,9 +900,9 @@ impl Core {
             log_index: Some(self.next_log_index()),
             lifecycle: Lifecycle {
                 state: OrderState::Approved,
-                proposed_by: Some(who.name.clone()),
+                proposed_by: Some(reviewer.to_owned()),
                 approvals_required: 1,
-                approvals: vec![Approval { by: who.name.clone(), at: now }],
+                approvals: vec![Approval { by: reviewer.to_owned(), at: now }],
                 approved_at: Some(now),
                 rejection: None,
                 supersedes: Some(old.id.clone()),
@@ -852,7 +916,7 @@ impl Core {
             changes: vec![Change::PutOrder(order.clone())],
             draft,
         };
-        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        self.commit(w, &crate::Actor::new(reviewer), change, &|_| ()).await?;
         if let Some(end) = order.spec.end {
             self.writer.lock().await.expiries.insert((end, order.id.clone()));
         }

@@ -193,6 +193,10 @@ pub struct AppealDecision {
     /// For an amendment, the new version of the order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_order: Option<String>,
+    /// For an amendment, the body of the new version (kept so the decision
+    /// can be carried out again after a crash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amendment: Option<crate::OrderSpec>,
 }
 
 /// A tenant's appeal against an order.

@@ -354,4 +354,10 @@ async fn appeals_are_decided_by_an_uninvolved_reviewer_and_the_tenant_is_told() 
         appeals.as_array().unwrap().iter().map(|a| a["decision"]["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes.len(), 3);
     assert!(outcomes.contains(&"uphold") && outcomes.contains(&"amend") && outcomes.contains(&"lift"));
+    // Completing decided appeals again (as a restart does) changes nothing.
+    let notices = s.call("/v1/notices", &p.legal, None).await.1;
+    let orders = s.call("/v1/orders", ADMIN, None).await.1["items"].as_array().unwrap().len();
+    s.core.complete_appeals().await.unwrap();
+    assert_eq!(s.call("/v1/notices", &p.legal, None).await.1, notices);
+    assert_eq!(s.call("/v1/orders", ADMIN, None).await.1["items"].as_array().unwrap().len(), orders);
 }
