@@ -97,7 +97,7 @@ impl Core {
             }
         }
         let kind_of = |tenant: &str| kinds.get(tenant).copied().unwrap_or("not_government");
-        let cases = self.store.cases(None, 10_000).await?;
+        let cases = self.store.cases(None, u32::MAX).await?;
         let source_of_case: BTreeMap<&str, &str> =
             cases.iter().map(|c| (c.id.as_str(), c.spec.source_type.as_str())).collect();
         let mut report = Report { from, to, ..Report::default() };

@@ -731,7 +731,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant)
         .bind(tenant)
-        .bind(i64::from(limit.clamp(1, 10_000)))
+        .bind(i64::from(limit.clamp(1, 10_000_000)))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|b| from_json(b)).collect()
