@@ -65,7 +65,7 @@ pub struct AppState {
         process::clauses, process::publish_clause, process::open_case, process::list_cases, process::get_case,
         appeals::file, appeals::list, appeals::get, appeals::decide,
         notices::list, notices::get, notices::receipt, notices::dsa, notices::deliveries,
-        process::report,
+        process::report, process::preview, process::preview_order, process::diff, process::diff_order,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
@@ -185,6 +185,10 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/cases/{id}/assign", post(process::assign))
         .route("/v1/cases/{id}/status", post(process::set_status))
         .route("/v1/orders/{id}/approve", post(process::approve))
+        .route("/v1/orders/preview", post(process::preview))
+        .route("/v1/orders/diff", post(process::diff))
+        .route("/v1/orders/{id}/preview", get(process::preview_order))
+        .route("/v1/orders/{id}/diff", get(process::diff_order))
         .route("/v1/orders/{id}/appeals", post(appeals::file))
         .route("/v1/appeals", get(appeals::list))
         .route("/v1/appeals/{id}", get(appeals::get))

@@ -257,3 +257,53 @@ pub(crate) async fn report(
         Some(other) => Err(ApiError::bad_request("invalid-format", format!("format {other:?} is not json or csv"))),
     }
 }
+
+/// What an order body would cut and spare, per subscription, service and
+/// phase, over the inventory as it is now. Staff.
+#[utoipa::path(post, path = "/v1/orders/preview", tag = "orders", request_body = verdict_model::OrderSpec,
+    responses((status = 200, body = verdict_core::Preview), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn preview(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Json(spec): Json<verdict_model::OrderSpec>,
+) -> Result<axum::Json<verdict_core::Preview>> {
+    Ok(axum::Json(s.core.preview(&spec, None).await?))
+}
+
+/// The preview of a stored order (proposed or in force). Staff.
+#[utoipa::path(get, path = "/v1/orders/{id}/preview", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = verdict_core::Preview), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn preview_order(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<verdict_core::Preview>> {
+    Ok(axum::Json(s.core.preview_order(&id).await?))
+}
+
+/// The tenant's effective entitlements before and after an order body:
+/// only what changes. Staff.
+#[utoipa::path(post, path = "/v1/orders/diff", tag = "orders", request_body = verdict_model::OrderSpec,
+    responses((status = 200, body = verdict_core::Diff), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn diff(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Json(spec): Json<verdict_model::OrderSpec>,
+) -> Result<axum::Json<verdict_core::Diff>> {
+    Ok(axum::Json(s.core.diff(&spec, None).await?))
+}
+
+/// The diff of a stored order. Staff.
+#[utoipa::path(get, path = "/v1/orders/{id}/diff", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = verdict_core::Diff), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn diff_order(
+    State(s): State<Arc<AppState>>,
+    _: Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<verdict_core::Diff>> {
+    Ok(axum::Json(s.core.diff_order(&id).await?))
+}
