@@ -223,10 +223,28 @@ pub enum OrderCommand {
         #[command(flatten)]
         server: crate::ServerArgs,
     },
-    /// Approve a proposed order. Approvers who did not propose it.
+    /// Approve a proposed order as previewed now (its preview's hash is sent
+    /// with the approval). Approvers who did not propose it.
     Approve {
         /// Order id.
         id: String,
+        /// Override a guard the order breaks: GUARD=REASON (repeatable).
+        #[arg(long = "override", value_name = "GUARD=REASON")]
+        overrides: Vec<String>,
+        #[command(flatten)]
+        server: crate::ServerArgs,
+    },
+    /// Show what an order would cut and spare: a stored one (--id) or a body
+    /// from FILE; a tree, or --json.
+    Preview {
+        /// An order body as JSON (`-` for standard input).
+        file: Option<PathBuf>,
+        /// A stored order.
+        #[arg(long)]
+        id: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: crate::ServerArgs,
     },
@@ -259,7 +277,10 @@ fn client(args: &crate::ServerArgs) -> anyhow::Result<Client> {
 /// Runs an order subcommand.
 pub async fn order(command: OrderCommand) -> anyhow::Result<()> {
     match command {
-        OrderCommand::Approve { id, server } => crate::process::approve(&id, &server).await?,
+        OrderCommand::Approve { id, overrides, server } => crate::process::approve(&id, &overrides, &server).await?,
+        OrderCommand::Preview { file, id, json, server } => {
+            crate::process::preview(id.as_deref(), file.as_ref(), json, &server).await?
+        }
         OrderCommand::Reject { id, reason, server } => crate::process::reject(&id, &reason, &server).await?,
         OrderCommand::Create { file, direct, server } => {
             let body: Value =

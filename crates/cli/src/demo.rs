@@ -138,9 +138,11 @@ async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow:
     spec.case_id = Some(case.id.clone());
     let proposed = core.propose_order(&analyst, spec).await?;
     at(2 * HOUR);
-    core.approve_order(&principal("approver-a"), &proposed.id).await?;
+    let seen = core.preview_order(&proposed.id).await?.hash;
+    core.approve_order(&principal("approver-a"), &proposed.id, Some(&seen), &[]).await?;
     at(3 * HOUR);
-    core.approve_order(&principal("approver-b"), &proposed.id).await?;
+    let seen = core.preview_order(&proposed.id).await?.hash;
+    core.approve_order(&principal("approver-b"), &proposed.id, Some(&seen), &[]).await?;
     at(DAY);
     let appeal = core
         .file_appeal(

@@ -240,9 +240,74 @@ pub async fn case(command: CaseCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `verdict order approve|reject`.
-pub async fn approve(id: &str, server: &ServerArgs) -> anyhow::Result<()> {
-    print(&client(server)?.post(&format!("/v1/orders/{id}/approve"), &json!({})).await?)
+/// Runs `verdict order approve`: fetches the order's preview, shows its
+/// summary, and approves exactly that (its hash), with any guard overrides
+/// given as `GUARD=REASON`.
+pub async fn approve(id: &str, overrides: &[String], server: &ServerArgs) -> anyhow::Result<()> {
+    let client = client(server)?;
+    let preview = client.get(&format!("/v1/orders/{id}/preview")).await?;
+    eprintln!("approving order {id} as previewed: {}", preview["summary"]);
+    let overrides: Vec<Value> = overrides
+        .iter()
+        .map(|o| {
+            let (guard, reason) = o.split_once('=').context("an override is GUARD=REASON")?;
+            Ok(json!({"guard": guard, "reason": reason}))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let body = json!({"preview_hash": preview["hash"], "overrides": overrides});
+    print(&client.post(&format!("/v1/orders/{id}/approve"), &body).await?)
+}
+
+/// Runs `verdict order preview`: the order's blast radius as a tree (unit →
+/// subscription → service: what each phase denies), or JSON.
+pub async fn preview(id: Option<&str>, file: Option<&PathBuf>, json: bool, server: &ServerArgs) -> anyhow::Result<()> {
+    let client = client(server)?;
+    let preview = match (id, file) {
+        (Some(id), _) => client.get(&format!("/v1/orders/{id}/preview")).await?,
+        (None, Some(file)) => client.post("/v1/orders/preview", &json_file(file)?).await?,
+        (None, None) => anyhow::bail!("give an order id (--id) or an order body (FILE)"),
+    };
+    if json {
+        return print(&preview);
+    }
+    println!(
+        "tenant {}  (preview {})",
+        preview["tenant"].as_str().unwrap_or(""),
+        preview["hash"].as_str().unwrap_or("")
+    );
+    let mut by_unit: std::collections::BTreeMap<&str, Vec<&Value>> = std::collections::BTreeMap::new();
+    for a in preview["affected"].as_array().into_iter().flatten() {
+        by_unit.entry(a["unit"].as_str().unwrap_or("")).or_default().push(a);
+    }
+    for (unit, subs) in by_unit {
+        println!("{unit}");
+        for sub in subs {
+            println!("  {}", sub["subscription"].as_str().unwrap_or(""));
+            for (service, phases) in sub["services"].as_object().into_iter().flatten() {
+                let what: Vec<String> = phases
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(mode, classes)| {
+                        let list: Vec<&str> =
+                            classes.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        if list.is_empty() {
+                            format!("{mode}: nothing denied")
+                        } else {
+                            format!("{mode}: denies {}", list.join(" "))
+                        }
+                    })
+                    .collect();
+                println!("    {service:<20} {}", what.join("; "));
+            }
+        }
+    }
+    let untouched: Vec<&str> =
+        preview["untouched"].as_array().into_iter().flatten().filter_map(|u| u["subscription"].as_str()).collect();
+    println!("untouched: {}", if untouched.is_empty() { "none".to_owned() } else { untouched.join(", ") });
+    let exempted: Vec<&str> = preview["exempted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    println!("exempted: {}", if exempted.is_empty() { "none".to_owned() } else { exempted.join(", ") });
+    Ok(())
 }
 
 /// Runs `verdict order reject`.

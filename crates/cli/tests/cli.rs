@@ -216,7 +216,11 @@ fn import_check_and_orders_from_the_shell() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&[&["order", "lift", &id, "--reason", "again"][..], &remote[..]].concat());
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("order-already-lifted"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("order-already-lifted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&[&["order", "show", "ord-nope"][..], &remote[..]].concat());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown-order"));
     drop(server);

@@ -6,8 +6,8 @@
 use serde_json::json;
 use verdict_engine::Change;
 use verdict_model::{
-    Approval, Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, Lifecycle, Order, OrderSpec, OrderState,
-    Rejection, Role,
+    Approval, Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, Guard, GuardOverride, Lifecycle, Order,
+    OrderSpec, OrderState, Rejection, Role,
 };
 use verdict_store::Op;
 
@@ -346,6 +346,68 @@ impl Core {
         Ok(order)
     }
 
+    /// Every guard.
+    pub async fn guards(&self) -> Result<Vec<Guard>, CoreError> {
+        Ok(self.store.guards().await?)
+    }
+
+    /// Declares (or replaces) a guard.
+    pub async fn put_guard(&self, who: &Principal, guard: Guard) -> Result<Guard, CoreError> {
+        guard.validate(&verdict_model::Catalog::builtin())?;
+        let w = self.writer.lock().await;
+        if let Some(tenant) = &guard.tenant
+            && !self.tenant_exists(tenant).await?
+        {
+            return Err(CoreError::UnknownReference { kind: "tenant", id: tenant.clone() });
+        }
+        let services: Vec<String> = guard.services.iter().map(ToString::to_string).collect();
+        let draft = Draft::new(
+            "guard.declared",
+            json!({"guard": guard.id, "customer_kind": guard.customer_kind, "services": services,
+                   "scoped": guard.tenant.is_some() || guard.subscription.is_some()}),
+        )
+        .facts(serde_json::to_value(&guard).map_err(|e| CoreError::Internal(e.to_string()))?);
+        let draft = match &guard.tenant {
+            Some(t) => draft.tenant(t),
+            None => draft,
+        };
+        let change = Prepared {
+            at: self.clock.now(),
+            summary: json!({"guard": guard.id}),
+            ops: vec![Op::PutGuard(guard.clone())],
+            changes: vec![],
+            draft,
+        };
+        self.commit(w, &who.actor(), change, &|_| ()).await?;
+        Ok(guard)
+    }
+
+    /// The guards an order with this preview would break.
+    pub async fn broken_guards(&self, spec: &OrderSpec, preview: &crate::Preview) -> Result<Vec<String>, CoreError> {
+        let catalog = verdict_model::Catalog::builtin();
+        let kind = self.store.tenant(&spec.tenant).await?.map(|t| t.kind);
+        let mut broken = Vec::new();
+        for guard in self.store.guards().await? {
+            if guard.tenant.as_ref().is_some_and(|t| *t != spec.tenant)
+                || guard.customer_kind.is_some_and(|k| Some(k) != kind)
+            {
+                continue;
+            }
+            let protected = guard.validate(&catalog)?;
+            let hit = preview.affected.iter().any(|a| {
+                guard.subscription.as_ref().is_none_or(|s| *s == a.subscription)
+                    && a.services.iter().any(|(service, phases)| {
+                        catalog.index_of(service).is_some_and(|i| protected.contains(i))
+                            && phases.values().any(|denied| !denied.is_empty())
+                    })
+            });
+            if hit {
+                broken.push(guard.id);
+            }
+        }
+        Ok(broken)
+    }
+
     /// An order may be amended while it is in force: approved, neither
     /// lifted nor ended, and of the same tenant.
     async fn amendable(&self, id: &str, spec: &OrderSpec) -> Result<Order, CoreError> {
@@ -397,7 +459,13 @@ impl Core {
 
     /// Records an approval; the last required one makes the order take
     /// effect (from that instant, never earlier).
-    pub async fn approve_order(&self, who: &Principal, id: &str) -> Result<Order, CoreError> {
+    pub async fn approve_order(
+        &self,
+        who: &Principal,
+        id: &str,
+        preview_hash: Option<&str>,
+        overrides: &[GuardOverride],
+    ) -> Result<Order, CoreError> {
         let w = self.writer.lock().await;
         let mut order = self.proposed_order(who, id, "approved").await?;
         if order.lifecycle.approvals.iter().any(|a| a.by == who.name) {
@@ -406,8 +474,53 @@ impl Core {
                 format!("{} already approved order {id}; it needs approvals from distinct approvers", who.name),
             ));
         }
+        // The approval is bound to what the approver saw.
+        let preview = self.preview(&order.spec, Some(id)).await?;
+        match preview_hash {
+            None => {
+                return Err(conflict(
+                    "preview-required",
+                    format!(
+                        "approve with the preview's hash: GET /v1/orders/{id}/preview, check it, and send its 'hash' as preview_hash"
+                    ),
+                ));
+            }
+            Some(hash) if hash != preview.hash => {
+                return Err(conflict(
+                    "preview-stale",
+                    format!(
+                        "what order {id} would do has changed since that preview (the inventory or the order moved on); preview it again and approve what you see"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if let Some(o) = overrides.iter().find(|o| o.reason.trim().is_empty()) {
+            return Err(conflict(
+                "override-reason-required",
+                format!("the override of guard {} gives no reason", o.guard),
+            ));
+        }
+        let broken = self.broken_guards(&order.spec, &preview).await?;
+        let unexcused: Vec<&String> = broken.iter().filter(|g| !overrides.iter().any(|o| &o.guard == *g)).collect();
+        if !unexcused.is_empty() {
+            let names: Vec<&str> = unexcused.iter().map(|g| g.as_str()).collect();
+            return Err(conflict(
+                "guard-violated",
+                format!(
+                    "order {id} would restrict what guard(s) {} protect; an approver may override each with a reason (overrides: [{{\"guard\": …, \"reason\": …}}])",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let overrides: Vec<GuardOverride> = overrides.iter().filter(|o| broken.contains(&o.guard)).cloned().collect();
         let now = self.clock.now();
-        order.lifecycle.approvals.push(Approval { by: who.name.clone(), at: now });
+        order.lifecycle.approvals.push(Approval {
+            by: who.name.clone(),
+            at: now,
+            preview_hash: Some(preview.hash.clone()),
+            overrides: overrides.to_vec(),
+        });
         let complete = order.lifecycle.approvals.len() as u32 >= order.lifecycle.approvals_required;
         let (kind, changes) = if complete {
             order.lifecycle.state = OrderState::Approved;
@@ -416,13 +529,17 @@ impl Core {
         } else {
             ("order.approval", vec![])
         };
+        let overridden: Vec<&str> = overrides.iter().map(|o| o.guard.as_str()).collect();
         let public = json!({
             "order": id,
             "approvals": order.lifecycle.approvals.len(),
             "approvals_required": order.lifecycle.approvals_required,
             "effective_from": order.lifecycle.approved_at,
+            "preview_hash": preview.hash,
+            "guards_overridden": overridden,
         });
-        let draft = Draft::new(kind, public).tenant(&order.spec.tenant).subject(id);
+        let draft =
+            Draft::new(kind, public).tenant(&order.spec.tenant).subject(id).facts(json!({"overrides": overrides}));
         let change = Prepared {
             at: now,
             summary: json!({"order": id, "approved": complete}),
@@ -583,6 +700,7 @@ impl Core {
             automated_detection: source_type == verdict_model::SourceType::InternalSignal,
             automated_decision: false,
             emergency_reason: spec.emergency_reason.clone(),
+            guard_overrides: order.lifecycle.approvals.iter().flat_map(|a| a.overrides.clone()).collect(),
             how_to_appeal: how_to_appeal(&order.id),
         })
     }
@@ -902,7 +1020,7 @@ impl Core {
                 state: OrderState::Approved,
                 proposed_by: Some(reviewer.to_owned()),
                 approvals_required: 1,
-                approvals: vec![Approval { by: reviewer.to_owned(), at: now }],
+                approvals: vec![Approval { by: reviewer.to_owned(), at: now, preview_hash: None, overrides: vec![] }],
                 approved_at: Some(now),
                 rejection: None,
                 supersedes: Some(old.id.clone()),

@@ -57,6 +57,8 @@ pub struct Report {
     pub orders_by_state: Counts,
     /// Appeals filed, by outcome (`pending` if undecided).
     pub appeals_by_outcome: Counts,
+    /// Guards overridden by approvers, by guard.
+    pub overrides_by_guard: Counts,
     /// Medians.
     pub medians: Medians,
 }
@@ -142,6 +144,11 @@ impl Core {
                 }
             };
             tally(&mut report.orders);
+            for approval in &order.lifecycle.approvals {
+                for o in &approval.overrides {
+                    bump(&mut report.overrides_by_guard, &o.guard);
+                }
+            }
             let state = if order.lifted_at.is_some() { "lifted" } else { order.lifecycle.state.as_str() };
             bump(&mut report.orders_by_state, state);
             let restricting = order.spec.phases.iter().find(|p| p.mode != PhaseMode::Notice);
@@ -213,6 +220,9 @@ impl Report {
         }
         for (key, n) in &self.appeals_by_outcome {
             row("appeals", "outcome", key, n.to_string());
+        }
+        for (key, n) in &self.overrides_by_guard {
+            row("guards", "overridden", key, n.to_string());
         }
         let m = &self.medians;
         for (key, v) in [

@@ -24,7 +24,10 @@ pub use error::ModelError;
 pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};
 pub use names::{UnitPath, validate_id};
 pub use notice::{Appeal, AppealDecision, AppealOutcome, Ground, Notice, NoticeKind, StatementOfReasons};
-pub use order::{Approval, Lifecycle, Order, OrderSpec, OrderState, OrderStatus, Phase, PhaseMode, Rejection, Scope};
+pub use order::{
+    Approval, Guard, GuardOverride, Lifecycle, Order, OrderSpec, OrderState, OrderStatus, Phase, PhaseMode, Rejection,
+    Scope,
+};
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;
 pub use user::{Role, User, roles_text};

@@ -66,6 +66,9 @@ pub struct StatementOfReasons {
     /// Why notice was skipped, for an emergency order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_reason: Option<String>,
+    /// Protections the approvers overrode, with their reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guard_overrides: Vec<crate::GuardOverride>,
     /// How to contest it.
     pub how_to_appeal: String,
 }

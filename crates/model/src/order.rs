@@ -225,6 +225,60 @@ pub struct Approval {
     pub by: String,
     /// When.
     pub at: Timestamp,
+    /// The hash of the preview the approver saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_hash: Option<String>,
+    /// Guards the approver overrode, each with a reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<GuardOverride>,
+}
+
+/// An approver's override of a guard the order breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GuardOverride {
+    /// The guard's id.
+    pub guard: String,
+    /// Why it is overridden; shown in the notice and counted in the report.
+    pub reason: String,
+}
+
+/// A declared protection: services that orders must not restrict for some
+/// customers or subscriptions, unless an approver overrides it with a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Identifier, e.g. `gov-security`.
+    pub id: String,
+    /// What it protects, for people.
+    pub description: String,
+    /// Only customers of this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_kind: Option<crate::TenantKind>,
+    /// Only this tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Only this subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    /// The services that stay available, e.g. `["security.*"]` (`["*"]`: all).
+    pub services: Vec<ServicePattern>,
+}
+
+impl Guard {
+    /// Checks the id, the description and the patterns.
+    pub fn validate(&self, catalog: &Catalog) -> Result<ServiceSet, ModelError> {
+        validate_id("guard id", &self.id)?;
+        if self.description.trim().is_empty() {
+            return Err(ModelError::Empty("description (say what the guard protects)"));
+        }
+        if self.services.is_empty() {
+            return Err(ModelError::Empty("services (the services the guard keeps available)"));
+        }
+        ServiceSet::of_patterns(catalog, &self.services)
+    }
 }
 
 /// A refusal.

@@ -65,7 +65,7 @@ pub struct AppState {
         process::clauses, process::publish_clause, process::open_case, process::list_cases, process::get_case,
         appeals::file, appeals::list, appeals::get, appeals::decide,
         notices::list, notices::get, notices::receipt, notices::dsa, notices::deliveries,
-        process::report, process::preview, process::preview_order, process::diff, process::diff_order,
+        process::report, process::guards, process::put_guard, process::preview, process::preview_order, process::diff, process::diff_order,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         healthz, metrics_text,
@@ -186,6 +186,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/cases/{id}/status", post(process::set_status))
         .route("/v1/orders/{id}/approve", post(process::approve))
         .route("/v1/orders/preview", post(process::preview))
+        .route("/v1/guards", get(process::guards).post(process::put_guard))
         .route("/v1/orders/diff", post(process::diff))
         .route("/v1/orders/{id}/preview", get(process::preview_order))
         .route("/v1/orders/{id}/diff", get(process::diff_order))

@@ -177,18 +177,55 @@ pub(crate) async fn set_status(
     Ok(axum::Json(s.core.set_case_status(&who, &id, body.status, body.reason.as_deref()).await?))
 }
 
-/// Approves a proposed order. Approvers who did not propose it; each once.
+/// `POST /v1/orders/{id}/approve` body.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApproveBody {
+    /// The `hash` of the preview the approver checked
+    /// (`GET /v1/orders/{id}/preview`).
+    #[serde(default)]
+    preview_hash: Option<String>,
+    /// Guards the order breaks that the approver overrides, each with a reason.
+    #[serde(default)]
+    overrides: Vec<verdict_model::GuardOverride>,
+}
+
+/// Approves a proposed order, bound to the preview the approver saw.
+/// Approvers who did not propose it; each once.
 #[utoipa::path(post, path = "/v1/orders/{id}/approve", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    request_body = ApproveBody,
     responses((status = 200, body = OrderView),
-        (status = 409, description = "self-approval, already-approved, order-not-proposed", body = crate::error::ErrorBody)),
+        (status = 409, description = "self-approval, already-approved, order-not-proposed, preview-required, preview-stale, guard-violated", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn approve(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
     Path(id): Path<String>,
+    Json(body): Json<ApproveBody>,
 ) -> Result<axum::Json<OrderView>> {
     require(&who, &[Role::Approver], "approve an order")?;
-    Ok(axum::Json(OrderView::of(s.core.approve_order(&who, &id).await?)))
+    let order = s.core.approve_order(&who, &id, body.preview_hash.as_deref(), &body.overrides).await?;
+    Ok(axum::Json(OrderView::of(order)))
+}
+
+/// Every guard. Staff.
+#[utoipa::path(get, path = "/v1/guards", tag = "orders", responses((status = 200, body = [verdict_model::Guard])),
+    security(("bearer" = [])))]
+pub(crate) async fn guards(State(s): State<Arc<AppState>>, _: Staff) -> Result<axum::Json<Vec<verdict_model::Guard>>> {
+    Ok(axum::Json(s.core.guards().await?))
+}
+
+/// Declares or replaces a guard: services an order must not restrict for
+/// some customers or subscriptions unless an approver overrides it. Admins.
+#[utoipa::path(post, path = "/v1/guards", tag = "orders", request_body = verdict_model::Guard,
+    responses((status = 201, body = verdict_model::Guard), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_guard(
+    State(s): State<Arc<AppState>>,
+    Admin(who): Admin,
+    Json(guard): Json<verdict_model::Guard>,
+) -> Result<(StatusCode, axum::Json<verdict_model::Guard>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.core.put_guard(&who, guard).await?)))
 }
 
 /// `POST /v1/orders/{id}/reject` body.

@@ -57,6 +57,13 @@ struct Server {
 }
 
 impl Server {
+    /// The approval body for what the order's preview shows now.
+    async fn seen(&self, id: &str) -> Value {
+        let (status, preview) = self.call(&format!("/v1/orders/{id}/preview"), ADMIN, None).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        json!({"preview_hash": preview["hash"]})
+    }
+
     async fn call(&self, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
         let url = format!("{}{path}", self.base);
         let request = match body {
@@ -137,10 +144,10 @@ async fn an_approved_order_notifies_its_tenant_provably_and_reliably() {
         "phases": [{"mode": "notice", "start": now.plus(-DAY)}, {"mode": "disabled", "start": now.plus(6 * DAY)}]});
     let (_, order) = s.call("/v1/orders", &analyst, Some(order)).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
-    s.call(&format!("/v1/orders/{order_id}/approve"), &approver_a, Some(json!({}))).await;
+    s.call(&format!("/v1/orders/{order_id}/approve"), &approver_a, Some(s.seen(&order_id).await)).await;
     let (_, notices) = s.call("/v1/notices", &legal, None).await;
     assert_eq!(notices.as_array().unwrap().len(), 0, "no notice before approval");
-    s.call(&format!("/v1/orders/{order_id}/approve"), &approver_b, Some(json!({}))).await;
+    s.call(&format!("/v1/orders/{order_id}/approve"), &approver_b, Some(s.seen(&order_id).await)).await;
 
     // The tenant concerned reads its notice; no one else's user does.
     let (status, notices) = s.call("/v1/notices", &legal, None).await;
@@ -261,7 +268,7 @@ async fn approved_order(s: &Server) -> (String, People) {
     let (_, order) = s.call("/v1/orders", &people.analyst, Some(order)).await;
     let id = order["id"].as_str().unwrap().to_owned();
     for token in [&people.approver_a, &people.approver_b] {
-        assert_eq!(s.call(&format!("/v1/orders/{id}/approve"), token, Some(json!({}))).await.0, StatusCode::OK);
+        assert_eq!(s.call(&format!("/v1/orders/{id}/approve"), token, Some(s.seen(&id).await)).await.0, StatusCode::OK);
     }
     (id, people)
 }

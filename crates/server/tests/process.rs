@@ -75,6 +75,13 @@ async fn start() -> (Server, Staff) {
 }
 
 impl Server {
+    /// The approval body for what the order's preview shows now.
+    async fn seen(&self, id: &str) -> Value {
+        let (status, preview) = self.call(&format!("/v1/orders/{id}/preview"), ADMIN, None).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        json!({"preview_hash": preview["hash"]})
+    }
+
     /// POST with a body, GET without.
     async fn call(&self, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
         let url = format!("{}{path}", self.base);
@@ -204,11 +211,11 @@ async fn an_order_takes_effect_only_after_two_approvers_who_did_not_propose_it()
     s.refused(&approve, &staff.analyst, json!({}), StatusCode::FORBIDDEN, "forbidden").await;
     s.refused(&approve, &staff.auditor, json!({}), StatusCode::FORBIDDEN, "forbidden").await;
     s.refused(&approve, &staff.legal, json!({}), StatusCode::FORBIDDEN, "forbidden").await;
-    let (status, once) = s.call(&approve, &staff.approver_a, Some(json!({}))).await;
+    let (status, once) = s.call(&approve, &staff.approver_a, Some(s.seen(&oid).await)).await;
     assert_eq!((status, once["state"].as_str()), (StatusCode::OK, Some("proposed")), "{once}");
     assert!(!s.denied().await, "one approval of two has no effect");
     s.refused(&approve, &staff.approver_a, json!({}), StatusCode::CONFLICT, "already-approved").await;
-    let (status, done) = s.call(&approve, &staff.approver_b, Some(json!({}))).await;
+    let (status, done) = s.call(&approve, &staff.approver_b, Some(s.seen(&oid).await)).await;
     assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("approved")), "{done}");
     assert!(s.denied().await, "approved: the export_only phase denies writes");
     s.refused(&approve, &staff.approver_b, json!({}), StatusCode::CONFLICT, "order-not-proposed").await;
@@ -426,7 +433,7 @@ async fn amendments_supersede_orders_in_force_and_tenants_read_only_their_own() 
     let approve_all = async |id: &str| {
         let mut last = Value::Null;
         for token in [&staff.approver_a, &staff.approver_b, &approver_c] {
-            let (status, body) = s.call(&format!("/v1/orders/{id}/approve"), token, Some(json!({}))).await;
+            let (status, body) = s.call(&format!("/v1/orders/{id}/approve"), token, Some(s.seen(id).await)).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             last = body;
         }
@@ -436,12 +443,12 @@ async fn amendments_supersede_orders_in_force_and_tenants_read_only_their_own() 
     assert_eq!(first["approvals_required"], 3, "{first}");
     let first_id = first["id"].as_str().unwrap().to_owned();
     for token in [&staff.approver_a, &staff.approver_b] {
-        s.call(&format!("/v1/orders/{first_id}/approve"), token, Some(json!({}))).await;
+        s.call(&format!("/v1/orders/{first_id}/approve"), token, Some(s.seen(&first_id).await)).await;
     }
     let (_, two) = s.call(&format!("/v1/orders/{first_id}"), ADMIN, None).await;
     assert_eq!(two["state"], "proposed", "two of three approvals have no effect");
     assert!(!s.denied().await);
-    let (_, done) = s.call(&format!("/v1/orders/{first_id}/approve"), &approver_c, Some(json!({}))).await;
+    let (_, done) = s.call(&format!("/v1/orders/{first_id}/approve"), &approver_c, Some(s.seen(&first_id).await)).await;
     assert_eq!(done["state"], "approved");
     assert!(s.denied().await);
 
@@ -477,4 +484,87 @@ async fn amendments_supersede_orders_in_force_and_tenants_read_only_their_own() 
     let (status, appeal) =
         s.call(&format!("/v1/orders/{second_id}/appeals"), &acme_legal, Some(json!({"statement": "not ours"}))).await;
     assert_eq!((status, appeal["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-order")));
+}
+
+#[tokio::test]
+async fn guards_stop_approvals_unless_overridden_and_approvals_bind_to_the_preview() {
+    let (s, staff) = start().await;
+    let guard = json!({"id": "gov-security", "description": "Governments keep their security services",
+        "customer_kind": "government", "services": ["security.*"]});
+    assert_eq!(s.call("/v1/guards", ADMIN, Some(guard)).await.0, StatusCode::CREATED);
+    s.refused(
+        "/v1/guards",
+        &staff.analyst,
+        json!({"id": "g2", "description": "x", "services": ["*"]}),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let sub = json!({"id": "sig-defender", "tenant": "mod", "unit": "intelligence/signals",
+        "services": ["security.defender"], "region": "westeurope"});
+    assert_eq!(s.call("/v1/subscriptions", ADMIN, Some(sub)).await.0, StatusCode::CREATED);
+    let (_, case) = s
+        .call(
+            "/v1/cases",
+            &staff.analyst,
+            Some(json!({"tenant": "mod", "source_type": "complaint",
+        "title": "t", "clauses": ["AUP-2"]})),
+        )
+        .await;
+    let mut everything = order(case["id"].as_str().unwrap(), None);
+    everything["services"] = json!(["*"]);
+    everything["exempt"] = json!([]);
+    let (_, proposed) = s.call("/v1/orders", &staff.analyst, Some(everything)).await;
+    let id = proposed["id"].as_str().unwrap().to_owned();
+    let approve = format!("/v1/orders/{id}/approve");
+
+    // The preview shows what is cut, and the approval must carry its hash.
+    let (_, preview) = s.call(&format!("/v1/orders/{id}/preview"), &staff.approver_a, None).await;
+    let affected: Vec<&str> =
+        preview["affected"].as_array().unwrap().iter().map(|a| a["subscription"].as_str().unwrap()).collect();
+    assert_eq!(affected, ["sig-archive", "sig-defender"]);
+    assert_eq!(preview["untouched"], json!([{"subscription": "cyber-ops", "unit": "cyber"}]));
+    s.refused(&approve, &staff.approver_a, json!({}), StatusCode::CONFLICT, "preview-required").await;
+    let seen = preview["hash"].clone();
+    s.refused(&approve, &staff.approver_a, json!({"preview_hash": seen}), StatusCode::CONFLICT, "guard-violated").await;
+    s.refused(
+        &approve,
+        &staff.approver_a,
+        json!({"preview_hash": seen, "overrides": [{"guard": "gov-security", "reason": " "}]}),
+        StatusCode::CONFLICT,
+        "override-reason-required",
+    )
+    .await;
+
+    // The inventory moves on: the old preview no longer binds.
+    let late = json!({"id": "sig-late", "tenant": "mod", "unit": "intelligence/signals", "services": ["ai.vision"]});
+    assert_eq!(s.call("/v1/subscriptions", ADMIN, Some(late)).await.0, StatusCode::CREATED);
+    let overridden =
+        json!([{"guard": "gov-security", "reason": "Defender is used to run the intercept platform itself"}]);
+    s.refused(
+        &approve,
+        &staff.approver_a,
+        json!({"preview_hash": seen, "overrides": overridden}),
+        StatusCode::CONFLICT,
+        "preview-stale",
+    )
+    .await;
+    for token in [&staff.approver_a, &staff.approver_b] {
+        let mut body = s.seen(&id).await;
+        body["overrides"] = overridden.clone();
+        let (status, answer) = s.call(&approve, token, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (_, approved) = s.call(&format!("/v1/orders/{id}"), ADMIN, None).await;
+    assert_eq!(approved["state"], "approved");
+    assert_eq!(approved["approvals"][0]["overrides"][0]["guard"], "gov-security");
+    // The override is in the log, the notice and the report.
+    let entries = s.entries().await;
+    let approval: Value =
+        serde_json::from_slice(&entries.iter().rev().find(|r| r.kind == "order.approved").unwrap().entry).unwrap();
+    assert_eq!(approval["public"]["guards_overridden"], json!(["gov-security"]));
+    let (_, notices) = s.call("/v1/notices", &staff.legal, None).await;
+    assert_eq!(notices[0]["statement"]["guard_overrides"][0]["guard"], "gov-security");
+    let (_, report) = s.call("/v1/reports/transparency", &staff.auditor, None).await;
+    assert!(report["overrides_by_guard"]["gov-security"].as_u64().unwrap() >= 1, "{report}");
 }

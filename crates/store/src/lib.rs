@@ -16,7 +16,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use verdict_model::{
-    Appeal, Case, CaseEvent, Clause, Inventory, Lifecycle, Notice, Order, Subscription, Tenant, Timestamp, Unit,
+    Appeal, Case, CaseEvent, Clause, Guard, Inventory, Lifecycle, Notice, Order, Subscription, Tenant, Timestamp, Unit,
     UnitPath, User,
 };
 
@@ -115,6 +115,8 @@ pub enum Op {
     PutNotice(Notice),
     /// File or decide an appeal.
     PutAppeal(Appeal),
+    /// Declare or replace a guard.
+    PutGuard(Guard),
     /// Queue a notice's delivery to the webhook.
     Enqueue {
         /// The notice.
@@ -278,6 +280,8 @@ pub trait Store: Send + Sync + 'static {
     async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
     /// A case's timeline, oldest first.
     async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
+    /// Every guard, by id.
+    async fn guards(&self) -> Result<Vec<Guard>, StoreError>;
     /// Appeals, newest first, optionally of one tenant.
     async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError>;
     /// Notices, newest first, optionally of one tenant.
@@ -294,9 +298,9 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_failed(&self, id: i64, next_at_ms: i64, error: &str) -> Result<(), StoreError>;
     /// Every user (revoked ones too) with its token hash, by name.
     async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
-    /// Makes every committed transaction durable (on disk, fsync'd).
-    /// Commits themselves do not wait for the disk, so that many of them can
-    /// share one sync (group commit); nothing is acknowledged before this.
+    /// Makes every committed transaction durable (on disk, fsync'd), for
+    /// stores whose commits do not wait for the disk; nothing is
+    /// acknowledged before this returns. SQLite commits durably already.
     async fn sync(&self) -> Result<(), StoreError>;
     /// Every log entry's leaf hash, in index order. Fails with
     /// [`StoreError::Corrupt`] if the indexes are not 0, 1, 2, ….

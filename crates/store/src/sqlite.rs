@@ -12,8 +12,8 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use verdict_model::{
-    Appeal, Case, CaseEvent, Clause, Inventory, Notice, Order, OrderSpec, Role, Subscription, Tenant, TenantKind,
-    Timestamp, Unit, UnitPath, User,
+    Appeal, Case, CaseEvent, Clause, Guard, Inventory, Notice, Order, OrderSpec, Role, Subscription, Tenant,
+    TenantKind, Timestamp, Unit, UnitPath, User,
 };
 
 use crate::{Batch, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Store, StoreError};
@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "cases and approvals", include_str!("../migrations/sqlite/0004_cases_and_approvals.sql")),
     (5, "notices", include_str!("../migrations/sqlite/0005_notices.sql")),
     (6, "appeals", include_str!("../migrations/sqlite/0006_appeals.sql")),
+    (7, "guards", include_str!("../migrations/sqlite/0007_guards.sql")),
 ];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
@@ -46,19 +47,18 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-/// A store in one SQLite file (WAL, foreign keys on).
+/// A store in one SQLite file (WAL, `synchronous=FULL`, foreign keys on).
 ///
-/// Durability is group-committed: transactions commit with
-/// `synchronous=NORMAL` (written to the WAL, not yet fsync'd) and
-/// [`Store::sync`] fsyncs the WAL and the database file once for every
-/// transaction committed before it. SQLite replays a WAL up to its last
-/// complete commit frame, so after a crash the store holds a prefix of the
-/// commits, which includes every synced one.
+/// Every commit is fsync'd by SQLite before it returns, so [`Store::sync`]
+/// has nothing left to do. Group commit happens one level up: concurrent log
+/// appends are written as one transaction ([`Store::append`]), so one fsync
+/// covers the group. (Syncing the files from outside SQLite is not an
+/// option: opening and closing another descriptor on the database drops
+/// SQLite's POSIX locks for the whole process, which lets another process
+/// write concurrently and corrupts the database.)
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The database file; `None` in memory.
-    path: Option<std::path::PathBuf>,
 }
 
 fn kind_from_str(text: &str) -> Result<TenantKind, StoreError> {
@@ -107,23 +107,19 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        Self::connect(options, 4, Some(path.to_owned())).await
+        Self::connect(options, 4).await
     }
 
     /// A private in-memory database, for tests.
     pub async fn in_memory() -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        Self::connect(options, 1, None).await
+        Self::connect(options, 1).await
     }
 
-    async fn connect(
-        options: SqliteConnectOptions,
-        connections: u32,
-        path: Option<std::path::PathBuf>,
-    ) -> Result<SqliteStore, StoreError> {
+    async fn connect(options: SqliteConnectOptions, connections: u32) -> Result<SqliteStore, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(connections)
             .min_connections(1)
@@ -134,7 +130,7 @@ impl SqliteStore {
         let migrator =
             Migrator::new(Embedded).await.map_err(|e| StoreError::Corrupt(format!("cannot read migrations: {e}")))?;
         migrator.run(&pool).await.map_err(|e| StoreError::Corrupt(format!("cannot migrate the database: {e}")))?;
-        Ok(SqliteStore { pool, path })
+        Ok(SqliteStore { pool })
     }
 
     async fn apply(
@@ -323,6 +319,17 @@ impl SqliteStore {
                     .bind(notice.issued_at.seconds())
                     .execute(&mut **tx)
                     .await?;
+            }
+            Op::PutGuard(guard) => {
+                sqlx::query(
+                    "INSERT INTO guards (id, body, created_at) VALUES (?, ?, ?) \
+                     ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                )
+                .bind(&guard.id)
+                .bind(to_json(guard)?)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
             }
             Op::PutAppeal(appeal) => {
                 sqlx::query(
@@ -756,6 +763,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn guards(&self) -> Result<Vec<Guard>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM guards ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
     async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError> {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT body FROM appeals WHERE (? IS NULL OR tenant = ?) ORDER BY filed_at DESC, id")
@@ -846,10 +858,8 @@ impl Store for SqliteStore {
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
-        let Some(path) = self.path.clone() else { return Ok(()) };
-        tokio::task::spawn_blocking(move || sync_files(&path))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("sync task failed: {e}")))?
+        // synchronous=FULL: every commit was fsync'd as it returned.
+        Ok(())
     }
 
     async fn log_leaves(&self) -> Result<Vec<[u8; 32]>, StoreError> {
@@ -956,20 +966,4 @@ fn hash_from_row(row: &SqliteRow, column: &str, index: i64) -> Result<[u8; 32], 
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("log entry {index}: {column} is {} bytes, not 32", b.len())))
-}
-
-/// fsyncs the WAL (where commits land first) and the database file (where
-/// checkpoints of the WAL land). Opened afresh each time: SQLite may have
-/// recreated the WAL since the last sync.
-fn sync_files(db: &std::path::Path) -> Result<(), StoreError> {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    for file in [std::path::PathBuf::from(wal), db.to_owned()] {
-        match std::fs::File::open(&file) {
-            Ok(f) => f.sync_all().map_err(|e| StoreError::Corrupt(format!("cannot fsync {}: {e}", file.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::Corrupt(format!("cannot open {} to fsync it: {e}", file.display()))),
-        }
-    }
-    Ok(())
 }
