@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "notices", include_str!("../migrations/sqlite/0005_notices.sql")),
     (6, "appeals", include_str!("../migrations/sqlite/0006_appeals.sql")),
     (7, "guards", include_str!("../migrations/sqlite/0007_guards.sql")),
+    (8, "subscriptions by tenant", include_str!("../migrations/sqlite/0008_subscriptions_by_tenant.sql")),
 ];
 
 type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
@@ -632,16 +633,31 @@ impl Store for SqliteStore {
     }
 
     async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, unit, region, services FROM subscriptions \
-             WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?",
-        )
-        .bind(page.after.as_deref().unwrap_or(""))
-        .bind(tenant)
-        .bind(tenant)
-        .bind(limit(page))
-        .fetch_all(&self.pool)
-        .await?;
+        // Two statements, so that a tenant's page is a range of the
+        // (tenant, id) index rather than a filtered scan of everyone's.
+        let after = page.after.as_deref().unwrap_or("");
+        let rows = match tenant {
+            Some(tenant) => {
+                sqlx::query(
+                    "SELECT id, tenant, unit, region, services FROM subscriptions \
+                     WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(tenant)
+                .bind(after)
+                .bind(limit(page))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, tenant, unit, region, services FROM subscriptions WHERE id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(after)
+                .bind(limit(page))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         rows.iter().map(subscription_from_row).collect()
     }
 
