@@ -34,7 +34,9 @@ use serde_json::json;
 use tokio::sync::{Mutex, MutexGuard};
 use verdict_engine::{Change, Engine, Snapshot};
 use verdict_log::{Hash, Receipt, TileId, Tree};
-use verdict_model::{Catalog, Inventory, Order, OrderSpec, Subscription, Tenant, Timestamp, Unit, UnitPath, User};
+use verdict_model::{
+    Catalog, Inventory, Lifecycle, Order, OrderSpec, Subscription, Tenant, Timestamp, Unit, UnitPath, User,
+};
 use verdict_store::{Batch, LogRecord, Op, Page, Store};
 
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
@@ -1033,17 +1035,7 @@ impl Core {
         let w = self.writer.lock().await;
         self.check_order_scope(&spec).await?;
         let now = self.clock.now();
-        let order = Order {
-            id: new_order_id()?,
-            seq: self.store.max_order_seq().await? + 1,
-            spec,
-            created_at: now,
-            lifted_at: None,
-            lift_reason: None,
-            retained: Vec::new(),
-            log_index: Some(self.next_log_index()),
-            lifecycle: Default::default(),
-        };
+        let order = self.new_order(new_order_id()?, spec, now, Lifecycle::default()).await?;
         let draft = self.order_created_draft(&order).await?;
         let change = Prepared {
             at: now,
@@ -1057,6 +1049,28 @@ impl Core {
             self.writer.lock().await.expiries.insert((end, order.id.clone()));
         }
         Ok((order, version))
+    }
+
+    /// A new order, next in sequence and in the log. Call with the writer
+    /// lock held.
+    async fn new_order(
+        &self,
+        id: String,
+        spec: OrderSpec,
+        now: Timestamp,
+        lifecycle: Lifecycle,
+    ) -> Result<Order, CoreError> {
+        Ok(Order {
+            id,
+            seq: self.store.max_order_seq().await? + 1,
+            spec,
+            created_at: now,
+            lifted_at: None,
+            lift_reason: None,
+            retained: Vec::new(),
+            log_index: Some(self.next_log_index()),
+            lifecycle,
+        })
     }
 
     /// Every unit and subscription in an order's scope exists and belongs

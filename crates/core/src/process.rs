@@ -304,23 +304,14 @@ impl Core {
             .unwrap_or(DEFAULT_APPROVALS);
         let now = self.clock.now();
         let supersedes = spec.amends.clone();
-        let order = Order {
-            id: new_order_id()?,
-            seq: self.store.max_order_seq().await? + 1,
-            spec,
-            created_at: now,
-            lifted_at: None,
-            lift_reason: None,
-            retained: Vec::new(),
-            log_index: Some(self.next_log_index()),
-            lifecycle: Lifecycle {
-                state: OrderState::Proposed,
-                proposed_by: Some(who.name.clone()),
-                approvals_required: required,
-                supersedes,
-                ..Lifecycle::default()
-            },
+        let lifecycle = Lifecycle {
+            state: OrderState::Proposed,
+            proposed_by: Some(who.name.clone()),
+            approvals_required: required,
+            supersedes,
+            ..Lifecycle::default()
         };
+        let order = self.new_order(new_order_id()?, spec, now, lifecycle).await?;
         let draft = self.order_draft("order.proposed", &order).await?;
         let event = CaseEvent {
             seq: 0,
@@ -1007,25 +998,16 @@ impl Core {
     ) -> Result<Order, CoreError> {
         let w = self.writer.lock().await;
         self.check_order_scope(&spec).await?;
-        let order = Order {
-            id: id.to_owned(),
-            seq: self.store.max_order_seq().await? + 1,
-            spec,
-            created_at: now,
-            lifted_at: None,
-            lift_reason: None,
-            retained: Vec::new(),
-            log_index: Some(self.next_log_index()),
-            lifecycle: Lifecycle {
-                state: OrderState::Approved,
-                proposed_by: Some(reviewer.to_owned()),
-                approvals_required: 1,
-                approvals: vec![Approval { by: reviewer.to_owned(), at: now, preview_hash: None, overrides: vec![] }],
-                approved_at: Some(now),
-                rejection: None,
-                supersedes: Some(old.id.clone()),
-            },
+        let lifecycle = Lifecycle {
+            state: OrderState::Approved,
+            proposed_by: Some(reviewer.to_owned()),
+            approvals_required: 1,
+            approvals: vec![Approval { by: reviewer.to_owned(), at: now, preview_hash: None, overrides: vec![] }],
+            approved_at: Some(now),
+            rejection: None,
+            supersedes: Some(old.id.clone()),
         };
+        let order = self.new_order(id.to_owned(), spec, now, lifecycle).await?;
         let draft = self.order_draft("order.amended", &order).await?;
         let change = Prepared {
             at: now,
