@@ -95,6 +95,14 @@ async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow:
         }))?,
     )
     .await?;
+    core.put_guard(
+        &admin,
+        serde_json::from_value(serde_json::json!({
+            "id": "gov-security", "description": "Government customers keep their security services",
+            "customer_kind": "government", "services": ["security.*"]
+        }))?,
+    )
+    .await?;
     std::fs::create_dir_all(tokens)?;
     for (name, roles, tenant) in PEOPLE {
         let user = User {
@@ -174,7 +182,7 @@ fn evaluation(subscription: &str, service: &str, action: &str) -> String {
     .to_string()
 }
 
-fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order_entry: Option<u64>) -> String {
+fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_entry: Option<u64>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let base = format!("http://{addr}");
@@ -233,6 +241,15 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order_entry: Option<u64>) -> 
         "  curl -s {base}/v1/cases -H \"Authorization: Bearer $(cat {}/auditor.token)\"",
         people.display()
     );
+    if let Some(order) = order {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "# what the order cuts and spares, as the approvers saw it before approving");
+        let _ = writeln!(
+            out,
+            "  curl -s {base}/v1/orders/{order}/preview -H \"Authorization: Bearer $(cat {}/approver-a.token)\"",
+            people.display()
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "# the notices the tenant received, as its user mod-legal sees them");
     let _ = writeln!(
@@ -277,5 +294,6 @@ pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
     let vkey = opened.core.log_key().to_string();
     let newest = opened.core.store().orders(None, &verdict_store::Page { after: None, limit: 1 }).await?;
     let order_entry = newest.first().and_then(|o| o.log_index);
-    serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir, &vkey, order_entry))).await
+    let order = newest.first().map(|o| o.id.clone());
+    serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir, &vkey, order.as_deref(), order_entry))).await
 }

@@ -95,6 +95,9 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
     assert_eq!(kinds, ["appeal_outcome", "restriction"]);
     let appeals = get("/v1/appeals", "mod-legal");
     assert_eq!(appeals[0]["decision"]["outcome"], "uphold");
+    let preview = get(&format!("/v1/orders/{order}/preview"), "approver-a");
+    assert_eq!(preview["summary"]["affected_subscriptions"], 2, "{preview}");
+    assert!(guide.contains(&format!("/v1/orders/{order}/preview")), "{guide}");
     for name in ["analyst", "approver-a", "approver-b", "reviewer", "auditor", "mod-legal"] {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(people.join(format!("{name}.token"))).unwrap().permissions().mode() & 0o777;
