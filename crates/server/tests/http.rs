@@ -2,13 +2,15 @@
 //! auth and bad input. Every rejected write is checked to leave the store
 //! unchanged.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{ADMIN, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_core::Actor;
 use verdict_model::Timestamp;
-use verdict_server::{AppState, Metrics, Tokens};
 use verdict_store::{SqliteStore, Store};
 
 const DAY: i64 = 86_400;
@@ -21,13 +23,8 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-const ADMIN: &str = "admin-secret";
-const PEP: &str = "pep-secret";
-
 async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Arc::new(Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
+    let (core, store, dir) = common::open_core().await;
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
         "units": [{"tenant": "mod", "path": "intel/signals"}, {"tenant": "mod", "path": "cyber"}, {"tenant": "acme", "path": "rd"}],
@@ -51,15 +48,8 @@ async fn start() -> Server {
     }))
     .unwrap();
     let (order, _) = core.create_order(&Actor::admin(), spec).await.unwrap();
-    let state = Arc::new(AppState {
-        core,
-        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
-        metrics: Metrics::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });
-    Server { base: format!("http://{addr}"), http: reqwest::Client::new(), store, order: order.id, _dir: dir }
+    let base = common::serve(core).await;
+    Server { base, http: reqwest::Client::new(), store, order: order.id, _dir: dir }
 }
 
 impl Server {

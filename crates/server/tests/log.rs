@@ -2,22 +2,21 @@
 //! headers, proofs that verify, receipts, private records and who may read
 //! them, and what must never appear in public.
 
+mod common;
+
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use common::{ADMIN, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_core::{Actor, Core};
 use verdict_log::{Checkpoint, Hash, Receipt, TileId, Tree, decode_bundle, leaf_hash};
 use verdict_model::Timestamp;
-use verdict_server::{AppState, Metrics, Tokens};
-use verdict_store::SqliteStore;
 
 const DAY: i64 = 86_400;
-const ADMIN: &str = "admin-secret";
-const PEP: &str = "pep-secret";
 
 /// Names that identify the customer; none may reach the public log.
 const SECRETS: &[&str] = &[
@@ -40,9 +39,7 @@ struct Server {
 }
 
 async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Arc::new(Core::open(store, SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
+    let (core, _, dir) = common::open_core().await;
     let admin = Actor::admin();
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "ministry-of-defense", "kind": "government", "name": "Ministry of Defence"}],
@@ -75,15 +72,8 @@ async fn start() -> Server {
     let (order, _) = core.create_order(&admin, spec).await.unwrap();
     core.move_subscription(&admin, "sig-archive-nl", verdict_model::UnitPath::parse("cyber").unwrap()).await.unwrap();
     core.lift_order(&admin, &order.id, "appeal upheld after review").await.unwrap();
-    let state = Arc::new(AppState {
-        core: core.clone(),
-        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
-        metrics: Metrics::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });
-    Server { base: format!("http://{addr}"), http: reqwest::Client::new(), core, order: order.id, _dir: dir }
+    let base = common::serve(core.clone()).await;
+    Server { base, http: reqwest::Client::new(), core, order: order.id, _dir: dir }
 }
 
 impl Server {

@@ -4,21 +4,20 @@
 //! delivered to a webhook that fails at first: retried, signed, once in
 //! effect.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use common::{ADMIN, Api, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_core::{Actor, Core};
 use verdict_log::{Receipt, leaf_hash};
 use verdict_model::Timestamp;
 use verdict_server::outbox::{Webhook, deliver_forever, signature};
-use verdict_server::{AppState, Metrics, Tokens};
-use verdict_store::SqliteStore;
 
-const ADMIN: &str = "admin-secret";
-const PEP: &str = "pep-secret";
 const SECRET: &[u8] = b"webhook-shared-secret";
 const DAY: i64 = 86_400;
 
@@ -50,31 +49,20 @@ async fn receiver(fail: usize) -> (String, Arc<Mutex<Receiver>>) {
 }
 
 struct Server {
-    base: String,
-    http: reqwest::Client,
+    api: Api,
     core: Arc<Core>,
     _dir: tempfile::TempDir,
 }
 
+impl std::ops::Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 impl Server {
-    /// The approval body for what the order's preview shows now.
-    async fn seen(&self, id: &str) -> Value {
-        let (status, preview) = self.call(&format!("/v1/orders/{id}/preview"), ADMIN, None).await;
-        assert_eq!(status, StatusCode::OK, "{preview}");
-        json!({"preview_hash": preview["hash"]})
-    }
-
-    async fn call(&self, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base);
-        let request = match body {
-            Some(body) => self.http.post(url).json(&body),
-            None => self.http.get(url),
-        };
-        let r = request.bearer_auth(token).send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     async fn token(&self, name: &str, role: &str, tenant: Option<&str>) -> String {
         let (status, body) =
             self.call("/v1/users", ADMIN, Some(json!({"name": name, "role": role, "tenant": tenant}))).await;
@@ -84,9 +72,7 @@ impl Server {
 }
 
 async fn start(hook: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Arc::new(Core::open(store, SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
+    let (core, _, dir) = common::open_core().await;
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
         "units": [{"tenant": "mod", "path": "intelligence/signals"}, {"tenant": "acme", "path": "rd"}],
@@ -95,14 +81,7 @@ async fn start(hook: &str) -> Server {
     }))
     .unwrap();
     core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
-    let state = Arc::new(AppState {
-        core: core.clone(),
-        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
-        metrics: Metrics::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });
+    let api = Api::new(common::serve(core.clone()).await);
     let webhook = Webhook {
         url: hook.to_owned(),
         secret: SECRET.to_vec(),
@@ -110,7 +89,7 @@ async fn start(hook: &str) -> Server {
         max_retry: Duration::from_millis(200),
     };
     tokio::spawn(deliver_forever(core.clone(), webhook));
-    Server { base: format!("http://{addr}"), http: reqwest::Client::new(), core, _dir: dir }
+    Server { api, core, _dir: dir }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

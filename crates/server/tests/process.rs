@@ -3,24 +3,31 @@
 //! not propose it, and every illegal step refused with its own code, writing
 //! nothing — while each legal step is exactly one log entry with its actor.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{ADMIN, Api, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_core::Actor;
 use verdict_model::Timestamp;
-use verdict_server::{AppState, Metrics, Tokens};
 use verdict_store::{SqliteStore, Store};
 
-const ADMIN: &str = "admin-secret";
-const PEP: &str = "pep-secret";
 const DAY: i64 = 86_400;
 
 struct Server {
-    base: String,
-    http: reqwest::Client,
+    api: Api,
     store: Arc<SqliteStore>,
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 struct Staff {
@@ -32,9 +39,7 @@ struct Staff {
 }
 
 async fn start() -> (Server, Staff) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Arc::new(Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
+    let (core, store, dir) = common::open_core().await;
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
         "units": [{"tenant": "mod", "path": "intelligence/signals"}, {"tenant": "mod", "path": "cyber"},
@@ -46,15 +51,7 @@ async fn start() -> (Server, Staff) {
     }))
     .unwrap();
     core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
-    let state = Arc::new(AppState {
-        core: core.clone(),
-        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
-        metrics: Metrics::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });
-    let s = Server { base: format!("http://{addr}"), http: reqwest::Client::new(), store, _dir: dir };
+    let s = Server { api: Api::new(common::serve(core).await), store, _dir: dir };
     let clause = json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
         "text": "The customer shall not use the services to facilitate mass surveillance of civilians."});
     assert_eq!(s.call("/v1/clauses", ADMIN, Some(clause)).await.0, StatusCode::CREATED);
@@ -75,25 +72,6 @@ async fn start() -> (Server, Staff) {
 }
 
 impl Server {
-    /// The approval body for what the order's preview shows now.
-    async fn seen(&self, id: &str) -> Value {
-        let (status, preview) = self.call(&format!("/v1/orders/{id}/preview"), ADMIN, None).await;
-        assert_eq!(status, StatusCode::OK, "{preview}");
-        json!({"preview_hash": preview["hash"]})
-    }
-
-    /// POST with a body, GET without.
-    async fn call(&self, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base);
-        let request = match body {
-            Some(body) => self.http.post(url).json(&body),
-            None => self.http.get(url),
-        };
-        let r = request.bearer_auth(token).send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     async fn entries(&self) -> Vec<verdict_store::LogRecord> {
         self.store.log_records(0, 100_000).await.unwrap()
     }

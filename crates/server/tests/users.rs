@@ -2,16 +2,15 @@
 //! stored only as hashes, each role held to what it may do, revocation at
 //! once, tenant users confined to their tenant, every change attributed.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::ADMIN;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core, SigningKey};
-use verdict_server::{AppState, Metrics, Tokens};
+use verdict_core::{Actor, Core};
 use verdict_store::{SqliteStore, Store};
-
-const ADMIN: &str = "admin-secret";
-const PEP: &str = "pep-secret";
 
 struct Server {
     base: String,
@@ -22,9 +21,7 @@ struct Server {
 }
 
 async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-    let core = Arc::new(Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap());
+    let (core, store, dir) = common::open_core().await;
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
         "units": [{"tenant": "mod", "path": "intel"}, {"tenant": "acme", "path": "rd"}],
@@ -36,15 +33,8 @@ async fn start() -> Server {
         let unit = serde_json::from_value(json!({"tenant": tenant, "path": path})).unwrap();
         core.create_unit(&Actor::admin(), unit).await.unwrap();
     }
-    let state = Arc::new(AppState {
-        core: core.clone(),
-        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
-        metrics: Metrics::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });
-    Server { base: format!("http://{addr}"), http: reqwest::Client::new(), core, store, _dir: dir }
+    let base = common::serve(core.clone()).await;
+    Server { base, http: reqwest::Client::new(), core, store, _dir: dir }
 }
 
 impl Server {
