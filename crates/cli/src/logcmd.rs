@@ -393,7 +393,8 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
     let mut entries: HashMap<u64, (String, Option<String>)> = HashMap::new();
     let mut leaf_of: HashMap<u64, Hash> = HashMap::new();
     let mut next = 0u64;
-    loop {
+    // A gap ends the walk: everything after it is misplaced anyway.
+    'records: loop {
         let batch = store.log_records(next, 10_000).await?;
         if batch.is_empty() {
             break;
@@ -401,10 +402,11 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
         for record in batch {
             if record.index != next {
                 problems.push(format!("entry {next}: missing (the next stored entry is {})", record.index));
-                break;
+                break 'records;
             }
             let i = record.index;
-            if leaf_hash(&record.entry) != record.leaf_hash {
+            let computed = leaf_hash(&record.entry);
+            if computed != record.leaf_hash {
                 problems.push(format!("entry {i}: its bytes do not hash to its stored leaf hash"));
             }
             match serde_json::from_slice::<serde_json::Value>(&record.entry) {
@@ -422,12 +424,9 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
                 }
             }
             leaves.push(record.leaf_hash);
-            leaf_of.insert(i, leaf_hash(&record.entry));
+            leaf_of.insert(i, computed);
             entries.insert(i, (record.kind, record.subject));
             next += 1;
-        }
-        if !problems.is_empty() && problems.last().is_some_and(|p| p.contains("missing")) {
-            break;
         }
     }
     let size = leaves.len() as u64;

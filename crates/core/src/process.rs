@@ -720,13 +720,10 @@ impl Core {
             log_index: Some(self.next_log_index()),
         };
         let body = json!({"type": "notice.issued", "notice": notice}).to_string();
-        let kind_name = match kind {
-            verdict_model::NoticeKind::Restriction => "restriction",
-            verdict_model::NoticeKind::AppealOutcome => "appeal_outcome",
-        };
+
         let draft = Draft::new(
             "notice.issued",
-            json!({"notice": notice.id, "kind": kind_name, "order": order.id, "clause": spec.clause,
+            json!({"notice": notice.id, "kind": kind.as_str(), "order": order.id, "clause": spec.clause,
                    "restriction": "partial_suspension", "customer_kind": self.customer_kind(&spec.tenant).await?}),
         )
         .tenant(&spec.tenant)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use verdict_model::{AppealOutcome, OrderState, PhaseMode, Timestamp};
+use verdict_model::{OrderState, PhaseMode, Timestamp};
 
 use crate::{Core, CoreError};
 
@@ -171,12 +171,7 @@ impl Core {
             match &appeal.decision {
                 None => bump(&mut report.appeals_by_outcome, "pending"),
                 Some(d) => {
-                    let outcome = match d.outcome {
-                        AppealOutcome::Uphold => "uphold",
-                        AppealOutcome::Amend => "amend",
-                        AppealOutcome::Lift => "lift",
-                    };
-                    bump(&mut report.appeals_by_outcome, outcome);
+                    bump(&mut report.appeals_by_outcome, d.outcome.as_str());
                     appeal_to_decision.push(d.at.seconds() - appeal.filed_at.seconds());
                 }
             }

@@ -30,6 +30,12 @@ impl Principal {
         self.roles.iter().any(|r| roles.contains(r))
     }
 
+    /// Whether it is a user of `tenant` (and so may read that tenant's own
+    /// orders, notices, appeals and log records).
+    pub fn speaks_for(&self, tenant: &str) -> bool {
+        self.is(&[Role::Tenant]) && self.tenant.as_deref() == Some(tenant)
+    }
+
     /// Whether it is provider staff (reads the whole record).
     pub fn is_staff(&self) -> bool {
         self.roles.iter().any(|r| r.is_staff())

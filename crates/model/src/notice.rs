@@ -19,6 +19,16 @@ pub enum NoticeKind {
     AppealOutcome,
 }
 
+impl NoticeKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Restriction => "restriction",
+            NoticeKind::AppealOutcome => "appeal_outcome",
+        }
+    }
+}
+
 /// The contractual ground: the clause as it stood when the order was approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -56,7 +56,7 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Appeal>> {
     let appeal = s.core.appeal(&id).await?;
-    if !(who.is_staff() || (who.is(&[Role::Tenant]) && who.tenant.as_deref() == Some(appeal.tenant.as_str()))) {
+    if !(who.is_staff() || who.speaks_for(&appeal.tenant)) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-appeal", format!("appeal {id:?} does not exist")));
     }
     Ok(axum::Json(appeal))

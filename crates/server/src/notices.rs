@@ -28,8 +28,7 @@ pub(crate) struct NoticeFilter {
 /// The notice, if `who` may read it: staff, or a user of its tenant.
 async fn readable(s: &AppState, who: &Principal, id: &str) -> Result<Notice> {
     let notice = s.core.notice(id).await?;
-    let own = who.is(&[Role::Tenant]) && who.tenant.as_deref() == Some(notice.tenant.as_str());
-    if !(who.is_staff() || own) {
+    if !(who.is_staff() || who.speaks_for(&notice.tenant)) {
         // Not found rather than forbidden: a tenant learns nothing of others' notices.
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-notice", format!("notice {id:?} does not exist")));
     }

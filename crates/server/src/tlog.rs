@@ -191,8 +191,7 @@ pub(crate) async fn private(
 ) -> Result<axum::Json<PrivateView>> {
     let index = parse_index(&index)?;
     let record = s.core.log_record(index).await?;
-    let entitled = who.is(&[Role::Admin, Role::Auditor])
-        || (who.is(&[Role::Tenant]) && who.tenant.is_some() && who.tenant == record.tenant);
+    let entitled = who.is(&[Role::Admin, Role::Auditor]) || record.tenant.as_deref().is_some_and(|t| who.speaks_for(t));
     if !entitled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
