@@ -277,12 +277,30 @@ impl Core {
             checkpoint: Some((published.checkpoint.size, published.note.clone())),
         };
         let version = self.store.commit(&batch, progress).await?;
+        let size = self.committed(&mut w, [leaf], &change.changes, version).await?;
+        drop(w);
+        self.make_durable(size).await?;
+        Ok(version)
+    }
+
+    /// After a commit: the new leaves join the tree, the writer's snapshot
+    /// takes the changes (recompiled from the store if it cannot), and that
+    /// point waits for a sync. Returns the log's size.
+    async fn committed(
+        &self,
+        w: &mut Writer,
+        leaves: impl IntoIterator<Item = Hash>,
+        changes: &[Change],
+        version: u64,
+    ) -> Result<u64, CoreError> {
         let (size, root) = {
             let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
-            tree.push(leaf);
+            for leaf in leaves {
+                tree.push(leaf);
+            }
             (tree.size(), tree.root())
         };
-        w.snapshot = match w.snapshot.apply(&change.changes, version) {
+        w.snapshot = match w.snapshot.apply(changes, version) {
             Ok(next) => Arc::new(next),
             Err(e) => {
                 tracing::error!(error = %e, "snapshot update failed after commit; recompiling from the store");
@@ -290,9 +308,7 @@ impl Core {
             }
         };
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Pending { size, root, snapshot: w.snapshot.clone() };
-        drop(w);
-        self.make_durable(size).await?;
-        Ok(version)
+        Ok(size)
     }
 
     /// The index the next log entry will take. Stable while the writer lock
@@ -611,29 +627,17 @@ impl Core {
                 last.checkpoint = Some((published.checkpoint.size, published.note.clone()));
             }
             match self.store.append(&batches).await {
-                Err(e) => (Err(e), replies),
+                Err(e) => (Err(CoreError::from(e)), replies),
                 Ok(versions) => {
                     let version = versions.last().copied().unwrap_or(w.snapshot.version());
-                    let (size, root) = {
-                        let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
-                        for batch in &batches {
-                            tree.push(batch.entry.as_ref().map(|e| e.leaf_hash).unwrap_or_default());
-                        }
-                        (tree.size(), tree.root())
-                    };
-                    w.snapshot = match w.snapshot.apply(&[], version) {
-                        Ok(next) => Arc::new(next),
-                        Err(_) => w.snapshot.clone(),
-                    };
-                    *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Pending { size, root, snapshot: w.snapshot.clone() };
-                    (Ok(size), replies)
+                    let leaves = batches.iter().filter_map(|b| b.entry.as_ref().map(|e| e.leaf_hash));
+                    (self.committed(&mut w, leaves, &[], version).await, replies)
                 }
             }
         };
         let durable = match outcome {
             Ok(size) => self.make_durable(size).await,
-            Err(e) => Err(CoreError::from(e)),
+            Err(e) => Err(e),
         };
         for (index, reply) in replies {
             let _ = reply.send(match &durable {
