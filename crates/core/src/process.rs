@@ -550,7 +550,9 @@ impl Core {
             {
                 self.lift_order(&who.actor(), old, &format!("superseded by {} (approved amendment)", order.id)).await?;
             }
-            self.issue_pending_notices().await?;
+            // This order's notice; the scan of all orders for missing
+            // notices runs only on start.
+            self.issue_notice(&order).await?;
         }
         Ok(order)
     }
