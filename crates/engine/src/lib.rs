@@ -16,6 +16,7 @@ mod catalog;
 mod cpu;
 mod decision;
 mod persistent;
+pub mod replica;
 mod snapshot;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use decision::{Basis, Decision, Explanation};
+pub use replica::{ChangeSet, SnapshotDocument};
 pub use snapshot::{Change, EngineError, OrderRef, Query, Snapshot};
 use verdict_model::Timestamp;
 

@@ -226,6 +226,15 @@ impl<V: Clone + Default> ShardedMap<V> {
         }
     }
 
+    /// Every entry, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.slots.iter())
+            .filter(|slot| !slot.key.is_empty())
+            .map(|slot| (slot.key.as_str(), &slot.value))
+    }
+
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         let at = self.locate(key);
         self.get_at(at, key)?;

@@ -40,7 +40,11 @@ pub struct OrderRef(pub u32);
 
 /// A change to apply to a snapshot. The control plane commits each to the
 /// store first and then applies it here.
-#[derive(Debug, Clone)]
+///
+/// Changes are also what replication sends to enforcement points
+/// (`crate::replica`): the serde form, tagged by `op`, is a wire format.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 // Changes are short-lived values passed by slice; boxing the order would
 // cost an allocation per change for no memory that matters.
 #[allow(clippy::large_enum_variant)]
@@ -99,10 +103,13 @@ pub enum EngineError {
     /// An order's patterns or timeline are invalid.
     #[error("order {0:?} cannot be compiled: {1}")]
     InvalidOrder(String, String),
+    /// A snapshot document of a format this engine does not read.
+    #[error("snapshot format {0:?} is not {expected:?}", expected = crate::replica::SNAPSHOT_FORMAT)]
+    Format(String),
 }
 
 #[derive(Clone)]
-struct TenantRec {
+pub(crate) struct TenantRec {
     id: CompactString,
     kind: TenantKind,
 }
@@ -137,6 +144,9 @@ struct OrderRec {
     from: i64,
     /// Where the transparency log recorded the order.
     log_index: Option<u64>,
+    /// The order as replicas receive it (`crate::replica::for_replica`), so
+    /// a snapshot can be exported without the store.
+    source: Arc<Order>,
 }
 
 impl OrderRec {
@@ -386,6 +396,7 @@ impl Snapshot {
             id: order.id.as_str().into(),
             clause: order.spec.clause.as_str().into(),
             log_index: order.log_index,
+            source: Arc::new(crate::replica::for_replica(order)),
             seq: order.seq,
             tenant,
             services,
@@ -440,6 +451,41 @@ impl Snapshot {
 
     fn tenant_of_sub(&self, id: &str) -> Option<u32> {
         self.subs.get(id).map(|s| self.units.get(s.unit).tenant)
+    }
+
+    /// The whole snapshot as a replication document: what a replica
+    /// compiles to decide exactly as this snapshot does.
+    pub fn export(&self) -> crate::replica::SnapshotDocument {
+        let tenants = self
+            .tenants
+            .iter()
+            .map(|t| Tenant { id: t.id.to_string(), kind: t.kind, name: String::new() })
+            .collect();
+        // Unit index → position in the document, live units only.
+        let mut position = vec![usize::MAX; self.units.len()];
+        let mut units = Vec::with_capacity(self.unit_index.len());
+        for (key, &index) in self.unit_index.iter() {
+            let (tenant, path) = key.split_once('\0').expect("unit keys are tenant NUL path");
+            let path = UnitPath::parse(path).expect("stored unit paths are valid");
+            position[index as usize] = units.len();
+            units.push((tenant.to_owned(), path));
+        }
+        let subs = self.subs.iter().map(|(id, rec)| (id.to_owned(), position[rec.unit as usize]));
+        let units = crate::replica::group(units, subs);
+        let mut retained: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        for (sub, list) in self.own_orders.iter() {
+            for &o in list {
+                retained.entry(self.orders.get(o).id.to_string()).or_default().push(sub.to_owned());
+            }
+        }
+        let orders = self.orders.iter().map(|o| (*o.source).clone()).collect();
+        crate::replica::SnapshotDocument {
+            format: crate::replica::SNAPSHOT_FORMAT.to_owned(),
+            version: self.version,
+            tenants,
+            units,
+            orders: crate::replica::with_retention(orders, retained),
+        }
     }
 
     /// The version this snapshot was built at (the store's change sequence).
