@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod demo;
 mod logcmd;
+mod pep;
 mod process;
 mod serve;
 
@@ -103,6 +104,10 @@ enum Command {
     /// Add, list and revoke users (token holders with a role) on a running server.
     #[command(subcommand)]
     User(commands::UserCommand),
+    /// Run an enforcement point beside a gateway: replicate the server's
+    /// snapshot, follow its changes, and answer nginx, Envoy and AuthZEN
+    /// decisions locally, even while the server is unreachable.
+    Pep(pep::PepArgs),
     /// The transparency log: print its key, verify it as a monitor, verify a
     /// receipt offline, check a data directory.
     #[command(subcommand)]
@@ -134,6 +139,7 @@ fn main() -> ExitCode {
             Command::Import(args) => commands::import(args).await.map(|_| ExitCode::SUCCESS),
             Command::Order(cmd) => commands::order(cmd).await.map(|_| ExitCode::SUCCESS),
             Command::Log(cmd) => logcmd::run(cmd).await,
+            Command::Pep(args) => pep::run(args).await.map(|_| ExitCode::SUCCESS),
             Command::User(cmd) => commands::user(cmd).await.map(|_| ExitCode::SUCCESS),
             Command::Clause(cmd) => process::clause(cmd).await.map(|_| ExitCode::SUCCESS),
             Command::Case(cmd) => process::case(cmd).await.map(|_| ExitCode::SUCCESS),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use verdict_core::{Core, DataDir};
-use verdict_server::{AppState, Metrics, Tokens};
+use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 
 /// An opened data directory, ready to serve.
@@ -60,16 +60,19 @@ pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::Sock
         format!("cannot listen on {listen}; is another server using it? Pick another with --listen")
     })?;
     let addr = listener.local_addr()?;
-    let state =
-        Arc::new(AppState { core: opened.core.clone(), tokens: opened.tokens.clone(), metrics: Metrics::default() });
-    let app = verdict_server::router(state);
+    let state = Arc::new(AppState::new(opened.core.clone(), opened.tokens.clone()));
+    let app = verdict_server::router(state.clone());
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
     let deliveries = opened
         .webhook
         .clone()
         .map(|hook| tokio::spawn(verdict_server::outbox::deliver_forever(opened.core.clone(), hook)));
     ready(addr);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the server failed")?;
+    let stopping = async move {
+        shutdown().await;
+        state.close_streams();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stopping).await.context("the server failed")?;
     expiries.abort();
     if let Some(task) = deliveries {
         task.abort();
@@ -79,7 +82,7 @@ pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::Sock
     Ok(())
 }
 
-async fn shutdown() {
+pub async fn shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

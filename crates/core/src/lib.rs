@@ -19,6 +19,7 @@
 mod clock;
 mod datadir;
 mod error;
+pub mod feed;
 mod log;
 mod preview;
 mod process;
@@ -106,6 +107,11 @@ pub struct Core {
     appends: std::sync::Mutex<Vec<QueuedAppend>>,
     /// Held by whoever commits the queued appends.
     appender: Mutex<()>,
+    /// Engine changes committed but not yet published, by version
+    /// (`Err`: the snapshot was recompiled instead, or they are too many).
+    unpublished: std::sync::Mutex<Vec<(u64, Result<Vec<Change>, &'static str>)>>,
+    /// What enforcement points replicate.
+    feed: feed::Feed,
 }
 
 type QueuedAppend = (Actor, Draft, tokio::sync::oneshot::Sender<Result<u64, CoreError>>);
@@ -193,13 +199,15 @@ impl Core {
             engine: Engine::new((*snapshot).clone()),
             clock,
             key,
-            writer: Mutex::new(Writer { snapshot, expiries }),
+            writer: Mutex::new(Writer { snapshot: snapshot.clone(), expiries }),
             tree: std::sync::RwLock::new(tree),
             pending: std::sync::Mutex::new(pending),
             syncer: Mutex::new(()),
             published: ArcSwap::from_pointee(signed),
             appends: std::sync::Mutex::new(Vec::new()),
             appender: Mutex::new(()),
+            unpublished: std::sync::Mutex::new(Vec::new()),
+            feed: feed::Feed::new(snapshot.clone(), feed::FeedLimits::default()),
             directory: ArcSwap::from_pointee(users::directory(&users)),
         };
         if core.published.load().checkpoint.size == 0 && version > 0 {
@@ -300,13 +308,18 @@ impl Core {
             }
             (tree.size(), tree.root())
         };
-        w.snapshot = match w.snapshot.apply(changes, version) {
-            Ok(next) => Arc::new(next),
+        let streamed = match w.snapshot.apply(changes, version) {
+            Ok(next) => {
+                w.snapshot = Arc::new(next);
+                if changes.len() > feed::MAX_STREAMED_CHANGES { Err(feed::TOO_LARGE) } else { Ok(changes.to_vec()) }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot update failed after commit; recompiling from the store");
-                Arc::new(Self::compile(self.store.as_ref()).await?)
+                w.snapshot = Arc::new(Self::compile(self.store.as_ref()).await?);
+                Err(feed::RECOMPILED)
             }
         };
+        self.unpublished.lock().unwrap_or_else(|e| e.into_inner()).push((version, streamed));
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Pending { size, root, snapshot: w.snapshot.clone() };
         Ok(size)
     }
@@ -333,8 +346,32 @@ impl Core {
             self.store.sync().await?;
             let signed = SignedCheckpoint::sign(&self.key, target.size, target.root)?;
             self.engine.publish((*target.snapshot).clone());
+            self.feed.publish(target.snapshot.clone(), self.take_unpublished(target.snapshot.version()));
             self.published.store(Arc::new(signed));
         }
+    }
+
+    /// The engine changes committed up to `version`, in order, as one set.
+    fn take_unpublished(&self, version: u64) -> Result<Vec<Change>, &'static str> {
+        let mut unpublished = self.unpublished.lock().unwrap_or_else(|e| e.into_inner());
+        let upto = unpublished.partition_point(|(v, _)| *v <= version);
+        let mut all = Ok(Vec::new());
+        for (_, changes) in unpublished.drain(..upto) {
+            all = match (all, changes) {
+                (Ok(mut all), Ok(changes)) => {
+                    all.extend(changes);
+                    Ok(all)
+                }
+                (Err(why), _) | (_, Err(why)) => Err(why),
+            };
+        }
+        all
+    }
+
+    /// What enforcement points replicate: the published snapshot and the
+    /// changes since recent versions.
+    pub fn feed(&self) -> &feed::Feed {
+        &self.feed
     }
 
     // ---- the log, as readers see it -------------------------------------

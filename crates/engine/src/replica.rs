@@ -132,10 +132,7 @@ impl SnapshotDocument {
 }
 
 /// Groups subscription ids under their unit (used by the export).
-pub(crate) fn group(
-    units: Vec<(String, UnitPath)>,
-    subs: impl Iterator<Item = (String, usize)>,
-) -> Vec<UnitEntry> {
+pub(crate) fn group(units: Vec<(String, UnitPath)>, subs: impl Iterator<Item = (String, usize)>) -> Vec<UnitEntry> {
     let mut entries: Vec<UnitEntry> =
         units.into_iter().map(|(tenant, path)| UnitEntry { tenant, path, subscriptions: Vec::new() }).collect();
     for (id, unit) in subs {

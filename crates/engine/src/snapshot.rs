@@ -456,11 +456,8 @@ impl Snapshot {
     /// The whole snapshot as a replication document: what a replica
     /// compiles to decide exactly as this snapshot does.
     pub fn export(&self) -> crate::replica::SnapshotDocument {
-        let tenants = self
-            .tenants
-            .iter()
-            .map(|t| Tenant { id: t.id.to_string(), kind: t.kind, name: String::new() })
-            .collect();
+        let tenants =
+            self.tenants.iter().map(|t| Tenant { id: t.id.to_string(), kind: t.kind, name: String::new() }).collect();
         // Unit index → position in the document, live units only.
         let mut position = vec![usize::MAX; self.units.len()];
         let mut units = Vec::with_capacity(self.unit_index.len());

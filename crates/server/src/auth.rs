@@ -25,8 +25,8 @@ pub struct Tokens {
     pub pep: String,
 }
 
-/// Compares in time independent of where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets in time independent of where the inputs differ.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -45,10 +45,10 @@ fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> 
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .unwrap_or("");
-    if same(token.as_bytes(), state.tokens.admin.as_bytes()) {
+    if same_secret(token.as_bytes(), state.tokens.admin.as_bytes()) {
         return Ok(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None });
     }
-    if same(token.as_bytes(), state.tokens.pep.as_bytes()) {
+    if same_secret(token.as_bytes(), state.tokens.pep.as_bytes()) {
         return Ok(Principal { name: "pep".into(), roles: vec![Role::Pep], tenant: None });
     }
     state.core.authenticate(token).ok_or_else(|| {

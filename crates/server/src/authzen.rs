@@ -18,8 +18,7 @@ use serde_json::Value;
 use verdict_engine::Snapshot;
 use verdict_model::Timestamp;
 
-use crate::AppState;
-use crate::decide::{DecisionContext, decide_on};
+use crate::decide::{DecisionContext, Decisions, decide_on};
 use crate::error::{ApiError, ErrorDetail, RawBody, parse_json};
 
 /// Entity properties verdict reads; others are ignored.
@@ -173,7 +172,7 @@ struct Parts<'r, 'a> {
     context: Option<&'r RequestContext>,
 }
 
-fn evaluate(state: &AppState, snapshot: &Snapshot, req: Parts<'_, '_>) -> Result<EvaluationResponse, ApiError> {
+fn evaluate(state: &Decisions, snapshot: &Snapshot, req: Parts<'_, '_>) -> Result<EvaluationResponse, ApiError> {
     let subject = req.subject.ok_or_else(|| missing("a 'subject' object (the caller)"))?;
     if subject.kind.is_none() || subject.id.is_none() {
         return Err(missing("'subject.type' and 'subject.id'"));
@@ -217,7 +216,7 @@ fn evaluate(state: &AppState, snapshot: &Snapshot, req: Parts<'_, '_>) -> Result
     security(("bearer" = []))
 )]
 pub(crate) async fn evaluation(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Decisions>>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
@@ -228,13 +227,13 @@ pub(crate) async fn evaluation(
             action: req.action.as_ref(),
             context: req.context.as_ref(),
         };
-        evaluate(&state, &state.core.snapshot(), parts).map(|r| axum::Json(r).into_response())
+        evaluate(&state, &state.source.snapshot(), parts).map(|r| axum::Json(r).into_response())
     });
     respond(&state, answer)
 }
 
 /// The response, or the error counted as an invalid decision request.
-fn respond(state: &AppState, answer: Result<Response, ApiError>) -> Response {
+fn respond(state: &Decisions, answer: Result<Response, ApiError>) -> Response {
     answer.unwrap_or_else(|e| {
         state.metrics.invalid();
         e.into_response()
@@ -260,14 +259,14 @@ enum Semantic {
     security(("bearer" = []))
 )]
 pub(crate) async fn evaluations(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Decisions>>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
     respond(&state, batch(&state, &headers, &body))
 }
 
-fn batch(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+fn batch(state: &Decisions, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let req: EvaluationsRequest = parse_json(headers, body)?;
     let semantic = match req.options.as_ref().and_then(|o| o.evaluations_semantic.as_deref()) {
         None | Some("execute_all") => Semantic::ExecuteAll,
@@ -282,7 +281,7 @@ fn batch(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             ));
         }
     };
-    let snapshot = state.core.snapshot();
+    let snapshot = state.source.snapshot();
     let defaults = Parts {
         subject: req.subject.as_ref(),
         resource: req.resource.as_ref(),

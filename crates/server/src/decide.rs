@@ -1,12 +1,42 @@
 //! The decision as every endpoint reports it: engine answer plus explanation.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 use verdict_engine::{Basis, Snapshot};
 use verdict_model::{ActionClass, PhaseMode, Timestamp};
 
-use crate::AppState;
+use crate::Metrics;
+
+/// Where the decision endpoints get their snapshot: the server's own engine,
+/// or a replica of it (the `verdict pep` sidecar).
+pub trait DecisionSource: Send + Sync + 'static {
+    /// The snapshot to decide on now.
+    fn snapshot(&self) -> Arc<Snapshot>;
+    /// Whether a decision on `service` may be made on that snapshot at all:
+    /// a replica past its staleness limit refuses with a sentence saying
+    /// why, and the request is denied (fail closed).
+    fn admit(&self, service: &str) -> Result<(), String>;
+}
+
+/// What the decision endpoints share.
+pub struct Decisions {
+    /// The snapshot source.
+    pub source: Arc<dyn DecisionSource>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl DecisionSource for verdict_core::Core {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        verdict_core::Core::snapshot(self)
+    }
+
+    fn admit(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
 
 /// What the wire formats say about one decision.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -56,19 +86,19 @@ pub struct NextPhase {
 
 /// Decides and explains one request, recording metrics.
 pub(crate) fn decide(
-    state: &AppState,
+    state: &Decisions,
     subscription: &str,
     service: &str,
     action: &str,
     at: Timestamp,
 ) -> (bool, DecisionContext) {
-    decide_on(state, &state.core.snapshot(), subscription, service, action, at)
+    decide_on(state, &state.source.snapshot(), subscription, service, action, at)
 }
 
 /// Decides and explains one request on a given snapshot (a batch holds one
 /// snapshot for all its items).
 pub(crate) fn decide_on(
-    state: &AppState,
+    state: &Decisions,
     snapshot: &Snapshot,
     subscription: &str,
     service: &str,
@@ -76,6 +106,10 @@ pub(crate) fn decide_on(
     at: Timestamp,
 ) -> (bool, DecisionContext) {
     let started = Instant::now();
+    if let Err(reason) = state.source.admit(service) {
+        state.metrics.observe(false, started.elapsed());
+        return (false, stale(reason, at, snapshot.version()));
+    }
     let decision = snapshot.decide(subscription, service, action, at);
     let e = snapshot.explain(&decision, subscription, service, action);
     state.metrics.observe(decision.allowed, started.elapsed());
@@ -97,4 +131,22 @@ pub(crate) fn decide_on(
         snapshot_version: snapshot.version(),
     };
     (decision.allowed, context)
+}
+
+/// The context of a decision refused because the replica's snapshot is too old.
+fn stale(reason: String, at: Timestamp, version: u64) -> DecisionContext {
+    DecisionContext {
+        code: "stale-snapshot",
+        reason,
+        order: None,
+        clause: None,
+        log_index: None,
+        phase: None,
+        phase_start: None,
+        next_phase: None,
+        action_class: ActionClass::Write,
+        action_known: false,
+        time: at,
+        snapshot_version: version,
+    }
 }

@@ -12,8 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use verdict_model::Timestamp;
 
-use crate::AppState;
-use crate::decide::{DecisionContext, decide};
+use crate::decide::{DecisionContext, Decisions, decide};
 
 const SUBSCRIPTION: &str = "x-verdict-subscription";
 const SERVICE: &str = "x-verdict-service";
@@ -24,7 +23,7 @@ enum Verdict {
     Decided(bool, DecisionContext),
 }
 
-fn decide_from_headers(state: &AppState, headers: &HeaderMap) -> Verdict {
+fn decide_from_headers(state: &Decisions, headers: &HeaderMap) -> Verdict {
     let get = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let Some(subscription) = get(SUBSCRIPTION) else { return Verdict::Missing(SUBSCRIPTION) };
     let Some(service) = get(SERVICE) else { return Verdict::Missing(SERVICE) };
@@ -54,7 +53,7 @@ fn verdict_headers(context: &DecisionContext) -> Vec<(HeaderName, HeaderValue)> 
     out
 }
 
-fn missing_header(state: &AppState, name: &'static str) -> Response {
+fn missing_header(state: &Decisions, name: &'static str) -> Response {
     state.metrics.invalid();
     let reason = format!("missing-header: the gateway must set {name}");
     (
@@ -80,7 +79,7 @@ fn missing_header(state: &AppState, name: &'static str) -> Response {
         (status = 403, description = "Denied (headers X-Verdict-Order, X-Verdict-Reason) or a header is missing (reason missing-header)"),
     ),
     security(("bearer" = [])))]
-pub(crate) async fn nginx(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn nginx(State(state): State<Arc<Decisions>>, headers: HeaderMap) -> Response {
     match decide_from_headers(&state, &headers) {
         Verdict::Missing(name) => missing_header(&state, name),
         Verdict::Decided(allowed, context) => {
@@ -101,7 +100,7 @@ pub(crate) async fn nginx(State(state): State<Arc<AppState>>, headers: HeaderMap
         (status = 403, description = "Denied; the body is the reason sentence"),
     ),
     security(("bearer" = [])))]
-pub(crate) async fn envoy(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn envoy(State(state): State<Arc<Decisions>>, headers: HeaderMap) -> Response {
     match decide_from_headers(&state, &headers) {
         Verdict::Missing(name) => missing_header(&state, name),
         Verdict::Decided(allowed, context) => {

@@ -18,6 +18,7 @@ mod metrics;
 mod notices;
 pub mod outbox;
 mod process;
+mod replication;
 mod tlog;
 mod users;
 
@@ -33,7 +34,8 @@ use tower_http::request_id::PropagateRequestIdLayer;
 use utoipa::OpenApi;
 use verdict_core::Core;
 
-pub use auth::Tokens;
+pub use auth::{Tokens, same_secret};
+pub use decide::{DecisionSource, Decisions};
 pub use error::ApiError;
 pub use metrics::Metrics;
 
@@ -49,7 +51,36 @@ pub struct AppState {
     /// Accepted tokens.
     pub tokens: Tokens,
     /// Counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// The decision endpoints' state: the control plane's own engine.
+    pub decisions: Arc<Decisions>,
+    /// The snapshot document last encoded for replicas.
+    documents: replication::DocumentCache,
+    /// Set when the server shuts down: change streams end, so a graceful
+    /// shutdown does not wait for replicas that never hang up.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// The state of a server over `core` accepting `tokens`.
+    pub fn new(core: Arc<Core>, tokens: Tokens) -> AppState {
+        let metrics = Arc::new(Metrics::default());
+        let decisions = Arc::new(Decisions { source: core.clone(), metrics: metrics.clone() });
+        AppState {
+            core,
+            tokens,
+            metrics,
+            decisions,
+            documents: replication::DocumentCache::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Ends every open change stream (replicas reconnect elsewhere or
+    /// later); call it when shutting down.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
 }
 
 #[derive(OpenApi)]
@@ -57,7 +88,7 @@ pub struct AppState {
     info(title = "verdict", description = "Acceptable-use enforcement: AuthZEN decisions, gateway adapters and the management API. Every error is JSON {\"error\": {\"code\", \"message\"}}."),
     paths(
         authzen::evaluation, authzen::evaluations, authzen::configuration,
-        gateway::nginx, gateway::envoy,
+        gateway::nginx, gateway::envoy, replication::snapshot, replication::watch,
         manage::list_tenants, manage::create_tenant, manage::get_tenant, manage::list_units, manage::create_unit, manage::delete_unit,
         manage::create_subscription, manage::list_subscriptions, manage::get_subscription, manage::move_subscription, manage::delete_subscription,
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
@@ -74,6 +105,7 @@ pub struct AppState {
     tags(
         (name = "authzen", description = "AuthZEN Authorization API 1.0"),
         (name = "gateways", description = "nginx auth_request and Envoy ext_authz"),
+        (name = "replication", description = "The snapshot and its change stream, for enforcement points (pep tokens)"),
         (name = "inventory", description = "Tenants, units, subscriptions, import"),
         (name = "orders", description = "Enforcement orders"),
         (name = "catalog", description = "Services and action classes"),
@@ -149,17 +181,40 @@ pub fn router(state: Arc<AppState>) -> Router {
     router_with(state, Router::new())
 }
 
-/// The application with `extra` routes mounted behind the same decision-token
-/// check and layers as the decision endpoints (the HTTP benchmark mounts an
-/// empty handler this way, to compare like with like).
-pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
-    let decisions = Router::new()
-        .merge(extra)
+/// The decision endpoints alone — AuthZEN, nginx and Envoy — over any
+/// [`DecisionSource`], with no authentication and no fallback: the server
+/// mounts them behind its token check, the `verdict pep` sidecar beside its
+/// own health and metrics.
+pub fn decision_routes<S: Clone + Send + Sync + 'static>(decisions: Arc<Decisions>) -> Router<S> {
+    Router::new()
         .route("/access/v1/evaluation", post(authzen::evaluation))
         .route("/access/v1/evaluations", post(authzen::evaluations))
         .route("/authz/nginx", get(gateway::nginx))
         .route("/authz/envoy/", any(gateway::envoy))
         .route("/authz/envoy/{*path}", any(gateway::envoy))
+        .with_state(decisions)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// AuthZEN discovery (`/.well-known/authzen-configuration`), open to all.
+pub fn discovery_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/.well-known/authzen-configuration", get(authzen::configuration))
+}
+
+/// The JSON errors every verdict HTTP surface answers for unknown paths and
+/// methods.
+pub fn with_fallbacks(router: Router) -> Router {
+    router.fallback(no_route).method_not_allowed_fallback(wrong_method)
+}
+
+/// The application with `extra` routes mounted behind the same decision-token
+/// check and layers as the decision endpoints (the HTTP benchmark mounts an
+/// empty handler this way, to compare like with like).
+pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
+    let decisions = decision_routes::<Arc<AppState>>(state.decisions.clone())
+        .merge(extra)
+        .route("/v1/snapshot", get(replication::snapshot))
+        .route("/v1/watch", get(replication::watch))
         .route_layer(from_fn_with_state(state.clone(), auth::require_decider));
     let import = Router::new().route("/v1/import", post(manage::import)).layer(DefaultBodyLimit::max(IMPORT_LIMIT));
     let management = Router::new()
@@ -206,7 +261,6 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .merge(import)
         .route_layer(from_fn_with_state(state.clone(), auth::require_user));
     let open = Router::new()
-        .route("/.well-known/authzen-configuration", get(authzen::configuration))
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
@@ -218,6 +272,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/log/receipt/{index}", get(tlog::receipt));
     Router::new()
         .merge(decisions.layer(DefaultBodyLimit::max(BODY_LIMIT)))
+        .merge(discovery_routes())
         .merge(management)
         .merge(open)
         .fallback(no_route)

@@ -19,6 +19,9 @@ pub struct Metrics {
     buckets: [AtomicU64; BOUNDS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
+    watchers: std::sync::atomic::AtomicI64,
+    streamed_bytes: AtomicU64,
+    streamed_frames: AtomicU64,
 }
 
 impl Metrics {
@@ -36,6 +39,17 @@ impl Metrics {
     /// Records a decision request that could not be answered (bad input).
     pub fn invalid(&self) {
         self.invalid.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A replica started (+1) or stopped (-1) watching the change stream.
+    pub fn watcher(&self, delta: i64) {
+        self.watchers.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// A change set of `bytes` went out on the stream.
+    pub fn streamed(&self, bytes: usize) {
+        self.streamed_frames.fetch_add(1, Ordering::Relaxed);
+        self.streamed_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// The text exposition.
@@ -71,6 +85,13 @@ impl Metrics {
         let _ = writeln!(out, "verdict_inventory{{kind=\"unit\"}} {units}");
         let _ = writeln!(out, "verdict_inventory{{kind=\"subscription\"}} {subscriptions}");
         let _ = writeln!(out, "verdict_inventory{{kind=\"order\"}} {orders}");
+        let _ = writeln!(out, "# HELP verdict_watchers Replicas following the change stream now.");
+        let _ = writeln!(out, "# TYPE verdict_watchers gauge");
+        let _ = writeln!(out, "verdict_watchers {}", self.watchers.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP verdict_streamed_changes_total Change sets sent to replicas, and their bytes.");
+        let _ = writeln!(out, "# TYPE verdict_streamed_changes_total counter");
+        let _ = writeln!(out, "verdict_streamed_changes_total {}", get(&self.streamed_frames));
+        let _ = writeln!(out, "verdict_streamed_bytes_total {}", get(&self.streamed_bytes));
         out
     }
 }

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::post;
 use verdict_bench::{World, WorldConfig};
 use verdict_core::{Actor, Core, SigningKey};
-use verdict_server::{AppState, Metrics, Tokens};
+use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 
 const TOKEN: &str = "bench-token";
@@ -100,11 +100,7 @@ async fn main() -> anyhow::Result<()> {
         let (created, _) = core.create_order(&Actor::admin(), order.spec.clone()).await?;
         ids.insert(order.id.clone(), created.id);
     }
-    let state = Arc::new(AppState {
-        core,
-        tokens: Tokens { admin: "unused".into(), pep: TOKEN.into() },
-        metrics: Metrics::default(),
-    });
+    let state = Arc::new(AppState::new(core, Tokens { admin: "unused".into(), pep: TOKEN.into() }));
     let empty = Router::new().route(
         "/bench/empty",
         post(|_body: axum::body::Bytes| async { axum::Json(serde_json::json!({"decision": true})) }),

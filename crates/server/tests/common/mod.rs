@@ -8,7 +8,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use verdict_core::{Core, SigningKey};
-use verdict_server::{AppState, Metrics, Tokens};
+use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 
 /// The data directory's admin token in these tests.
@@ -27,11 +27,7 @@ pub async fn open_core() -> (Arc<Core>, Arc<SqliteStore>, tempfile::TempDir) {
 
 /// Serves the whole application over `core` on 127.0.0.1:0; returns its URL.
 pub async fn serve(core: Arc<Core>) -> String {
-    let state = Arc::new(AppState {
-        core,
-        tokens: Tokens { admin: ADMIN.into(), pep: PEP.into() },
-        metrics: Metrics::default(),
-    });
+    let state = Arc::new(AppState::new(core, Tokens { admin: ADMIN.into(), pep: PEP.into() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, verdict_server::router(state)).await.unwrap() });

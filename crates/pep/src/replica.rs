@@ -1,0 +1,321 @@
+//! The replica: bootstrap, follow, decide locally, know its age.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use verdict_engine::{ChangeSet, Decision, Engine, Snapshot, SnapshotDocument};
+use verdict_model::{Catalog, Timestamp};
+
+use crate::PepError;
+use crate::policy::{Staleness, StalenessPolicy};
+use crate::source::{ChangeSource, Event, EventStream};
+
+/// How a replica follows the control plane.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    /// What to do when the snapshot gets old.
+    pub policy: StalenessPolicy,
+    /// How often the server is asked to say it is alive. A stream silent for
+    /// three of these (and a second) is dropped and reconnected.
+    pub heartbeat: Duration,
+    /// First wait before reconnecting; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest wait between reconnects.
+    pub backoff_max: Duration,
+    /// How long [`Replica::start`] keeps trying to get the first snapshot.
+    pub bootstrap_timeout: Duration,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        ReplicaOptions {
+            policy: StalenessPolicy::default(),
+            heartbeat: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            bootstrap_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a replica can say about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The snapshot version it decides on.
+    pub version: u64,
+    /// Time since the server last confirmed that version current.
+    pub age: Duration,
+    /// Whether the change stream is open now.
+    pub connected: bool,
+    /// Change sets applied.
+    pub applied: u64,
+    /// Whole snapshots fetched (the first one included).
+    pub bootstraps: u64,
+    /// Change streams opened (the first one included).
+    pub connects: u64,
+}
+
+/// A replica of the control plane's decision snapshot; see the crate docs.
+pub struct Replica {
+    engine: Engine,
+    policy: StalenessPolicy,
+    /// Whether any family fails closed (if not, deciding skips the clock).
+    guarded: bool,
+    born: Instant,
+    /// Milliseconds after `born` of the last confirmation from the server.
+    contact_ms: AtomicU64,
+    connected: AtomicBool,
+    applied: AtomicU64,
+    bootstraps: AtomicU64,
+    connects: AtomicU64,
+    versions: tokio::sync::watch::Sender<u64>,
+    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(task) = self.follower.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+impl Replica {
+    /// Fetches the first snapshot (retrying with backoff for up to
+    /// `bootstrap_timeout`), then follows `source` in a background task
+    /// until the replica is dropped.
+    pub async fn start<S: ChangeSource>(source: S, options: ReplicaOptions) -> Result<Arc<Replica>, PepError> {
+        let deadline = Instant::now() + options.bootstrap_timeout;
+        let mut backoff = options.backoff_min;
+        let snapshot = loop {
+            let attempt = match source.snapshot().await {
+                Ok(document) => compile(document).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(snapshot) => break snapshot,
+                Err(e) if Instant::now() + backoff >= deadline => {
+                    tracing::error!(error = %e, "no snapshot from the control plane");
+                    return Err(PepError::BootstrapTimeout(options.bootstrap_timeout));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot fetch the snapshot yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(options.backoff_max);
+                }
+            }
+        };
+        let version = snapshot.version();
+        let guarded = options.policy.default != Staleness::Keep
+            || options.policy.families.iter().any(|(_, rule)| *rule != Staleness::Keep);
+        let replica = Arc::new(Replica {
+            engine: Engine::new(snapshot),
+            policy: options.policy.clone(),
+            guarded,
+            born: Instant::now(),
+            contact_ms: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            applied: AtomicU64::new(0),
+            bootstraps: AtomicU64::new(1),
+            connects: AtomicU64::new(0),
+            versions: tokio::sync::watch::channel(version).0,
+            follower: Mutex::new(None),
+        });
+        let task = tokio::spawn(follow(Arc::downgrade(&replica), source, options));
+        *replica.follower.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        Ok(replica)
+    }
+
+    /// The snapshot decisions are made on now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.engine.snapshot()
+    }
+
+    /// The snapshot's version.
+    pub fn version(&self) -> u64 {
+        *self.versions.borrow()
+    }
+
+    /// Wakes on every new version (for tests, benchmarks and health checks).
+    pub fn versions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.versions.subscribe()
+    }
+
+    /// Time since the server last confirmed the snapshot current.
+    pub fn age(&self) -> Duration {
+        let now = self.born.elapsed();
+        now.saturating_sub(Duration::from_millis(self.contact_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Everything at once.
+    pub fn status(&self) -> Status {
+        Status {
+            version: self.version(),
+            age: self.age(),
+            connected: self.connected.load(Ordering::Relaxed),
+            applied: self.applied.load(Ordering::Relaxed),
+            bootstraps: self.bootstraps.load(Ordering::Relaxed),
+            connects: self.connects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether a decision on `service` may be made on this snapshot under
+    /// the staleness policy; if not, a sentence saying why (deny it).
+    pub fn admit(&self, service: &str) -> Result<(), String> {
+        if !self.guarded {
+            return Ok(());
+        }
+        let Staleness::FailClosedAfter(limit) = self.policy.rule(service) else { return Ok(()) };
+        let age = self.age();
+        if age <= limit {
+            return Ok(());
+        }
+        Err(format!(
+            "denied: this enforcement point has not heard from the control plane for {:.1} s, past the {:.1} s limit for {} services, so it fails closed (snapshot version {})",
+            age.as_secs_f64(),
+            limit.as_secs_f64(),
+            service.split('.').next().unwrap_or(service),
+            self.version()
+        ))
+    }
+
+    /// Decides locally; `None` if the staleness policy refuses (deny).
+    pub fn decide(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> Option<Decision> {
+        self.admit(service).ok()?;
+        Some(self.engine.decide(subscription, service, action, at))
+    }
+
+    fn touch(&self) {
+        self.contact_ms.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn publish(&self, snapshot: Snapshot) {
+        let version = snapshot.version();
+        self.engine.publish(snapshot);
+        self.touch();
+        self.versions.send_replace(version);
+    }
+
+    /// Applies a change set on top of the current version.
+    fn apply(&self, set: &ChangeSet) -> Result<(), String> {
+        let current = self.engine.snapshot();
+        if set.prev != current.version() {
+            return Err(format!("changes for version {} arrived at version {}", set.prev, current.version()));
+        }
+        let next = current.apply(&set.changes, set.version).map_err(|e| e.to_string())?;
+        self.publish(next);
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+async fn compile(document: SnapshotDocument) -> Result<Snapshot, PepError> {
+    tokio::task::spawn_blocking(move || document.compile(Catalog::builtin()))
+        .await
+        .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
+        .map_err(PepError::from)
+}
+
+/// What ended one connection to the stream.
+enum Ended {
+    /// Reconnect and resume from the version held.
+    Resume,
+    /// Fetch the whole snapshot first.
+    Resync,
+    /// The replica was dropped.
+    Gone,
+}
+
+/// Follows the change stream until the replica is dropped.
+async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: ReplicaOptions) {
+    let mut backoff = options.backoff_min;
+    let mut resync = false;
+    loop {
+        if resync {
+            match source.snapshot().await {
+                Ok(document) => match compile(document).await {
+                    Ok(snapshot) => {
+                        let Some(r) = replica.upgrade() else { return };
+                        tracing::info!(version = snapshot.version(), "fetched the snapshot again");
+                        r.bootstraps.fetch_add(1, Ordering::Relaxed);
+                        r.publish(snapshot);
+                        resync = false;
+                    }
+                    Err(e) => tracing::error!(error = %e, "the fetched snapshot does not compile"),
+                },
+                Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "cannot fetch the snapshot"),
+            }
+            if resync {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(options.backoff_max);
+                continue;
+            }
+        }
+        let Some(version) = replica.upgrade().map(|r| r.version()) else { return };
+        let stream = match source.watch(version).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot open the change stream");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(options.backoff_max);
+                continue;
+            }
+        };
+        if let Some(r) = replica.upgrade() {
+            r.connected.store(true, Ordering::Relaxed);
+            r.connects.fetch_add(1, Ordering::Relaxed);
+        }
+        let ended = read(&replica, stream, options.heartbeat * 3 + Duration::from_secs(1)).await;
+        match replica.upgrade() {
+            Some(r) => r.connected.store(false, Ordering::Relaxed),
+            None => return,
+        }
+        match ended {
+            Ended::Gone => return,
+            Ended::Resync => resync = true,
+            Ended::Resume => {
+                // A stream that worked resets the backoff; wait the least
+                // before trying again, so a restarted server is found fast.
+                backoff = options.backoff_min;
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+/// Reads one connection's events until it ends.
+async fn read<T: EventStream>(replica: &Weak<Replica>, mut stream: T, silence: Duration) -> Ended {
+    loop {
+        let next = tokio::time::timeout(silence, stream.next()).await;
+        let Some(r) = replica.upgrade() else { return Ended::Gone };
+        match next {
+            Err(_) => {
+                tracing::warn!(?silence, "the change stream went silent; reconnecting");
+                return Ended::Resume;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the change stream broke; reconnecting");
+                return Ended::Resume;
+            }
+            Ok(Ok(None)) => return Ended::Resume,
+            Ok(Ok(Some(Event::Heartbeat { version }))) => {
+                if version != r.version() {
+                    tracing::warn!(version, held = r.version(), "the stream is at another version; resyncing");
+                    return Ended::Resync;
+                }
+                r.touch();
+            }
+            Ok(Ok(Some(Event::Changes(set)))) => {
+                if let Err(e) = r.apply(&set) {
+                    tracing::warn!(error = %e, "cannot apply the change set; resyncing");
+                    return Ended::Resync;
+                }
+            }
+            Ok(Ok(Some(Event::Resync { reason }))) => {
+                tracing::info!(%reason, "the control plane asks for a resync");
+                return Ended::Resync;
+            }
+        }
+    }
+}

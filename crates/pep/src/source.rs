@@ -1,0 +1,196 @@
+//! Where a replica gets the snapshot and its changes: the [`ChangeSource`]
+//! seam, and [`HttpSource`], the control plane's own HTTP endpoints with
+//! server-sent events.
+
+use std::future::Future;
+use std::time::Duration;
+
+use verdict_engine::{ChangeSet, SnapshotDocument};
+
+use crate::PepError;
+
+/// One event of the change stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Changes to apply on top of `prev`.
+    Changes(ChangeSet),
+    /// The server is alive and the stream is at `version`.
+    Heartbeat {
+        /// The stream's version.
+        version: u64,
+    },
+    /// The replica must fetch the whole snapshot again.
+    Resync {
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// A transport for replication: the whole snapshot, and the changes after
+/// a version. Implemented by [`HttpSource`]; a message bus (NATS
+/// JetStream) carries the same events behind the same trait.
+pub trait ChangeSource: Send + Sync + 'static {
+    /// The stream [`ChangeSource::watch`] opens.
+    type Stream: EventStream;
+    /// Fetches the whole snapshot.
+    fn snapshot(&self) -> impl Future<Output = Result<SnapshotDocument, PepError>> + Send;
+    /// Opens the change stream after `since`.
+    fn watch(&self, since: u64) -> impl Future<Output = Result<Self::Stream, PepError>> + Send;
+}
+
+/// An open change stream.
+pub trait EventStream: Send + 'static {
+    /// The next event; `None` when the stream ended.
+    fn next(&mut self) -> impl Future<Output = Result<Option<Event>, PepError>> + Send;
+}
+
+/// The control plane over HTTP: `GET /v1/snapshot` and `GET /v1/watch`
+/// with a pep (or admin) token.
+#[derive(Clone)]
+pub struct HttpSource {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    heartbeat: Duration,
+}
+
+impl HttpSource {
+    /// A source at `base` (e.g. `http://127.0.0.1:8750`) asking for a
+    /// heartbeat every `heartbeat`.
+    pub fn new(base: &str, token: &str, heartbeat: Duration) -> Result<HttpSource, PepError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|source| PepError::Unreachable { url: base.to_owned(), source })?;
+        Ok(HttpSource {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+            heartbeat,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<reqwest::Response, PepError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| PepError::Unreachable { url: url.clone(), source })?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(PepError::Refused { url, status, body });
+        }
+        Ok(response)
+    }
+}
+
+impl ChangeSource for HttpSource {
+    type Stream = SseStream;
+
+    async fn snapshot(&self) -> Result<SnapshotDocument, PepError> {
+        let response = self.get("/v1/snapshot").await?;
+        let url = response.url().to_string();
+        let bytes = response.bytes().await.map_err(|source| PepError::Unreachable { url, source })?;
+        // Parsing a million subscriptions takes a while: off the runtime.
+        tokio::task::spawn_blocking(move || serde_json::from_slice::<SnapshotDocument>(&bytes))
+            .await
+            .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
+            .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })
+    }
+
+    async fn watch(&self, since: u64) -> Result<SseStream, PepError> {
+        let path = format!("/v1/watch?since={since}&heartbeat_ms={}", self.heartbeat.as_millis().max(50));
+        let response = self.get(&path).await?;
+        Ok(SseStream { response, buffer: Vec::new() })
+    }
+}
+
+/// A server-sent event stream from `GET /v1/watch`.
+pub struct SseStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl EventStream for SseStream {
+    async fn next(&mut self) -> Result<Option<Event>, PepError> {
+        loop {
+            while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_event(&block[..end])? {
+                    return Ok(Some(event));
+                }
+            }
+            let url = self.response.url().to_string();
+            match self.response.chunk().await.map_err(|source| PepError::Unreachable { url, source })? {
+                // Line ends may be CRLF (the SSE format allows it); events
+                // are separated by a blank line either way.
+                Some(chunk) => self.buffer.extend(chunk.iter().filter(|b| **b != b'\r')),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// One event block (without its blank line); `None` for comments and
+/// events this replica does not know.
+fn parse_event(block: &[u8]) -> Result<Option<Event>, PepError> {
+    let text = std::str::from_utf8(block)
+        .map_err(|e| PepError::Protocol { what: "event", detail: format!("not UTF-8: {e}") })?;
+    let mut kind = "message";
+    let mut data = String::new();
+    for line in text.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => kind = value,
+            "data" => {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+    let bad = |e: serde_json::Error| PepError::Protocol { what: "event", detail: format!("{kind}: {e}") };
+    Ok(match kind {
+        "changes" => Some(Event::Changes(serde_json::from_str(&data).map_err(bad)?)),
+        "heartbeat" => {
+            #[derive(serde::Deserialize)]
+            struct Beat {
+                version: u64,
+            }
+            let beat: Beat = serde_json::from_str(&data).map_err(bad)?;
+            Some(Event::Heartbeat { version: beat.version })
+        }
+        "resync" => {
+            #[derive(serde::Deserialize)]
+            struct Resync {
+                reason: String,
+            }
+            let resync: Resync = serde_json::from_str(&data).map_err(bad)?;
+            Some(Event::Resync { reason: resync.reason })
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_parse_and_comments_are_skipped() {
+        let beat = parse_event(b"event: heartbeat\ndata: {\"version\":7,\"time\":\"2026-12-02T10:00:00Z\"}").unwrap();
+        assert_eq!(beat, Some(Event::Heartbeat { version: 7 }));
+        let set = parse_event(b"id: 9\nevent: changes\ndata: {\"version\":9,\"prev\":7,\"changes\":[]}").unwrap();
+        assert_eq!(set, Some(Event::Changes(ChangeSet { version: 9, prev: 7, changes: vec![] })));
+        assert_eq!(parse_event(b": skipped").unwrap(), None);
+        assert!(parse_event(b"event: changes\ndata: {not json").is_err());
+    }
+}

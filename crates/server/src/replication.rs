@@ -1,0 +1,240 @@
+//! Replication to enforcement points: the whole snapshot
+//! (`GET /v1/snapshot`) and a stream of versioned changes after it
+//! (`GET /v1/watch`, server-sent events). Format: `docs/replication.md`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use verdict_core::feed::{Frame, FrameBody, Resume};
+use verdict_model::Timestamp;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The snapshot document last encoded, by version: a hundred gateways
+/// bootstrapping at once cost one encoding.
+#[derive(Default)]
+pub struct DocumentCache(Mutex<Option<(u64, Bytes)>>);
+
+/// The version a response describes.
+const VERSION_HEADER: &str = "x-verdict-version";
+
+/// Default and bounds of the heartbeat interval, in milliseconds.
+const HEARTBEAT_MS: (u64, u64, u64) = (1000, 50, 60_000);
+
+/// The whole snapshot as a replica compiles it. `ETag` is the version, so a
+/// replica polling with `If-None-Match` gets 304 while nothing changed.
+#[utoipa::path(get, path = "/v1/snapshot", tag = "replication",
+    responses(
+        (status = 200, description = "The snapshot document (verdict-snapshot/1); header X-Verdict-Version", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the version in If-None-Match"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let current = state.core.feed().current();
+    let version = current.version();
+    let etag = format!("\"{version}\"");
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let cached = state.documents.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let body = match cached {
+        Some((v, body)) if v == version => body,
+        _ => {
+            // Encoding a million subscriptions takes a while: off the runtime.
+            let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&current.export()))
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .map_err(|e| ApiError::internal(&e))?;
+            let body = Bytes::from(body);
+            *state.documents.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, body.clone()));
+            body
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::ETAG, HeaderValue::from_str(&etag).map_err(|e| ApiError::internal(&e))?),
+            (header::HeaderName::from_static(VERSION_HEADER), HeaderValue::from(version)),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Query of `GET /v1/watch`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct WatchQuery {
+    /// The version the replica holds (or send `Last-Event-ID`).
+    since: Option<u64>,
+    /// Milliseconds between heartbeats (50 to 60,000; default 1,000).
+    heartbeat_ms: Option<u64>,
+}
+
+/// Server-sent events after version `since`: `changes` (id = version; data
+/// a change set to apply on top of `prev`), `heartbeat` (the version the
+/// stream is at and the server's time) and `resync` (fetch the snapshot
+/// again; the stream ends).
+#[utoipa::path(get, path = "/v1/watch", tag = "replication",
+    params(WatchQuery),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 400, description = "No version given, or a bad heartbeat"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn watch(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<WatchQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let since = match (query.since, last_event) {
+        (Some(v), _) => v,
+        (None, Some(id)) => id.trim().parse().map_err(|_| {
+            ApiError::bad_request("invalid-version", format!("Last-Event-ID {id:?} is not a version number"))
+        })?,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing-version",
+                "say which version you hold: ?since=V (the X-Verdict-Version of GET /v1/snapshot) or Last-Event-ID",
+            ));
+        }
+    };
+    let (default, low, high) = HEARTBEAT_MS;
+    let heartbeat = query.heartbeat_ms.unwrap_or(default);
+    if !(low..=high).contains(&heartbeat) {
+        return Err(ApiError::bad_request(
+            "invalid-heartbeat",
+            format!("heartbeat_ms {heartbeat} is out of range; give {low} to {high}"),
+        ));
+    }
+    state.metrics.watcher(1);
+    let stream = Watch {
+        closing: state.closing.subscribe(),
+        resume: Some(state.core.feed().subscribe(since)),
+        backlog: Vec::new().into_iter(),
+        live: None,
+        cursor: since,
+        heartbeat: tokio::time::interval(Duration::from_millis(heartbeat)),
+        done: false,
+        state: state.clone(),
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(stream, |mut w| async move {
+        let event = w.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(event), w))
+    }));
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            // Proxies such as nginx must pass events on as they come.
+            (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// One watcher's position in the feed.
+struct Watch {
+    closing: tokio::sync::watch::Receiver<bool>,
+    resume: Option<Resume>,
+    backlog: std::vec::IntoIter<Arc<Frame>>,
+    live: Option<tokio::sync::broadcast::Receiver<Arc<Frame>>>,
+    cursor: u64,
+    heartbeat: tokio::time::Interval,
+    done: bool,
+    state: Arc<AppState>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.state.metrics.watcher(-1);
+    }
+}
+
+fn resync(reason: &str, current: u64) -> Bytes {
+    let data = serde_json::json!({"reason": reason, "version": current});
+    Bytes::from(format!("event: resync\ndata: {data}\n\n"))
+}
+
+impl Watch {
+    /// The next event, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        if let Some(resume) = self.resume.take() {
+            match resume {
+                Resume::Resync { reason, current } => {
+                    self.done = true;
+                    return Some(resync(&reason, current));
+                }
+                Resume::From { backlog, live, version: _ } => {
+                    self.backlog = backlog.into_iter();
+                    self.live = Some(live);
+                    // The first heartbeat goes out at once: the replica
+                    // learns the stream is up and where it stands.
+                }
+            }
+        }
+        if let Some(frame) = self.backlog.next() {
+            return Some(self.frame(&frame));
+        }
+        enum Next {
+            Closing,
+            Frame(Result<Arc<Frame>, RecvError>),
+            Beat,
+        }
+        let live = self.live.as_mut()?;
+        let next = tokio::select! {
+            _ = self.closing.wait_for(|closing| *closing) => Next::Closing,
+            received = live.recv() => Next::Frame(received),
+            _ = self.heartbeat.tick() => Next::Beat,
+        };
+        match next {
+            Next::Closing => {
+                self.done = true;
+                None
+            }
+            Next::Frame(Ok(frame)) => Some(self.frame(&frame)),
+            Next::Frame(Err(RecvError::Lagged(_))) => {
+                self.done = true;
+                Some(resync("this stream fell behind the changes; fetch the snapshot", self.cursor))
+            }
+            Next::Frame(Err(RecvError::Closed)) => None,
+            Next::Beat => {
+                let data = serde_json::json!({"version": self.cursor, "time": Timestamp::now()});
+                Some(Bytes::from(format!("event: heartbeat\ndata: {data}\n\n")))
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: &Frame) -> Bytes {
+        if frame.version <= self.cursor {
+            // Already covered (cannot happen with a well-behaved feed).
+            return Bytes::from_static(b": skipped\n\n");
+        }
+        if frame.prev != self.cursor {
+            self.done = true;
+            return resync(&format!("the stream missed version {}; fetch the snapshot", frame.prev), frame.version);
+        }
+        match &frame.body {
+            FrameBody::Changes(json) => {
+                self.cursor = frame.version;
+                self.state.metrics.streamed(json.len());
+                Bytes::from(format!("id: {}\nevent: changes\ndata: {json}\n\n", frame.version))
+            }
+            FrameBody::Resync(reason) => {
+                self.done = true;
+                resync(reason, frame.version)
+            }
+        }
+    }
+}
