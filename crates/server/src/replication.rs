@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use verdict_model::Timestamp;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::manage::Query;
 
 /// The snapshot document last encoded, by version: a hundred gateways
 /// bootstrapping at once cost one encoding.
