@@ -36,9 +36,7 @@ async fn events(api: &Api, path: &str, count: usize) -> Vec<(String, Value)> {
 async fn pep_tokens_read_the_snapshot_and_the_stream_and_nothing_else() {
     let (core, _store, _dir) = open_core().await;
     let api = Api::new(serve(core).await);
-    let (status, body) = api
-        .call("/v1/tenants", ADMIN, Some(json!({"id": "mod", "kind": "government"})))
-        .await;
+    let (status, body) = api.call("/v1/tenants", ADMIN, Some(json!({"id": "mod", "kind": "government"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let response = api.http.get(format!("{}/v1/snapshot", api.base)).bearer_auth(PEP).send().await.unwrap();
@@ -60,8 +58,7 @@ async fn pep_tokens_read_the_snapshot_and_the_stream_and_nothing_else() {
         .unwrap();
     assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
 
-    let (status, analyst) =
-        api.call("/v1/users", ADMIN, Some(json!({"name": "ana", "role": "analyst"}))).await;
+    let (status, analyst) = api.call("/v1/users", ADMIN, Some(json!({"name": "ana", "role": "analyst"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{analyst}");
     let analyst = analyst["token"].as_str().unwrap();
     for (path, token, expected) in [
@@ -84,14 +81,12 @@ async fn the_stream_resumes_from_a_version_and_says_when_to_resync() {
     let api = Api::new(serve(core.clone()).await);
     let start = core.feed().current().version();
     api.call("/v1/tenants", ADMIN, Some(json!({"id": "mod", "kind": "government"}))).await;
-    let (status, body) = api
-        .call("/v1/subscriptions", ADMIN, Some(json!({"id": "sig", "tenant": "mod", "unit": "signals"})))
-        .await;
+    let (status, body) =
+        api.call("/v1/subscriptions", ADMIN, Some(json!({"id": "sig", "tenant": "mod", "unit": "signals"}))).await;
     assert!(status.is_client_error(), "the unit does not exist yet: {body}");
     api.call("/v1/units", ADMIN, Some(json!({"tenant": "mod", "path": "signals"}))).await;
-    let (status, body) = api
-        .call("/v1/subscriptions", ADMIN, Some(json!({"id": "sig", "tenant": "mod", "unit": "signals"})))
-        .await;
+    let (status, body) =
+        api.call("/v1/subscriptions", ADMIN, Some(json!({"id": "sig", "tenant": "mod", "unit": "signals"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let now = core.feed().current().version();
 
@@ -152,8 +147,14 @@ async fn bad_watch_requests_get_specific_errors() {
     let (status, body) = api.call("/v1/watch?since=abc", PEP, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("since"), "{body}");
-    let response =
-        api.http.get(format!("{}/v1/watch", api.base)).bearer_auth(PEP).header("last-event-id", "x").send().await.unwrap();
+    let response = api
+        .http
+        .get(format!("{}/v1/watch", api.base))
+        .bearer_auth(PEP)
+        .header("last-event-id", "x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid-version");
