@@ -109,10 +109,14 @@ pub struct Core {
     appender: Mutex<()>,
     /// Engine changes committed but not yet published, by version
     /// (`Err`: the snapshot was recompiled instead, or they are too many).
-    unpublished: std::sync::Mutex<Vec<(u64, Result<Vec<Change>, &'static str>)>>,
+    unpublished: std::sync::Mutex<Vec<(u64, Streamed)>>,
     /// What enforcement points replicate.
     feed: feed::Feed,
 }
+
+/// A version's engine changes as the feed will stream them, or why it
+/// cannot (replicas then fetch the snapshot).
+type Streamed = Result<Vec<Change>, &'static str>;
 
 type QueuedAppend = (Actor, Draft, tokio::sync::oneshot::Sender<Result<u64, CoreError>>);
 
@@ -352,7 +356,7 @@ impl Core {
     }
 
     /// The engine changes committed up to `version`, in order, as one set.
-    fn take_unpublished(&self, version: u64) -> Result<Vec<Change>, &'static str> {
+    fn take_unpublished(&self, version: u64) -> Streamed {
         let mut unpublished = self.unpublished.lock().unwrap_or_else(|e| e.into_inner());
         let upto = unpublished.partition_point(|(v, _)| *v <= version);
         let mut all = Ok(Vec::new());

@@ -63,7 +63,7 @@ fn every_decision_case_holds_on_the_engine() {
                 }
             };
             snapshot = snapshot
-                .apply(&[change.clone()], snapshot.version() + 1)
+                .apply(std::slice::from_ref(&change), snapshot.version() + 1)
                 .unwrap_or_else(|e| panic!("{name} step {n}: {e}"));
             let wire = serde_json::to_string(&change.for_replica()).unwrap();
             let received: Change = serde_json::from_str(&wire).unwrap_or_else(|e| panic!("{name}: {e} in {wire}"));
