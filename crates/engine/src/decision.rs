@@ -62,18 +62,22 @@ pub struct Explanation {
     pub log_index: Option<u64>,
 }
 
-impl Explanation {
-    /// An explanation that names no order.
-    pub(crate) fn plain(code: &'static str, reason: String) -> Explanation {
-        Explanation {
-            code,
-            order: None,
-            clause: None,
-            phase: None,
-            phase_start: None,
-            next_phase: None,
-            reason,
-            log_index: None,
-        }
-    }
+/// What an explanation says besides its sentence, borrowed from the
+/// snapshot ([`crate::Snapshot::explain_into`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts<'s> {
+    /// Stable reason code, as in [`Explanation::code`].
+    pub code: &'static str,
+    /// The deciding order's id.
+    pub order: Option<&'s str>,
+    /// Its clause.
+    pub clause: Option<&'s str>,
+    /// Its governing phase.
+    pub phase: Option<PhaseMode>,
+    /// When that phase began.
+    pub phase_start: Option<Timestamp>,
+    /// When the next phase of that order begins, if any.
+    pub next_phase: Option<(PhaseMode, Timestamp)>,
+    /// Index of the deciding order's entry in the transparency log.
+    pub log_index: Option<u64>,
 }

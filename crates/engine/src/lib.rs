@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use decision::{Basis, Decision, Explanation};
+pub use decision::{Basis, Decision, Explanation, Facts};
 pub use replica::{ChangeSet, SnapshotDocument};
 pub use snapshot::{Change, EngineError, OrderRef, Query, Snapshot};
 use verdict_model::Timestamp;

@@ -11,7 +11,7 @@ use verdict_model::{
 };
 
 use crate::catalog::{CompiledCatalog, Resolved};
-use crate::decision::{Basis, Decision, Explanation};
+use crate::decision::{Basis, Decision, Explanation, Facts};
 use crate::persistent::{ChunkedVec, Located, ShardedMap};
 
 const NONE: u32 = u32::MAX;
@@ -671,78 +671,123 @@ impl Snapshot {
 
     /// Spells a decision out. Allocates; call it off the hot path.
     pub fn explain(&self, decision: &Decision, subscription: &str, service: &str, action: &str) -> Explanation {
-        let class_note = if decision.action_known {
-            format!("{action:?} is a {} action", decision.class)
-        } else {
-            format!("{action:?} is not in the catalog for {service}, so it is treated as a write")
+        let mut reason = String::with_capacity(160);
+        let facts = self.explain_into(decision, subscription, service, action, &mut reason);
+        Explanation {
+            code: facts.code,
+            order: facts.order.map(str::to_owned),
+            clause: facts.clause.map(str::to_owned),
+            phase: facts.phase,
+            phase_start: facts.phase_start,
+            next_phase: facts.next_phase,
+            reason,
+            log_index: facts.log_index,
+        }
+    }
+
+    /// Like [`Snapshot::explain`], writing the sentence into `reason` and
+    /// borrowing the rest from the snapshot: the wire formats write both
+    /// straight into a response, with no allocation per decision.
+    pub fn explain_into<W: std::fmt::Write>(
+        &self,
+        decision: &Decision,
+        subscription: &str,
+        service: &str,
+        action: &str,
+        reason: &mut W,
+    ) -> Facts<'_> {
+        // Writing into a String or a response buffer cannot fail.
+        let _ = self.write_reason(decision, subscription, service, action, reason);
+        let Basis::Order { order, phase, mode } = decision.basis else {
+            let code = match decision.basis {
+                Basis::UnknownService => "unknown-service",
+                Basis::UnknownSubscription => "unknown-subscription",
+                _ => "no-order",
+            };
+            return Facts { code, ..Facts::default() };
+        };
+        let rec = self.orders.get(order.0);
+        let (start, _) = rec.phases[phase as usize];
+        Facts {
+            code: match (mode, decision.allowed) {
+                (PhaseMode::Notice, _) => "notice",
+                (PhaseMode::ExportOnly, true) => "export-window",
+                _ => "restricted",
+            },
+            order: Some(rec.id.as_str()),
+            clause: Some(rec.clause.as_str()),
+            phase: Some(mode),
+            phase_start: Some(Timestamp(start.max(rec.from))),
+            next_phase: self.next_phase(rec, phase),
+            log_index: rec.log_index,
+        }
+    }
+
+    fn next_phase(&self, rec: &OrderRec, phase: u8) -> Option<(PhaseMode, Timestamp)> {
+        rec.phases.get(phase as usize + 1).filter(|(s, _)| *s < rec.until).map(|(s, m)| (*m, Timestamp(*s)))
+    }
+
+    fn write_reason<W: std::fmt::Write>(
+        &self,
+        decision: &Decision,
+        subscription: &str,
+        service: &str,
+        action: &str,
+        w: &mut W,
+    ) -> std::fmt::Result {
+        let class_note = |w: &mut W| {
+            if decision.action_known {
+                write!(w, "{action:?} is a {} action", decision.class)
+            } else {
+                write!(w, "{action:?} is not in the catalog for {service}, so it is treated as a write")
+            }
         };
         match decision.basis {
-            Basis::UnknownService => Explanation::plain(
-                "unknown-service",
-                format!(
-                    "allowed: verdict's catalog has no service {service:?}, so no order can restrict it; the platform's own access control still applies"
-                ),
+            Basis::UnknownService => write!(
+                w,
+                "allowed: verdict's catalog has no service {service:?}, so no order can restrict it; the platform's own access control still applies"
             ),
-            Basis::UnknownSubscription => Explanation::plain(
-                "unknown-subscription",
-                format!(
-                    "allowed: verdict knows no subscription {subscription:?}, so no order can restrict it; the platform's own access control still applies"
-                ),
+            Basis::UnknownSubscription => write!(
+                w,
+                "allowed: verdict knows no subscription {subscription:?}, so no order can restrict it; the platform's own access control still applies"
             ),
-            Basis::NoOrder => Explanation::plain(
-                "no-order",
-                format!("allowed: no order in force restricts {service} for subscription {subscription:?}"),
-            ),
+            Basis::NoOrder => {
+                write!(w, "allowed: no order in force restricts {service} for subscription {subscription:?}")
+            }
             Basis::Order { order, phase, mode } => {
                 let rec = self.orders.get(order.0);
                 let (start, _) = rec.phases[phase as usize];
-                let next = rec
-                    .phases
-                    .get(phase as usize + 1)
-                    .filter(|(s, _)| *s < rec.until)
-                    .map(|(s, m)| (*m, Timestamp(*s)));
-                let id = rec.id.as_str();
-                let clause = rec.clause.as_str();
+                let (id, clause) = (rec.id.as_str(), rec.clause.as_str());
                 let since = Timestamp(start.max(rec.from));
-                let then = match next {
-                    Some((m, s)) => format!("; it becomes {m} at {s}"),
-                    None => String::new(),
-                };
-                let (code, reason) = match (mode, decision.allowed) {
-                    (PhaseMode::Notice, _) => (
-                        "notice",
-                        format!(
-                            "allowed with warning: order {id} under clause {clause} has given notice for {service} on subscription {subscription:?} since {since}{then}"
-                        ),
-                    ),
-                    (PhaseMode::ExportOnly, true) => (
-                        "export-window",
-                        format!(
-                            "allowed: order {id} under clause {clause} keeps {service} export-only since {since} so data can be taken out; {class_note}{then}"
-                        ),
-                    ),
-                    (PhaseMode::ExportOnly, false) => (
-                        "restricted",
-                        format!(
-                            "denied: order {id} under clause {clause} has made {service} export-only for subscription {subscription:?} since {since}; only read, list, export and delete are allowed, and {class_note}{then}"
-                        ),
-                    ),
-                    (PhaseMode::Disabled, _) => (
-                        "restricted",
-                        format!(
+                match (mode, decision.allowed) {
+                    (PhaseMode::Notice, _) => write!(
+                        w,
+                        "allowed with warning: order {id} under clause {clause} has given notice for {service} on subscription {subscription:?} since {since}"
+                    )?,
+                    (PhaseMode::ExportOnly, true) => {
+                        write!(
+                            w,
+                            "allowed: order {id} under clause {clause} keeps {service} export-only since {since} so data can be taken out; "
+                        )?;
+                        class_note(w)?;
+                    }
+                    (PhaseMode::ExportOnly, false) => {
+                        write!(
+                            w,
+                            "denied: order {id} under clause {clause} has made {service} export-only for subscription {subscription:?} since {since}; only read, list, export and delete are allowed, and "
+                        )?;
+                        class_note(w)?;
+                    }
+                    (PhaseMode::Disabled, _) => {
+                        return write!(
+                            w,
                             "denied: order {id} under clause {clause} has disabled {service} for subscription {subscription:?} since {since}"
-                        ),
-                    ),
-                };
-                Explanation {
-                    code,
-                    log_index: rec.log_index,
-                    order: Some(id.to_owned()),
-                    clause: Some(clause.to_owned()),
-                    phase: Some(mode),
-                    phase_start: Some(since),
-                    next_phase: next,
-                    reason,
+                        );
+                    }
+                }
+                match self.next_phase(rec, phase) {
+                    Some((m, s)) => write!(w, "; it becomes {m} at {s}"),
+                    None => Ok(()),
                 }
             }
         }

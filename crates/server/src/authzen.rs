@@ -18,7 +18,7 @@ use serde_json::Value;
 use verdict_engine::Snapshot;
 use verdict_model::Timestamp;
 
-use crate::decide::{DecisionContext, Decisions, decide_on};
+use crate::decide::{ContextRef, DecisionContext, Decisions, decide_ref};
 use crate::error::{ApiError, ErrorDetail, RawBody, parse_json};
 
 /// Entity properties verdict reads; others are ignored.
@@ -57,11 +57,68 @@ pub struct Action<'a> {
 
 /// The request context; `time` (RFC 3339) decides at that instant.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct RequestContext {
+pub struct RequestContext<'a> {
     /// When to decide for; now if absent.
-    #[serde(default)]
+    #[serde(borrow, default)]
     #[schema(value_type = Option<String>)]
-    pub time: Option<Value>,
+    pub time: Option<TimeField<'a>>,
+}
+
+/// `context.time` as sent: read without allocating when it is a string,
+/// and described, for the error, when it is not.
+#[derive(Debug, Clone)]
+pub enum TimeField<'a> {
+    /// A string, to be parsed as RFC 3339.
+    Text(Cow<'a, str>),
+    /// `null`: decide now.
+    Null,
+    /// Anything else, as the error will quote it.
+    Other(String),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TimeField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TimeField<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(TimeField::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TimeField::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(TimeField::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(TimeField::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(TimeField::Other(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TimeField::Other(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(TimeField::Other(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(TimeField::Other(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(TimeField::Other(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(TimeField::Other(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 /// `POST /access/v1/evaluation` body.
@@ -77,8 +134,8 @@ pub struct EvaluationRequest<'a> {
     #[serde(borrow, default)]
     pub action: Option<Action<'a>>,
     /// Optional; `time` evaluates at that instant.
-    #[serde(default)]
-    pub context: Option<RequestContext>,
+    #[serde(borrow, default)]
+    pub context: Option<RequestContext<'a>>,
 }
 
 /// Options of a batch.
@@ -103,8 +160,8 @@ pub struct EvaluationsRequest<'a> {
     #[serde(borrow, default)]
     pub action: Option<Action<'a>>,
     /// Default context.
-    #[serde(default)]
-    pub context: Option<RequestContext>,
+    #[serde(borrow, default)]
+    pub context: Option<RequestContext<'a>>,
     /// The evaluations; each field given overrides the default.
     #[serde(borrow, default)]
     pub evaluations: Option<Vec<EvaluationRequest<'a>>>,
@@ -122,8 +179,11 @@ pub struct EvaluationResponse {
     pub context: EvaluationContext,
 }
 
-/// Either a decision's context or, inside a batch, an item's error.
+/// Either a decision's context or, inside a batch, an item's error. The
+/// wire shape, for the OpenAPI document: answers are written through
+/// borrowed twins (`Answer`, `Failed`) that serialise the same.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
 #[serde(untagged)]
 pub enum EvaluationContext {
     /// The decision's explanation.
@@ -151,13 +211,13 @@ fn subscription_of<'r>(resource: &'r Entity<'_>, subject: &'r Entity<'_>) -> Opt
     from(resource).or_else(|| from(subject))
 }
 
-fn time_of(context: Option<&RequestContext>) -> Result<Timestamp, ApiError> {
+fn time_of(context: Option<&RequestContext<'_>>) -> Result<Timestamp, ApiError> {
     match context.and_then(|c| c.time.as_ref()) {
-        None | Some(Value::Null) => Ok(Timestamp::now()),
-        Some(Value::String(text)) => {
+        None | Some(TimeField::Null) => Ok(Timestamp::now()),
+        Some(TimeField::Text(text)) => {
             Timestamp::parse(text).map_err(|e| ApiError::bad_request("invalid-time", format!("context.time: {e}")))
         }
-        Some(other) => Err(ApiError::bad_request(
+        Some(TimeField::Other(other)) => Err(ApiError::bad_request(
             "invalid-time",
             format!("context.time must be an RFC 3339 string such as \"2026-11-23T09:00:00Z\", not {other}"),
         )),
@@ -169,10 +229,15 @@ struct Parts<'r, 'a> {
     subject: Option<&'r Entity<'a>>,
     resource: Option<&'r Entity<'a>>,
     action: Option<&'r Action<'a>>,
-    context: Option<&'r RequestContext>,
+    context: Option<&'r RequestContext<'a>>,
 }
 
-fn evaluate(state: &Decisions, snapshot: &Snapshot, req: Parts<'_, '_>) -> Result<EvaluationResponse, ApiError> {
+fn evaluate<'s>(
+    state: &Decisions,
+    snapshot: &'s Snapshot,
+    req: Parts<'_, '_>,
+    reason: &'s mut String,
+) -> Result<(bool, ContextRef<'s>), ApiError> {
     let subject = req.subject.ok_or_else(|| missing("a 'subject' object (the caller)"))?;
     if subject.kind.is_none() || subject.id.is_none() {
         return Err(missing("'subject.type' and 'subject.id'"));
@@ -200,8 +265,35 @@ fn evaluate(state: &Decisions, snapshot: &Snapshot, req: Parts<'_, '_>) -> Resul
         )
     })?;
     let at = time_of(req.context)?;
-    let (decision, context) = decide_on(state, snapshot, subscription, service, action, at);
-    Ok(EvaluationResponse { decision, context: EvaluationContext::Decision(context) })
+    Ok(decide_ref(state, snapshot, subscription, service, action, at, reason))
+}
+
+/// One answer as written: borrowed, serialised as [`EvaluationResponse`].
+#[derive(Serialize)]
+struct Answer<'a> {
+    decision: bool,
+    context: ContextRef<'a>,
+}
+
+/// An item of a batch that could not be evaluated, as written.
+#[derive(Serialize)]
+struct Failed<'a> {
+    decision: bool,
+    context: FailedContext<'a>,
+}
+
+#[derive(Serialize)]
+struct FailedContext<'a> {
+    error: &'a ErrorDetail,
+}
+
+/// A JSON response from bytes already written.
+fn json(body: Vec<u8>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn write(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), ApiError> {
+    serde_json::to_writer(out, value).map_err(|e| ApiError::internal(&e))
 }
 
 /// Answers one evaluation.
@@ -227,7 +319,12 @@ pub(crate) async fn evaluation(
             action: req.action.as_ref(),
             context: req.context.as_ref(),
         };
-        evaluate(&state, &state.source.snapshot(), parts).map(|r| axum::Json(r).into_response())
+        let snapshot = state.source.snapshot();
+        let mut reason = String::with_capacity(256);
+        let (decision, context) = evaluate(&state, &snapshot, parts, &mut reason)?;
+        let mut out = Vec::with_capacity(640);
+        write(&mut out, &Answer { decision, context })?;
+        Ok(json(out))
     });
     respond(&state, answer)
 }
@@ -289,9 +386,13 @@ fn batch(state: &Decisions, headers: &HeaderMap, body: &[u8]) -> Result<Response
         context: req.context.as_ref(),
     };
     let items = req.evaluations.as_deref().unwrap_or(&[]);
+    let mut reason = String::with_capacity(256);
     if items.is_empty() {
         // Per the spec, a batch without items is a single evaluation.
-        return evaluate(state, &snapshot, defaults).map(|r| axum::Json(r).into_response());
+        let (decision, context) = evaluate(state, &snapshot, defaults, &mut reason)?;
+        let mut out = Vec::with_capacity(640);
+        write(&mut out, &Answer { decision, context })?;
+        return Ok(json(out));
     }
     if items.len() > 10_000 {
         return Err(ApiError::new(
@@ -300,32 +401,40 @@ fn batch(state: &Decisions, headers: &HeaderMap, body: &[u8]) -> Result<Response
             format!("the batch has {} evaluations; send at most 10000 per request", items.len()),
         ));
     }
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
+    // Answers are written as they are decided, into one buffer: no
+    // per-item allocation beyond what parsing needed.
+    let mut out = Vec::with_capacity(32 + items.len() * 400);
+    out.extend_from_slice(b"{\"evaluations\":[");
+    for (i, item) in items.iter().enumerate() {
         let merged = Parts {
             subject: item.subject.as_ref().or(defaults.subject),
             resource: item.resource.as_ref().or(defaults.resource),
             action: item.action.as_ref().or(defaults.action),
             context: item.context.as_ref().or(defaults.context),
         };
-        let response = evaluate(state, &snapshot, merged).unwrap_or_else(|e| {
-            state.metrics.invalid();
-            EvaluationResponse {
-                decision: false,
-                context: EvaluationContext::Error {
-                    error: ErrorDetail { code: e.code.to_owned(), message: e.message },
-                },
+        if i > 0 {
+            out.push(b',');
+        }
+        let decision = match evaluate(state, &snapshot, merged, &mut reason) {
+            Ok((decision, context)) => {
+                write(&mut out, &Answer { decision, context })?;
+                decision
             }
-        });
-        let decision = response.decision;
-        out.push(response);
+            Err(e) => {
+                state.metrics.invalid();
+                let error = ErrorDetail { code: e.code.to_owned(), message: e.message };
+                write(&mut out, &Failed { decision: false, context: FailedContext { error: &error } })?;
+                false
+            }
+        };
         match semantic {
             Semantic::DenyOnFirstDeny if !decision => break,
             Semantic::PermitOnFirstPermit if decision => break,
             _ => {}
         }
     }
-    Ok(axum::Json(EvaluationsResponse { evaluations: out }).into_response())
+    out.extend_from_slice(b"]}");
+    Ok(json(out))
 }
 
 /// The PDP metadata document.

@@ -105,39 +105,72 @@ pub(crate) fn decide_on(
     action: &str,
     at: Timestamp,
 ) -> (bool, DecisionContext) {
-    let started = Instant::now();
-    if let Err(reason) = state.source.admit(service) {
-        state.metrics.observe(false, started.elapsed());
-        return (false, stale(reason, at, snapshot.version()));
-    }
-    let decision = snapshot.decide(subscription, service, action, at);
-    let e = snapshot.explain(&decision, subscription, service, action);
-    state.metrics.observe(decision.allowed, started.elapsed());
-    let context = DecisionContext {
-        code: e.code,
-        reason: e.reason,
-        order: e.order,
-        clause: e.clause,
-        log_index: e.log_index,
-        phase: match decision.basis {
-            Basis::Order { mode, .. } => Some(mode),
-            _ => None,
-        },
-        phase_start: e.phase_start,
-        next_phase: e.next_phase.map(|(mode, start)| NextPhase { mode, start }),
-        action_class: decision.class,
-        action_known: decision.action_known,
-        time: at,
-        snapshot_version: snapshot.version(),
-    };
-    (decision.allowed, context)
+    let mut reason = String::with_capacity(160);
+    let (allowed, context) = decide_ref(state, snapshot, subscription, service, action, at, &mut reason);
+    (allowed, context.to_owned())
 }
 
-/// The context of a decision refused because the replica's snapshot is too old.
-fn stale(reason: String, at: Timestamp, version: u64) -> DecisionContext {
-    DecisionContext {
+/// A decision's context as the wire formats write it: borrowed from the
+/// snapshot and from a reason buffer the caller reuses, so answering
+/// allocates nothing per decision. Serialises exactly as [`DecisionContext`].
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ContextRef<'a> {
+    code: &'static str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clause: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase: Option<PhaseMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase_start: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_phase: Option<NextPhase>,
+    action_class: ActionClass,
+    action_known: bool,
+    time: Timestamp,
+    snapshot_version: u64,
+}
+
+impl ContextRef<'_> {
+    /// The owned form, for callers that keep it.
+    pub(crate) fn to_owned(&self) -> DecisionContext {
+        DecisionContext {
+            code: self.code,
+            reason: self.reason.to_owned(),
+            order: self.order.map(str::to_owned),
+            clause: self.clause.map(str::to_owned),
+            log_index: self.log_index,
+            phase: self.phase,
+            phase_start: self.phase_start,
+            next_phase: self.next_phase.clone(),
+            action_class: self.action_class,
+            action_known: self.action_known,
+            time: self.time,
+            snapshot_version: self.snapshot_version,
+        }
+    }
+}
+
+/// Decides and explains one request, writing the sentence into `reason`
+/// (cleared first) and recording metrics.
+pub(crate) fn decide_ref<'a>(
+    state: &Decisions,
+    snapshot: &'a Snapshot,
+    subscription: &str,
+    service: &str,
+    action: &str,
+    at: Timestamp,
+    reason: &'a mut String,
+) -> (bool, ContextRef<'a>) {
+    let started = Instant::now();
+    reason.clear();
+    let mut context = ContextRef {
         code: "stale-snapshot",
-        reason,
+        reason: "",
         order: None,
         clause: None,
         log_index: None,
@@ -147,6 +180,78 @@ fn stale(reason: String, at: Timestamp, version: u64) -> DecisionContext {
         action_class: ActionClass::Write,
         action_known: false,
         time: at,
-        snapshot_version: version,
+        snapshot_version: snapshot.version(),
+    };
+    if let Err(refusal) = state.source.admit(service) {
+        state.metrics.observe(false, started.elapsed());
+        reason.push_str(&refusal);
+        context.reason = reason;
+        return (false, context);
+    }
+    let decision = snapshot.decide(subscription, service, action, at);
+    let facts = snapshot.explain_into(&decision, subscription, service, action, reason);
+    state.metrics.observe(decision.allowed, started.elapsed());
+    let reason: &'a String = reason;
+    context.code = facts.code;
+    context.reason = reason;
+    context.order = facts.order;
+    context.clause = facts.clause;
+    context.log_index = facts.log_index;
+    context.phase = match decision.basis {
+        Basis::Order { mode, .. } => Some(mode),
+        _ => None,
+    };
+    context.phase_start = facts.phase_start;
+    context.next_phase = facts.next_phase.map(|(mode, start)| NextPhase { mode, start });
+    context.action_class = decision.class;
+    context.action_known = decision.action_known;
+    (decision.allowed, context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Arc<Snapshot>);
+
+    impl DecisionSource for Fixed {
+        fn snapshot(&self) -> Arc<Snapshot> {
+            self.0.clone()
+        }
+
+        fn admit(&self, service: &str) -> Result<(), String> {
+            if service.starts_with("ai.") { Err("stale for ai".into()) } else { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn the_borrowed_context_serialises_as_the_owned_one() {
+        let inventory = serde_json::from_value(serde_json::json!({
+            "tenants": [{"id": "t", "kind": "government"}],
+            "subscriptions": [{"id": "s", "tenant": "t", "unit": "u"}],
+        }))
+        .unwrap();
+        let order: verdict_model::Order = serde_json::from_value(serde_json::json!({
+            "id": "ord-1", "seq": 1, "tenant": "t", "clause": "AUP-2", "scope": {"units": ["u"]},
+            "services": ["storage.*"], "state": "approved",
+            "phases": [{"mode": "export_only", "start": "2026-01-01T00:00:00Z"},
+                       {"mode": "disabled", "start": "2026-02-01T00:00:00Z"}],
+        }))
+        .unwrap();
+        let snapshot = Arc::new(Snapshot::compile(verdict_model::Catalog::builtin(), &inventory, &[order], 3).unwrap());
+        let state = Decisions { source: Arc::new(Fixed(snapshot.clone())), metrics: Arc::new(Metrics::default()) };
+        let at = Timestamp::parse("2026-01-15T00:00:00Z").unwrap();
+        let mut reason = String::new();
+        for (sub, service, action) in [
+            ("s", "storage.blob", "put-blob"),
+            ("s", "storage.blob", "get-blob"),
+            ("x", "compute.vm", "start"),
+            ("s", "ai.vision", "analyze"),
+        ] {
+            let (allowed, borrowed) = decide_ref(&state, &snapshot, sub, service, action, at, &mut reason);
+            let owned = borrowed.to_owned();
+            assert_eq!(serde_json::to_value(&borrowed).unwrap(), serde_json::to_value(&owned).unwrap());
+            assert_eq!(allowed, sub == "x" || action == "get-blob", "{sub} {service} {action}: {}", owned.reason);
+        }
     }
 }

@@ -125,6 +125,15 @@ async fn authzen_single_evaluations_follow_the_order() {
     past["context"] = json!({"time": "next tuesday"});
     let (status, bad) = s.post("/access/v1/evaluation", PEP, &past).await;
     assert_eq!((status, bad["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid-time")));
+    for (time, quoted) in [(json!(1767225600), "1767225600"), (json!({"at": "noon"}), r#"{"at":"noon"}"#)] {
+        past["context"] = json!({"time": time});
+        let (status, bad) = s.post("/access/v1/evaluation", PEP, &past).await;
+        assert_eq!((status, bad["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid-time")));
+        assert!(bad["error"]["message"].as_str().unwrap().ends_with(&format!("not {quoted}")), "{bad}");
+    }
+    past["context"] = json!({"time": null});
+    let (status, now) = s.post("/access/v1/evaluation", PEP, &past).await;
+    assert_eq!(status, StatusCode::OK, "a null time decides now: {now}");
 
     // X-Request-ID is echoed.
     let r = s
