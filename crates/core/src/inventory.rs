@@ -116,7 +116,17 @@ impl Chunk {
         self.ends.truncate(half);
         self.units.truncate(half);
         self.services.truncate(half);
+        // A bulk import in id order never comes back to the lower half:
+        // give back the room it grew into.
+        self.shrink();
         upper
+    }
+
+    fn shrink(&mut self) {
+        self.ids.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.units.shrink_to_fit();
+        self.services.shrink_to_fit();
     }
 
     fn heap_bytes(&self) -> usize {
@@ -285,10 +295,12 @@ impl InventoryIndex {
                 chunk.push(&sub.id, unit, Self::services_of(index.every_service, &catalog_services, sub));
                 locator.add(&sub.id, position);
                 if chunk.len() == CHUNK_FILL {
+                    chunk.shrink();
                     tenant.chunks.push(Arc::new(std::mem::take(&mut chunk)));
                 }
             }
             if chunk.len() > 0 {
+                chunk.shrink();
                 tenant.chunks.push(Arc::new(chunk));
             }
             tenant.len = group.len();

@@ -44,7 +44,7 @@ pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
-pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, Untouched};
+pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, ServiceDenials, Untouched};
 pub use process::DEFAULT_APPROVALS;
 pub use report::{Counts, Medians, Report, Tally};
 pub use users::Principal;

@@ -25,7 +25,34 @@ pub struct Affected {
     /// Its unit.
     pub unit: String,
     /// Per service: per phase mode, the action classes denied.
-    pub services: BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>))]
+    pub services: ServiceDenials,
+}
+
+/// Per service, per phase mode, the action classes denied. Shared between
+/// the subscriptions that lose the same services (a preview lists 10,000
+/// alike); serialised as the map itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDenials(Arc<BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>>);
+
+impl std::ops::Deref for ServiceDenials {
+    type Target = BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>> for ServiceDenials {
+    fn from(map: BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>) -> ServiceDenials {
+        ServiceDenials(Arc::new(map))
+    }
+}
+
+impl Serialize for ServiceDenials {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 /// One of the tenant's subscriptions the order leaves alone.
@@ -105,9 +132,6 @@ pub struct Diff {
     /// The changes, by subscription, service and time.
     pub changes: Vec<Difference>,
 }
-
-/// Per service, per phase mode, the action classes denied ([`Affected::services`]).
-type ServiceDenials = BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>;
 
 fn family(service: &str) -> &str {
     service.split('.').next().unwrap_or(service)
@@ -234,9 +258,9 @@ impl Core {
                 return;
             }
             let (services, count) = per_set.entry(lost).or_insert_with(|| {
-                let services =
+                let services: BTreeMap<String, _> =
                     lost.iter().map(|i| (catalog.services[i as usize].name.clone(), per_phase.clone())).collect();
-                (services, 0)
+                (services.into(), 0)
             });
             *count += 1;
             unit_counts[sub.unit as usize] += 1;

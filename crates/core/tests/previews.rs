@@ -136,8 +136,12 @@ async fn preview_from_the_store(core: &Core, spec: &OrderSpec) -> Value {
         for p in spec.phases.iter().filter(|p| p.mode != verdict_model::PhaseMode::Notice) {
             *by_phase.entry(p.mode.as_str().to_owned()).or_default() += 1;
         }
-        let services = services.into_iter().map(|s| (s.clone(), per_phase.clone())).collect();
-        affected.push(verdict_core::Affected { subscription: sub.id, unit: sub.unit.to_string(), services });
+        let services: BTreeMap<String, _> = services.into_iter().map(|s| (s.clone(), per_phase.clone())).collect();
+        affected.push(verdict_core::Affected {
+            subscription: sub.id,
+            unit: sub.unit.to_string(),
+            services: services.into(),
+        });
     }
     let content = serde_json::to_vec(&(&spec.tenant, &spec.phases, &affected, &untouched, &exempted)).unwrap();
     let hash = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&content));
