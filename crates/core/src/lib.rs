@@ -20,6 +20,7 @@ mod clock;
 mod datadir;
 mod error;
 pub mod feed;
+mod inventory;
 mod log;
 mod preview;
 mod process;
@@ -44,12 +45,13 @@ pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
-pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, Untouched};
+pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, ServiceDenials, Untouched};
 pub use process::DEFAULT_APPROVALS;
 pub use report::{Counts, Medians, Report, Tally};
 pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 
+use crate::inventory::{InventoryIndex, Locator};
 use crate::log::Draft;
 
 /// What an import did.
@@ -112,6 +114,9 @@ pub struct Core {
     unpublished: std::sync::Mutex<Vec<(u64, Streamed)>>,
     /// What enforcement points replicate.
     feed: feed::Feed,
+    /// Each tenant's subscriptions as of the last commit, for previews
+    /// (derived, like the snapshot; see `inventory.rs`).
+    inventory: ArcSwap<InventoryIndex>,
 }
 
 /// A version's engine changes as the feed will stream them, or why it
@@ -126,6 +131,8 @@ struct Writer {
     snapshot: Arc<Snapshot>,
     /// Orders with an end whose expiry is not logged yet: (end, id).
     expiries: BTreeSet<(Timestamp, String)>,
+    /// Which tenant holds a subscription id, for the inventory index.
+    locator: Locator,
 }
 
 #[derive(Clone)]
@@ -190,6 +197,7 @@ impl Core {
             })
             .collect();
         let snapshot = Arc::new(Self::compile_loaded(&loaded)?);
+        let (inventory, locator) = InventoryIndex::build(snapshot.catalog(), &loaded.inventory);
         let users = store.users().await?;
         let tree = Tree::from_leaves(store.log_leaves().await?);
         // Whatever a crash left committed but unsynced is kept: sync it
@@ -203,7 +211,7 @@ impl Core {
             engine: Engine::new((*snapshot).clone()),
             clock,
             key,
-            writer: Mutex::new(Writer { snapshot: snapshot.clone(), expiries }),
+            writer: Mutex::new(Writer { snapshot: snapshot.clone(), expiries, locator }),
             tree: std::sync::RwLock::new(tree),
             pending: std::sync::Mutex::new(pending),
             syncer: Mutex::new(()),
@@ -213,6 +221,7 @@ impl Core {
             unpublished: std::sync::Mutex::new(Vec::new()),
             feed: feed::Feed::new(snapshot.clone(), feed::FeedLimits::default()),
             directory: ArcSwap::from_pointee(users::directory(&users)),
+            inventory: ArcSwap::from_pointee(inventory),
         };
         if core.published.load().checkpoint.size == 0 && version > 0 {
             core.adopt_unlogged_state(version).await?;
@@ -259,6 +268,13 @@ impl Core {
         self.engine.snapshot()
     }
 
+    /// The in-memory inventory index previews read: how many subscriptions
+    /// it holds and roughly how many heap bytes (for benchmarks and metrics).
+    pub fn inventory_index_footprint(&self) -> (usize, usize) {
+        let index = self.inventory.load();
+        (index.len(), index.heap_bytes())
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
@@ -296,8 +312,8 @@ impl Core {
     }
 
     /// After a commit: the new leaves join the tree, the writer's snapshot
-    /// takes the changes (recompiled from the store if it cannot), and that
-    /// point waits for a sync. Returns the log's size.
+    /// and the inventory index take the changes (rebuilt from the store if
+    /// they cannot), and that point waits for a sync. Returns the log's size.
     async fn committed(
         &self,
         w: &mut Writer,
@@ -324,6 +340,21 @@ impl Core {
             }
         };
         self.unpublished.lock().unwrap_or_else(|e| e.into_inner()).push((version, streamed));
+        if !changes.is_empty() {
+            // Published now, not at the sync: previews (and the approvals
+            // bound to them) see what is committed, as the store shows it.
+            let catalog = w.snapshot.catalog();
+            match self.inventory.load().apply(catalog, changes, &mut w.locator) {
+                Ok(next) => self.inventory.store(Arc::new(next)),
+                Err(e) => {
+                    tracing::error!(error = %e, "inventory index update failed after commit; rebuilding from the store");
+                    let loaded = self.store.load().await?;
+                    let (index, locator) = InventoryIndex::build(catalog, &loaded.inventory);
+                    w.locator = locator;
+                    self.inventory.store(Arc::new(index));
+                }
+            }
+        }
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Pending { size, root, snapshot: w.snapshot.clone() };
         Ok(size)
     }

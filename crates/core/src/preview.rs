@@ -2,15 +2,18 @@
 //! phase, and what it spares — before anyone approves it — and the tenant's
 //! effective entitlements before and after it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use verdict_engine::Change;
 use verdict_model::{
-    ActionClass, Catalog, Lifecycle, Order, OrderSpec, OrderState, PhaseMode, ServiceSet, Subscription, Timestamp,
+    ActionClass, Catalog, Lifecycle, Order, OrderSpec, OrderState, PhaseMode, ServiceIndex, ServiceSet, Timestamp,
+    UnitPath,
 };
 
+use crate::inventory::{IndexedSubscription, InventoryIndex, TenantSubscriptions};
 use crate::{Core, CoreError};
 
 /// One subscription an order restricts, with what each phase denies per service.
@@ -22,7 +25,34 @@ pub struct Affected {
     /// Its unit.
     pub unit: String,
     /// Per service: per phase mode, the action classes denied.
-    pub services: BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>))]
+    pub services: ServiceDenials,
+}
+
+/// Per service, per phase mode, the action classes denied. Shared between
+/// the subscriptions that lose the same services (a preview lists 10,000
+/// alike); serialised as the map itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDenials(Arc<BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>>);
+
+impl std::ops::Deref for ServiceDenials {
+    type Target = BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>> for ServiceDenials {
+    fn from(map: BTreeMap<String, BTreeMap<String, Vec<ActionClass>>>) -> ServiceDenials {
+        ServiceDenials(Arc::new(map))
+    }
+}
+
+impl Serialize for ServiceDenials {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 /// One of the tenant's subscriptions the order leaves alone.
@@ -103,28 +133,104 @@ pub struct Diff {
     pub changes: Vec<Difference>,
 }
 
-fn family(service: &str) -> String {
-    service.split('.').next().unwrap_or(service).to_owned()
+fn family(service: &str) -> &str {
+    service.split('.').next().unwrap_or(service)
+}
+
+/// Every phase mode. [`class_groups`] relies on the list being whole; the
+/// match in `phase_mode_listed` stops compiling when a mode is added.
+const PHASE_MODES: [PhaseMode; 3] = [PhaseMode::Notice, PhaseMode::ExportOnly, PhaseMode::Disabled];
+
+#[cfg(test)]
+fn phase_mode_listed(mode: PhaseMode) -> bool {
+    match mode {
+        PhaseMode::Notice | PhaseMode::ExportOnly | PhaseMode::Disabled => PHASE_MODES.contains(&mode),
+    }
+}
+
+/// The action classes in groups that every phase mode treats alike, each
+/// group as (a member, the bits of its members' positions in
+/// [`ActionClass::ALL`]). A decision denies a class exactly when some order
+/// applying at that instant is in a mode that denies it, so the classes of
+/// a group are always denied together: one decision per group answers for
+/// all of them (two decisions instead of seven).
+fn class_groups() -> Vec<(ActionClass, u8)> {
+    let mut groups: Vec<([bool; PHASE_MODES.len()], ActionClass, u8)> = Vec::new();
+    for (position, class) in ActionClass::ALL.into_iter().enumerate() {
+        let treatment = PHASE_MODES.map(|mode| mode.denies(class));
+        match groups.iter_mut().find(|(t, ..)| *t == treatment) {
+            Some((_, _, members)) => *members |= 1 << position,
+            None => groups.push((treatment, class, 1 << position)),
+        }
+    }
+    groups.into_iter().map(|(_, class, members)| (class, members)).collect()
+}
+
+/// The classes whose bits are set, in [`ActionClass::ALL`] order.
+fn classes_of(bits: u8) -> Vec<ActionClass> {
+    ActionClass::ALL.into_iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, c)| c).collect()
 }
 
 fn denied(mode: PhaseMode) -> Vec<ActionClass> {
     ActionClass::ALL.into_iter().filter(|c| mode.denies(*c)).collect()
 }
 
+fn intersection(a: ServiceSet, b: ServiceSet) -> ServiceSet {
+    a.minus(a.minus(b))
+}
+
+/// `io::Write` into a SHA-256, so the preview's hash is computed while its
+/// content is serialised, without holding the JSON.
+struct HashingWriter(Sha256);
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `sha256:` + hex of the JSON serialisation of `content`: the same bytes
+/// as `serde_json::to_vec(content)`, streamed through the hash.
+fn content_hash(content: &impl Serialize) -> Result<String, CoreError> {
+    // serde_json writes a few bytes at a time; batching them for the hash
+    // is several times faster than feeding it each piece.
+    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, HashingWriter(Sha256::new()));
+    serde_json::to_writer(&mut writer, content).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let hasher = writer.into_inner().map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(format!("sha256:{}", crate::hex(&hasher.0.finalize())))
+}
+
+/// Calls `visit` on each of a tenant's subscriptions in id order, with its
+/// unit and the services the order takes from it (empty: untouched). A
+/// subscription the scope covers loses the restricted services it uses, or
+/// all of them if it lists none (the index stores "none" as "all").
+fn walk_tenant<'a>(
+    spec: &OrderSpec,
+    restricted: ServiceSet,
+    tenant: Option<&'a TenantSubscriptions>,
+    mut visit: impl FnMut(IndexedSubscription<'a>, &'a UnitPath, ServiceSet),
+) {
+    let Some(tenant) = tenant else { return };
+    let named: HashSet<&str> = spec.scope.subscriptions.iter().map(String::as_str).collect();
+    // Scope by unit is decided once per unit, not once per subscription.
+    let unit_covered: Vec<bool> =
+        tenant.units().iter().map(|unit| spec.scope.units.iter().any(|u| unit.is_within(u))).collect();
+    for sub in tenant.iter() {
+        let covered = unit_covered[sub.unit as usize] || named.contains(sub.id);
+        let lost = if covered { intersection(restricted, sub.services) } else { ServiceSet::default() };
+        visit(sub, &tenant.units()[sub.unit as usize], lost);
+    }
+}
+
 impl Core {
-    /// Every subscription of `tenant`, by id.
-    async fn tenant_subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, CoreError> {
-        let mut out = Vec::new();
-        let mut page = verdict_store::Page { after: None, limit: 10_000 };
-        loop {
-            let batch = self.store.subscriptions(Some(tenant), &page).await?;
-            let done = batch.len() < page.limit as usize;
-            page.after = batch.last().map(|s| s.id.clone());
-            out.extend(batch);
-            if done {
-                return Ok(out);
-            }
-        }
+    /// The inventory index as of the last commit.
+    fn inventory_index(&self) -> Arc<InventoryIndex> {
+        self.inventory.load_full()
     }
 
     /// The blast radius of `spec` (stored as `order`, if it is).
@@ -135,53 +241,57 @@ impl Core {
         let matched = ServiceSet::of_patterns(&catalog, &spec.services)?;
         let exempted: Vec<String> =
             matched.minus(restricted).iter().map(|i| catalog.services[i as usize].name.to_string()).collect();
-        let restricted_names: Vec<String> =
-            restricted.iter().map(|i| catalog.services[i as usize].name.to_string()).collect();
         let modes: Vec<PhaseMode> = spec.phases.iter().map(|p| p.mode).collect();
+        let per_phase: BTreeMap<String, Vec<ActionClass>> =
+            modes.iter().map(|m| (m.as_str().to_owned(), denied(*m))).collect();
+        // Subscriptions mostly share a few sets of services: their
+        // per-service maps are built once per set and cloned.
+        let mut per_set: HashMap<ServiceSet, (ServiceDenials, usize)> = HashMap::new();
+        let index = self.inventory_index();
+        let tenant = index.tenant(&spec.tenant);
+        let mut unit_counts = vec![0usize; tenant.map_or(0, |t| t.units().len())];
         let mut affected = Vec::new();
         let mut untouched = Vec::new();
-        let mut summary = PreviewSummary::default();
-        for sub in self.tenant_subscriptions(&spec.tenant).await? {
-            let covered =
-                spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u));
-            if !covered {
-                untouched.push(Untouched { subscription: sub.id, unit: sub.unit.to_string() });
-                continue;
+        walk_tenant(spec, restricted, tenant, |sub, unit, lost| {
+            if lost.is_empty() {
+                untouched.push(Untouched { subscription: sub.id.to_owned(), unit: unit.to_string() });
+                return;
             }
-            // The services it uses that the order restricts (all of them if
-            // the subscription lists none).
-            let services: Vec<&String> = restricted_names
-                .iter()
-                .filter(|name| sub.services.is_empty() || sub.services.iter().any(|s| s.as_str() == name.as_str()))
-                .collect();
-            if services.is_empty() {
-                untouched.push(Untouched { subscription: sub.id, unit: sub.unit.to_string() });
-                continue;
-            }
-            let per_phase: BTreeMap<String, Vec<ActionClass>> =
-                modes.iter().map(|m| (m.as_str().to_owned(), denied(*m))).collect();
-            *summary.by_unit.entry(sub.unit.to_string()).or_default() += 1;
-            let mut families: Vec<String> = services.iter().map(|s| family(s)).collect();
-            families.dedup();
-            for f in families {
-                *summary.by_family.entry(f).or_default() += 1;
-            }
-            for mode in &modes {
-                if !denied(*mode).is_empty() {
-                    *summary.by_phase.entry(mode.as_str().to_owned()).or_default() += 1;
-                }
-            }
-            affected.push(Affected {
-                subscription: sub.id,
-                unit: sub.unit.to_string(),
-                services: services.into_iter().map(|s| (s.clone(), per_phase.clone())).collect(),
+            let (services, count) = per_set.entry(lost).or_insert_with(|| {
+                let services: BTreeMap<String, _> =
+                    lost.iter().map(|i| (catalog.services[i as usize].name.clone(), per_phase.clone())).collect();
+                (services.into(), 0)
             });
+            *count += 1;
+            unit_counts[sub.unit as usize] += 1;
+            affected.push(Affected {
+                subscription: sub.id.to_owned(),
+                unit: unit.to_string(),
+                services: services.clone(),
+            });
+        });
+        let mut summary = PreviewSummary {
+            affected_subscriptions: affected.len(),
+            untouched_subscriptions: untouched.len(),
+            ..PreviewSummary::default()
+        };
+        if let Some(tenant) = tenant {
+            for (unit, count) in tenant.units().iter().zip(&unit_counts).filter(|(_, c)| **c > 0) {
+                *summary.by_unit.entry(unit.to_string()).or_default() += count;
+            }
         }
-        summary.affected_subscriptions = affected.len();
-        summary.untouched_subscriptions = untouched.len();
-        let content = serde_json::to_vec(&(&spec.tenant, &spec.phases, &affected, &untouched, &exempted))
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let hash = format!("sha256:{}", crate::hex(&Sha256::digest(&content)));
+        for (set, (_, count)) in &per_set {
+            // Families in catalog order, a run of one family counted once.
+            let mut families: Vec<&str> = set.iter().map(|i| family(&catalog.services[i as usize].name)).collect();
+            families.dedup();
+            for family in families {
+                *summary.by_family.entry(family.to_owned()).or_default() += count;
+            }
+        }
+        for mode in modes.iter().filter(|m| !denied(**m).is_empty()) {
+            *summary.by_phase.entry(mode.as_str().to_owned()).or_default() += affected.len();
+        }
+        let hash = content_hash(&(&spec.tenant, &spec.phases, &affected, &untouched, &exempted))?;
         Ok(Preview {
             order: order.map(str::to_owned),
             tenant: spec.tenant.clone(),
@@ -202,8 +312,14 @@ impl Core {
 
     /// The tenant's effective entitlements without and with the order, at
     /// each of its phase starts (or now, for phases begun): only changes.
+    /// Only the subscriptions the preview lists as affected can change.
     pub async fn diff(&self, spec: &OrderSpec, order: Option<&str>) -> Result<Diff, CoreError> {
-        let preview = self.preview(spec, order).await?;
+        let catalog = Catalog::builtin();
+        let restricted = spec.validate(&catalog)?;
+        self.check_order_scope(spec).await?;
+        ServiceSet::of_patterns(&catalog, &spec.services)?;
+        let index = self.inventory_index();
+        let tenant = index.tenant(&spec.tenant);
         let now = self.clock.now();
         let current = self.snapshot();
         let probe = |state: OrderState| Order {
@@ -223,45 +339,49 @@ impl Core {
                 .map_err(|e| CoreError::Internal(format!("cannot preview the order: {e}")))
         };
         // Without: a stored order is neutralised; with: it applies as written.
-        let without = if order.is_some() { apply(OrderState::Rejected)? } else { (*current).clone() };
+        let without = if order.is_some() { Arc::new(apply(OrderState::Rejected)?) } else { current.clone() };
         let with = apply(OrderState::Approved)?;
+        // The instants to compare at: each phase's start, or now for the
+        // phase in force; not phases already over, nor after the end.
+        let instants: Vec<(PhaseMode, Timestamp)> = spec
+            .phases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| spec.phases.get(i + 1).is_none_or(|next| next.start > now))
+            .map(|(_, phase)| (phase.mode, phase.start.max(now)))
+            .filter(|(_, at)| spec.end.is_none_or(|end| *at < end))
+            .collect();
+        // By name, the order in which the changes list them.
+        let mut by_name: Vec<(ServiceIndex, &str)> =
+            restricted.iter().map(|i| (i, catalog.services[i as usize].name.as_str())).collect();
+        by_name.sort_unstable_by_key(|(_, name)| *name);
+        let groups = class_groups();
+        let denied_bits = |snapshot: &verdict_engine::Snapshot, sub: &str, service: &str, at: Timestamp| -> u8 {
+            groups
+                .iter()
+                .filter(|(class, _)| !snapshot.decide(sub, service, class.as_str(), at).allowed)
+                .fold(0, |bits, (_, members)| bits | members)
+        };
         let mut changes = Vec::new();
-        for sub in &preview.affected {
-            for service in sub.services.keys() {
-                for (i, phase) in spec.phases.iter().enumerate() {
-                    // A phase already over by now changes nothing any more.
-                    if spec.phases.get(i + 1).is_some_and(|next| next.start <= now) {
-                        continue;
-                    }
-                    let at = phase.start.max(now);
-                    if spec.end.is_some_and(|end| at >= end) {
-                        continue;
-                    }
-                    let classes = |snapshot: &verdict_engine::Snapshot| -> Vec<ActionClass> {
-                        ActionClass::ALL
-                            .into_iter()
-                            .filter(|c| !snapshot.decide(&sub.subscription, service, c.as_str(), at).allowed)
-                            .collect()
-                    };
-                    let (before, after) = (classes(&without), classes(&with));
+        walk_tenant(spec, restricted, tenant, |sub, _, lost| {
+            for (_, name) in by_name.iter().filter(|(i, _)| lost.contains(*i)) {
+                for (mode, at) in &instants {
+                    let before = denied_bits(&without, sub.id, name, *at);
+                    let after = denied_bits(&with, sub.id, name, *at);
                     if before != after {
                         changes.push(Difference {
-                            subscription: sub.subscription.clone(),
-                            service: service.clone(),
-                            from: at,
-                            phase: phase.mode,
-                            before,
-                            after,
+                            subscription: sub.id.to_owned(),
+                            service: (*name).to_owned(),
+                            from: *at,
+                            phase: *mode,
+                            before: classes_of(before),
+                            after: classes_of(after),
                         });
                     }
                 }
             }
-        }
-        Ok(Diff {
-            tenant: spec.tenant.clone(),
-            subscriptions_compared: preview.summary.affected_subscriptions + preview.summary.untouched_subscriptions,
-            changes,
-        })
+        });
+        Ok(Diff { tenant: spec.tenant.clone(), subscriptions_compared: tenant.map_or(0, |t| t.len()), changes })
     }
 
     /// The diff of a stored order.
@@ -269,5 +389,39 @@ impl Core {
         let order =
             self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
         self.diff(&order.spec, Some(id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_groups_cover_every_class_once_and_agree_with_every_mode() {
+        assert!(PHASE_MODES.iter().all(|m| phase_mode_listed(*m)));
+        let groups = class_groups();
+        let all = groups.iter().fold(0u8, |bits, (_, members)| {
+            assert_eq!(bits & members, 0, "a class is in two groups");
+            bits | members
+        });
+        assert_eq!(all, (1u8 << ActionClass::ALL.len()) - 1);
+        for (representative, members) in groups {
+            for class in classes_of(members) {
+                for mode in PHASE_MODES {
+                    assert_eq!(
+                        mode.denies(class),
+                        mode.denies(representative),
+                        "{class} and {representative} in {mode:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_json() {
+        let content = (&"t", &vec![1, 2, 3], &BTreeMap::from([("a", "b")]));
+        let expected = format!("sha256:{}", crate::hex(&Sha256::digest(serde_json::to_vec(&content).unwrap())));
+        assert_eq!(content_hash(&content).unwrap(), expected);
     }
 }

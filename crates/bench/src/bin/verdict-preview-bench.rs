@@ -77,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
     core.import(&Actor::admin(), tenant("unit10k", 2, 10_000), &|_| ()).await?;
     core.import(&Actor::admin(), tenant("big", 10, 10_000), &|_| ()).await?;
     eprintln!("loaded in {:.1} s", started.elapsed().as_secs_f64());
+    let (indexed, bytes) = core.inventory_index_footprint();
+    eprintln!("inventory index: {indexed} subscriptions in about {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
 
     let mut preview_times = Vec::new();
     let mut diff_times = Vec::new();
