@@ -41,12 +41,33 @@ impl Timestamp {
     }
 }
 
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// RFC 3339 in UTC (`2026-11-23T09:00:00Z`), written without allocating:
+/// every decision's context carries a few of these. Instants outside years
+/// 0 to 9999, which RFC 3339 cannot write, print as `@seconds`.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match OffsetDateTime::from_unix_timestamp(self.0).ok().and_then(|t| t.format(&Rfc3339).ok()) {
-            Some(text) => f.write_str(&text),
-            None => write!(f, "@{}", self.0),
+        let (days, second_of_day) = (self.0.div_euclid(86_400), self.0.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return write!(f, "@{}", self.0);
         }
+        let (h, m, s) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
+        write!(f, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
     }
 }
 
@@ -65,6 +86,24 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn display_agrees_with_the_time_crate() {
+        let reference = |t: i64| {
+            OffsetDateTime::from_unix_timestamp(t).ok().and_then(|d| d.format(&Rfc3339).ok()).unwrap_or(format!("@{t}"))
+        };
+        let mut t: i64 = -62_167_219_300; // just before year 0
+        while t < 253_402_300_900 {
+            // just after year 9999
+            for probe in [t, t + 1, t + 86_399] {
+                assert_eq!(super::Timestamp(probe).to_string(), reference(probe), "{probe}");
+            }
+            t += 86_400 * 7 + 3_601;
+        }
+        for probe in [0, -1, 951_782_400, 4_107_542_400, i64::MAX, i64::MIN] {
+            assert_eq!(super::Timestamp(probe).to_string(), reference(probe), "{probe}");
+        }
+    }
+
     use super::*;
 
     #[test]
