@@ -76,9 +76,18 @@ fn wrk(base: &str, path: &str, bodies: &[String], seconds: u64, connections: u64
     Ok(WrkResult { rps, p50: field("50%").unwrap_or_default(), p99: field("99%").unwrap_or_default(), non_2xx })
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    // One worker by default: the server on one core, wrk on the other.
+    let workers = arg(&args, "--workers", 1)?.max(1) as usize;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?
+        .block_on(run(args, workers))
+}
+
+async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
     let seconds = arg(&args, "--duration", 10)?;
     let connections = arg(&args, "--connections", 32)?;
     let subscriptions = arg(&args, "--subscriptions", 100_000)? as usize;
@@ -158,11 +167,11 @@ async fn main() -> anyhow::Result<()> {
         })
         .unwrap_or_default();
     println!(
-        "machine: {cpu}, {} cores; server: 1 tokio worker; wrk: 1 thread, {connections} connections, {seconds} s per run, loopback",
+        "machine: {cpu}, {} cores; server: {workers} tokio worker(s); wrk: 1 thread, {connections} connections, {seconds} s per run, loopback",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "command: cargo run --release -p verdict-bench --bin verdict-http-bench -- --duration {seconds} --connections {connections} --subscriptions {subscriptions}"
+        "command: cargo run --release -p verdict-bench --bin verdict-http-bench -- --duration {seconds} --connections {connections} --subscriptions {subscriptions} --workers {workers}"
     );
     println!();
     println!(
