@@ -66,8 +66,22 @@ impl fmt::Display for Timestamp {
         if !(0..=9999).contains(&year) {
             return write!(f, "@{}", self.0);
         }
-        let (h, m, s) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
-        write!(f, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+        let mut text = *b"0000-00-00T00:00:00Z";
+        let fields = [
+            (0, 4, year),
+            (5, 2, i64::from(month)),
+            (8, 2, i64::from(day)),
+            (11, 2, second_of_day / 3600),
+            (14, 2, second_of_day / 60 % 60),
+            (17, 2, second_of_day % 60),
+        ];
+        for (at, width, mut value) in fields {
+            for digit in text[at..at + width].iter_mut().rev() {
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -21,11 +21,22 @@ use verdict_model::Timestamp;
 use crate::decide::{ContextRef, DecisionContext, Decisions, decide_ref};
 use crate::error::{ApiError, ErrorDetail, RawBody, parse_json};
 
+/// A string borrowed from the request body where it has no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// `Option<Cow<str>>` that borrows: serde borrows a `Cow` field only when it
+/// is not wrapped, and an allocation per field was most of a batch item's
+/// `malloc` time.
+fn borrowed_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Ok(Option::<Text<'a>>::deserialize(d)?.map(|t| t.0))
+}
+
 /// Entity properties verdict reads; others are ignored.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct Properties<'a> {
     /// The subscription the request is scoped to.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     #[schema(value_type = Option<String>)]
     pub subscription: Option<Cow<'a, str>>,
 }
@@ -34,11 +45,11 @@ pub struct Properties<'a> {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct Entity<'a> {
     /// Entity type; for resources it must be `service`.
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow, default, deserialize_with = "borrowed_text")]
     #[schema(value_type = Option<String>)]
     pub kind: Option<Cow<'a, str>>,
     /// Entity id; for resources, the service name, e.g. `storage.blob`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     #[schema(value_type = Option<String>)]
     pub id: Option<Cow<'a, str>>,
     /// Properties; `subscription` is read from here, the rest ignored.
@@ -50,7 +61,7 @@ pub struct Entity<'a> {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct Action<'a> {
     /// The service's own action name, e.g. `put-blob`, or a class name.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Cow<'a, str>>,
 }
@@ -142,7 +153,7 @@ pub struct EvaluationRequest<'a> {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationOptions<'a> {
     /// `execute_all` (default), `deny_on_first_deny` or `permit_on_first_permit`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     #[schema(value_type = Option<String>)]
     pub evaluations_semantic: Option<Cow<'a, str>>,
 }
@@ -464,4 +475,23 @@ pub(crate) async fn configuration(headers: HeaderMap) -> axum::Json<PdpMetadata>
         access_evaluations_endpoint: format!("{base}/access/v1/evaluations"),
         policy_decision_point: base,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_borrow_from_the_body_unless_escaped() {
+        let body = r#"{"subject":{"type":"gateway","id":"gw"},"resource":{"type":"service","id":"storage.blob","properties":{"subscription":"s\u0031"}},"action":{"name":"put-blob"}}"#;
+        let req: EvaluationRequest = serde_json::from_str(body).unwrap();
+        let resource = req.resource.unwrap();
+        assert!(matches!(resource.id, Some(Cow::Borrowed("storage.blob"))));
+        assert!(matches!(req.action.unwrap().name, Some(Cow::Borrowed("put-blob"))));
+        assert!(matches!(req.subject.unwrap().kind, Some(Cow::Borrowed("gateway"))));
+        let sub = resource.properties.unwrap().subscription.unwrap();
+        assert!(matches!(sub, Cow::Owned(_)) && sub == "s1", "an escaped string is decoded: {sub:?}");
+        let none: EvaluationRequest = serde_json::from_str(r#"{"resource":{"id":null}}"#).unwrap();
+        assert!(none.resource.unwrap().id.is_none());
+    }
 }
