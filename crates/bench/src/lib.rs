@@ -30,3 +30,19 @@ pub use cedar::{CedarOutcome, CedarPdp, CedarRequest};
 pub use check::{Agreement, check, compare};
 pub use requests::{Request, RequestStream};
 pub use world::{DAY, World, WorldConfig};
+
+/// The number after `name` in a command line (`_` allowed as a digit
+/// separator, `1_000_000`), or `default` when `name` is absent; the bench
+/// binaries take their options this way.
+pub fn number_arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .with_context(|| format!("{name} takes a value"))?
+            .replace('_', "")
+            .parse()
+            .with_context(|| format!("{name} takes a number")),
+    }
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use verdict_bench::{World, WorldConfig};
+use verdict_bench::{World, WorldConfig, number_arg as arg};
 use verdict_core::feed::Resume;
 use verdict_core::{Actor, Core, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Subscription, Timestamp};
@@ -26,18 +26,6 @@ use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 
 const TOKEN: &str = "bench-pep";
-
-fn arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args
-            .get(i + 1)
-            .context("a value")?
-            .replace('_', "")
-            .parse()
-            .with_context(|| format!("{name} takes a number")),
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

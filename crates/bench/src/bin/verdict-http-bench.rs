@@ -12,19 +12,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::routing::post;
-use verdict_bench::{World, WorldConfig};
+use verdict_bench::{World, WorldConfig, number_arg as arg};
 use verdict_core::{Actor, Core, SigningKey};
 use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 
 const TOKEN: &str = "bench-token";
-
-fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => args.get(i + 1).context("missing value")?.parse().with_context(|| format!("{name} needs a number")),
-        None => Ok(default),
-    }
-}
 
 fn lua_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -79,7 +72,7 @@ fn wrk(base: &str, path: &str, bodies: &[String], seconds: u64, connections: u64
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     // One worker by default: the server on one core, wrk on the other.
-    let workers = arg(&args, "--workers", 1)?.max(1) as usize;
+    let workers = arg(&args, "--workers", 1)?.max(1);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -88,9 +81,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
-    let seconds = arg(&args, "--duration", 10)?;
-    let connections = arg(&args, "--connections", 32)?;
-    let subscriptions = arg(&args, "--subscriptions", 100_000)? as usize;
+    let seconds = arg(&args, "--duration", 10)? as u64;
+    let connections = arg(&args, "--connections", 32)? as u64;
+    let subscriptions = arg(&args, "--subscriptions", 100_000)?;
     let config = WorldConfig {
         tenants: (subscriptions / 100).max(1),
         units: (subscriptions / 10).max(1),

@@ -8,22 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use verdict_bench::{World, WorldConfig};
+use verdict_bench::{World, WorldConfig, number_arg as arg};
 use verdict_core::{Actor, Core, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Timestamp};
 use verdict_store::SqliteStore;
-
-fn arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args
-            .get(i + 1)
-            .context("a value")?
-            .replace('_', "")
-            .parse()
-            .with_context(|| format!("{name} takes a number")),
-    }
-}
 
 /// A tenant `id` with `units` units of `per_unit` subscriptions each.
 fn tenant(id: &str, units: usize, per_unit: usize) -> Inventory {
