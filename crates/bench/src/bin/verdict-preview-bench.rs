@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::json;
 use verdict_bench::{World, WorldConfig, number_arg as arg};
 use verdict_core::{Actor, Core, SigningKey};
