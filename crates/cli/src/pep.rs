@@ -77,14 +77,22 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("cannot read the pep token from {}", args.token_file.display()))?;
     let caller_token = match &args.caller_token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the caller token from {}", path.display()))?
                 .trim()
-                .to_owned(),
-        ),
+                .to_owned();
+            anyhow::ensure!(!token.is_empty(), "the caller token file {} is empty", path.display());
+            Some(token)
+        }
         None => None,
     };
+    let (low, high) = (Duration::from_millis(50), Duration::from_secs(60));
+    anyhow::ensure!(
+        (low..=high).contains(&args.heartbeat),
+        "--heartbeat {:?} is out of range; give 50ms to 60s",
+        args.heartbeat
+    );
     let mut policy = StalenessPolicy::default();
     for rule in &args.stale {
         policy.add(rule).map_err(anyhow::Error::msg)?;
@@ -110,12 +118,17 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         .merge(verdict_server::discovery_routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .with_state(sidecar);
+        .with_state(sidecar.clone());
     let app = verdict_server::with_fallbacks(app);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}; pick another address with --listen", args.listen))?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && sidecar.caller_token.is_none() {
+        eprintln!(
+            "warning: serving decisions on {addr} to anyone who can reach it; bind to loopback or set --caller-token-file"
+        );
+    }
     crate::serve::say(&format!("verdict pep listening on http://{addr}\n"));
     axum::serve(listener, app).with_graceful_shutdown(crate::serve::shutdown()).await.context("the sidecar failed")?;
     eprintln!("verdict pep stopped");
@@ -128,7 +141,7 @@ async fn require_caller(State(sidecar): State<Arc<Sidecar>>, request: Request, n
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match given {
         Some(token) if verdict_server::same_secret(token.as_bytes(), expected.as_bytes()) => next.run(request).await,

@@ -230,10 +230,16 @@ fn the_design_case_holds_through_nginx_and_survives_the_control_plane() {
 
     // The control plane dies: the sidecar keeps enforcing and says how old it is.
     drop(control);
-    let (code, before) = health(&sidecar.base);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut code, mut before) = health(&sidecar.base);
+    while code != 503 {
+        assert!(Instant::now() < deadline, "the sidecar did not notice the control plane went away: {before}");
+        std::thread::sleep(Duration::from_millis(20));
+        (code, before) = health(&sidecar.base);
+    }
     std::thread::sleep(Duration::from_millis(1200));
     let (code_later, after) = health(&sidecar.base);
-    assert_eq!((code, code_later), (503, 503), "{before} {after}");
+    assert_eq!(code_later, 503, "{after}");
     assert_eq!(after["connected"], false);
     assert!(after["snapshot_age_ms"].as_u64().unwrap() >= 1000, "{after}");
     assert!(after["snapshot_age_ms"].as_u64() > before["snapshot_age_ms"].as_u64(), "{before} {after}");
@@ -252,5 +258,6 @@ fn the_design_case_holds_through_nginx_and_survives_the_control_plane() {
     admin(&control.base, &data, &format!("/v1/orders/{logistics_id}/lift"), json!({"reason": "restored on review"}));
     until_status(&gateway, "log-erp", "compute.vm", "create-vm", 200, Duration::from_secs(5));
     assert_eq!(through(&gateway, "sig-archive-nl", "storage.blob", "put-blob").0, 403, "the §1 order still holds");
-    assert!(health(&sidecar.base).1["snapshot_age_ms"].as_u64().unwrap() < 1000);
+    let age = health(&sidecar.base).1["snapshot_age_ms"].as_u64().unwrap();
+    assert!(age < 5000, "heartbeats every 200 ms keep the age low: {age} ms");
 }

@@ -23,6 +23,9 @@ pub struct SnapshotDocument {
     pub format: String,
     /// The control plane's change sequence this snapshot is at.
     pub version: u64,
+    /// The service catalog decisions are made against, so that a replica
+    /// built with another catalog still decides as the server does.
+    pub catalog: Catalog,
     /// Tenants (id and kind).
     pub tenants: Vec<Tenant>,
     /// Every live unit, with the subscriptions it holds directly.
@@ -109,12 +112,14 @@ impl Change {
 }
 
 impl SnapshotDocument {
-    /// Compiles the document into a snapshot over `catalog`. Fails on a
-    /// document of another format or one that does not hold together.
-    pub fn compile(&self, catalog: Catalog) -> Result<Snapshot, EngineError> {
+    /// Compiles the document into a snapshot over its own catalog. Fails on
+    /// a document of another format or one that does not hold together.
+    pub fn compile(&self) -> Result<Snapshot, EngineError> {
         if self.format != SNAPSHOT_FORMAT {
             return Err(EngineError::Format(self.format.clone()));
         }
+        self.catalog.check().map_err(EngineError::Catalog)?;
+        let catalog = self.catalog.clone();
         let mut inventory = Inventory { tenants: self.tenants.clone(), ..Inventory::default() };
         inventory.units.reserve(self.units.len());
         for unit in &self.units {

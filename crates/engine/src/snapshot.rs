@@ -103,6 +103,9 @@ pub enum EngineError {
     /// An order's patterns or timeline are invalid.
     #[error("order {0:?} cannot be compiled: {1}")]
     InvalidOrder(String, String),
+    /// A snapshot document's catalog does not hold together.
+    #[error("the snapshot's service catalog is invalid: {0}")]
+    Catalog(String),
     /// A snapshot document of a format this engine does not read.
     #[error("snapshot format {0:?} is not {expected:?}", expected = crate::replica::SNAPSHOT_FORMAT)]
     Format(String),
@@ -479,6 +482,7 @@ impl Snapshot {
         crate::replica::SnapshotDocument {
             format: crate::replica::SNAPSHOT_FORMAT.to_owned(),
             version: self.version,
+            catalog: self.catalog.catalog.clone(),
             tenants,
             units,
             orders: crate::replica::with_retention(orders, retained),

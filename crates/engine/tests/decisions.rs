@@ -81,5 +81,5 @@ fn through_the_wire(snapshot: &Snapshot) -> Snapshot {
     let json = serde_json::to_vec(&snapshot.export()).unwrap();
     let document: SnapshotDocument = serde_json::from_slice(&json).unwrap();
     assert_eq!(document.version, snapshot.version());
-    document.compile(Catalog::builtin()).unwrap()
+    document.compile().unwrap()
 }

@@ -65,7 +65,7 @@ type BuiltinService = (&'static str, &'static str, &'static [(&'static str, Acti
 pub type ServiceIndex = u16;
 
 /// One service: `family.name` and its actions with their classes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceDef {
     /// Full name, e.g. `storage.blob`.
@@ -87,7 +87,7 @@ impl ServiceDef {
 
 /// The services verdict knows. At most 128 services (the engine keeps
 /// service sets as 128-bit masks).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Catalog {
     /// All services, sorted by name.
@@ -97,6 +97,26 @@ pub struct Catalog {
 impl Catalog {
     /// Most services a catalog may hold.
     pub const MAX_SERVICES: usize = 128;
+
+    /// Checks a catalog that arrived from elsewhere (a replica's snapshot):
+    /// at most [`Catalog::MAX_SERVICES`] services, sorted by unique name,
+    /// each `family.name` with its family spelled out.
+    pub fn check(&self) -> Result<(), String> {
+        if self.services.len() > Self::MAX_SERVICES {
+            return Err(format!("{} services; at most {} fit", self.services.len(), Self::MAX_SERVICES));
+        }
+        for pair in self.services.windows(2) {
+            if pair[0].name >= pair[1].name {
+                return Err(format!("services are not sorted by unique name at {:?}", pair[1].name));
+            }
+        }
+        for service in &self.services {
+            if service.name.split_once('.').is_none_or(|(family, _)| family != service.family) {
+                return Err(format!("service {:?} is not in family {:?}", service.name, service.family));
+            }
+        }
+        Ok(())
+    }
 
     /// The catalog verdict ships with.
     pub fn builtin() -> Catalog {

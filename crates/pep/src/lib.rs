@@ -41,6 +41,14 @@ pub enum PepError {
         #[source]
         source: reqwest::Error,
     },
+    /// The server did not answer in time.
+    #[error("the control plane at {url} did not answer within {after:?}")]
+    Timeout {
+        /// What was asked for.
+        url: String,
+        /// How long the replica waited.
+        after: std::time::Duration,
+    },
     /// The server answered with an error.
     #[error("the control plane answered {status} to {url}: {body}")]
     Refused {

@@ -58,6 +58,12 @@ impl StalenessPolicy {
             self.default = rule;
         } else if family.is_empty() || family.contains('.') {
             return Err(format!("staleness rule {text:?}: name a service family such as storage or ai, or *"));
+        } else if !verdict_model::Catalog::builtin().services.iter().any(|s| s.family == family) {
+            // A misspelt family would fail open while meaning to fail closed.
+            let mut known: Vec<String> =
+                verdict_model::Catalog::builtin().services.into_iter().map(|s| s.family).collect();
+            known.dedup();
+            return Err(format!("staleness rule {text:?}: no service family {family:?}; known: {}", known.join(", ")));
         } else {
             self.families.retain(|(f, _)| f != family);
             self.families.push((family.to_owned(), rule));
@@ -70,11 +76,12 @@ impl StalenessPolicy {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, ""), |i| text.split_at(i));
     let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 500ms, 30s, 5m or 1h"))?;
+    let too_long = || format!("{text:?} is too long a duration");
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(too_long),
+        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(too_long),
         _ => Err(format!("{text:?} has no unit; write 500ms, 30s, 5m or 1h")),
     }
 }

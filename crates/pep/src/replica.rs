@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use verdict_engine::{ChangeSet, Decision, Engine, Snapshot, SnapshotDocument};
-use verdict_model::{Catalog, Timestamp};
+use verdict_model::Timestamp;
 
 use crate::PepError;
 use crate::policy::{Staleness, StalenessPolicy};
@@ -211,7 +211,7 @@ impl Replica {
 }
 
 async fn compile(document: SnapshotDocument) -> Result<Snapshot, PepError> {
-    tokio::task::spawn_blocking(move || document.compile(Catalog::builtin()))
+    tokio::task::spawn_blocking(move || document.compile())
         .await
         .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
         .map_err(PepError::from)
@@ -219,8 +219,13 @@ async fn compile(document: SnapshotDocument) -> Result<Snapshot, PepError> {
 
 /// What ended one connection to the stream.
 enum Ended {
-    /// Reconnect and resume from the version held.
-    Resume,
+    /// Reconnect and resume from the version held; `delivered` says whether
+    /// the stream carried any event first (a stream that ends at once is
+    /// treated like a failed connect, with growing backoff).
+    Resume {
+        /// Whether any event arrived.
+        delivered: bool,
+    },
     /// Fetch the whole snapshot first.
     Resync,
     /// The replica was dropped.
@@ -231,8 +236,19 @@ enum Ended {
 async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: ReplicaOptions) {
     let mut backoff = options.backoff_min;
     let mut resync = false;
+    let mut last_resync: Option<Instant> = None;
     loop {
         if resync {
+            // Replicas told to resync together spread their fetches; one
+            // that keeps being told to (servers that disagree behind a load
+            // balancer) backs off instead of looping.
+            let repeated = last_resync.is_some_and(|t| t.elapsed() < Duration::from_secs(5));
+            let pause = if repeated { backoff } else { jitter(options.backoff_max.min(Duration::from_secs(1))) };
+            tokio::time::sleep(pause).await;
+            if repeated {
+                backoff = (backoff * 2).min(options.backoff_max);
+            }
+            last_resync = Some(Instant::now());
             match source.snapshot().await {
                 Ok(document) => match compile(document).await {
                     Ok(snapshot) => {
@@ -274,11 +290,15 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
         match ended {
             Ended::Gone => return,
             Ended::Resync => resync = true,
-            Ended::Resume => {
+            Ended::Resume { delivered: true } => {
                 // A stream that worked resets the backoff; wait the least
                 // before trying again, so a restarted server is found fast.
                 backoff = options.backoff_min;
                 tokio::time::sleep(backoff).await;
+            }
+            Ended::Resume { delivered: false } => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(options.backoff_max);
             }
         }
     }
@@ -286,19 +306,21 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
 
 /// Reads one connection's events until it ends.
 async fn read<T: EventStream>(replica: &Weak<Replica>, mut stream: T, silence: Duration) -> Ended {
+    let mut delivered = false;
     loop {
         let next = tokio::time::timeout(silence, stream.next()).await;
         let Some(r) = replica.upgrade() else { return Ended::Gone };
+        delivered |= matches!(next, Ok(Ok(Some(_))));
         match next {
             Err(_) => {
                 tracing::warn!(?silence, "the change stream went silent; reconnecting");
-                return Ended::Resume;
+                return Ended::Resume { delivered };
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "the change stream broke; reconnecting");
-                return Ended::Resume;
+                return Ended::Resume { delivered };
             }
-            Ok(Ok(None)) => return Ended::Resume,
+            Ok(Ok(None)) => return Ended::Resume { delivered },
             Ok(Ok(Some(Event::Heartbeat { version }))) => {
                 if version != r.version() {
                     tracing::warn!(version, held = r.version(), "the stream is at another version; resyncing");
@@ -318,4 +340,14 @@ async fn read<T: EventStream>(replica: &Weak<Replica>, mut stream: T, silence: D
             }
         }
     }
+}
+
+/// A random pause in `[0, max)`, from the process's hash randomness (no
+/// cryptographic quality needed: it only spreads replicas out).
+fn jitter(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    max.mul_f64(fraction)
 }

@@ -58,8 +58,12 @@ impl HttpSource {
     /// A source at `base` (e.g. `http://127.0.0.1:8750`) asking for a
     /// heartbeat every `heartbeat`.
     pub fn new(base: &str, token: &str, heartbeat: Duration) -> Result<HttpSource, PepError> {
+        // A half-open connection must not hang a replica: connections are
+        // kept alive at the TCP level, the stream's headers must come within
+        // its silence window, and the snapshot within a generous bound.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .tcp_keepalive(Duration::from_secs(15))
             .tcp_nodelay(true)
             .build()
             .map_err(|source| PepError::Unreachable { url: base.to_owned(), source })?;
@@ -71,14 +75,13 @@ impl HttpSource {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<reqwest::Response, PepError> {
+    /// GETs `path`; the response's headers must arrive within `within`.
+    async fn get(&self, path: &str, within: Duration) -> Result<reqwest::Response, PepError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .client
-            .get(&url)
-            .bearer_auth(&self.token)
-            .send()
+        let request = self.client.get(&url).bearer_auth(&self.token).send();
+        let response = tokio::time::timeout(within, request)
             .await
+            .map_err(|_| PepError::Timeout { url: url.clone(), after: within })?
             .map_err(|source| PepError::Unreachable { url: url.clone(), source })?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
@@ -93,9 +96,13 @@ impl ChangeSource for HttpSource {
     type Stream = SseStream;
 
     async fn snapshot(&self) -> Result<SnapshotDocument, PepError> {
-        let response = self.get("/v1/snapshot").await?;
+        let within = Duration::from_secs(300);
+        let response = self.get("/v1/snapshot", within).await?;
         let url = response.url().to_string();
-        let bytes = response.bytes().await.map_err(|source| PepError::Unreachable { url, source })?;
+        let bytes = tokio::time::timeout(within, response.bytes())
+            .await
+            .map_err(|_| PepError::Timeout { url: url.clone(), after: within })?
+            .map_err(|source| PepError::Unreachable { url, source })?;
         // Parsing a million subscriptions takes a while: off the runtime.
         tokio::task::spawn_blocking(move || serde_json::from_slice::<SnapshotDocument>(&bytes))
             .await
@@ -105,7 +112,7 @@ impl ChangeSource for HttpSource {
 
     async fn watch(&self, since: u64) -> Result<SseStream, PepError> {
         let path = format!("/v1/watch?since={since}&heartbeat_ms={}", self.heartbeat.as_millis().max(50));
-        let response = self.get(&path).await?;
+        let response = self.get(&path, self.heartbeat * 3 + Duration::from_secs(5)).await?;
         Ok(SseStream { response, buffer: Vec::new() })
     }
 }

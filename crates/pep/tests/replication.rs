@@ -204,22 +204,30 @@ async fn fetches_the_snapshot_again_when_too_far_behind() {
 async fn a_phase_starts_at_its_instant_with_no_message() {
     let world = world().await;
     let now = Timestamp::now().seconds();
-    let flip = Timestamp(now + 2);
+    // Far enough ahead for the setup below on a slow machine.
+    let flip = Timestamp(now + 4);
     let spec = order(json!([{"mode": "notice", "start": Timestamp(now - 60)}, {"mode": "disabled", "start": flip}]));
     world.core.create_order(&Actor::admin(), spec).await.unwrap();
     let replica = replica(&world, StalenessPolicy::default()).await;
     caught_up(&replica, &world.core).await;
-    assert!(allows(&replica, "sig-ai", "ai.speech-to-text", "transcribe"), "notice restricts nothing");
 
     // Nothing can reach the replica from here on.
     world.relay.cut();
     until(&replica, "disconnected", |r| !r.status().connected).await;
     let version = replica.version();
-    while Timestamp::now() < flip {
-        assert!(allows(&replica, "sig-ai", "ai.speech-to-text", "transcribe"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let at = |t: Timestamp| replica.decide("sig-ai", "ai.speech-to-text", "transcribe", t).unwrap().allowed;
+    assert!(at(flip.plus(-1)), "notice restricts nothing, to the last second before the flip");
+    assert!(!at(flip), "disabled from its instant");
+    // And in real time, as a gateway asks: allowed until the clock reaches
+    // the instant, denied from then on.
+    loop {
+        let now = Timestamp::now();
+        assert_eq!(at(now), now < flip, "at {now}");
+        if now >= flip {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!allows(&replica, "sig-ai", "ai.speech-to-text", "transcribe"), "disabled from its instant");
     assert_eq!(replica.version(), version, "no message arrived");
 }
 
@@ -244,8 +252,11 @@ async fn the_staleness_policy_keeps_deciding_or_fails_closed_per_family() {
     assert!(!allows(&replica, "sig-ai", "ai.translation", "translate"), "the order still holds");
 
     world.relay.mend();
-    until(&replica, "fresh again", |r| r.age() < Duration::from_millis(500) && r.status().connected).await;
-    assert!(allows(&replica, "log-erp", "storage.blob", "get-blob"));
+    until(&replica, "admitting storage again", |r| {
+        r.status().connected
+            && r.decide("log-erp", "storage.blob", "get-blob", Timestamp::now()).is_some_and(|d| d.allowed)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! (`GET /v1/snapshot`) and a stream of versioned changes after it
 //! (`GET /v1/watch`, server-sent events). Format: `docs/replication.md`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -19,9 +19,10 @@ use crate::error::ApiError;
 use crate::manage::Query;
 
 /// The snapshot document last encoded, by version: a hundred gateways
-/// bootstrapping at once cost one encoding.
+/// bootstrapping at once cost one encoding (the lock is held while encoding,
+/// so the others wait for it rather than encode the same version again).
 #[derive(Default)]
-pub struct DocumentCache(Mutex<Option<(u64, Bytes)>>);
+pub struct DocumentCache(tokio::sync::Mutex<Option<(u64, Bytes)>>);
 
 /// The version a response describes.
 const VERSION_HEADER: &str = "x-verdict-version";
@@ -44,9 +45,13 @@ pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: Header
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let cached = state.documents.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let body = match cached {
-        Some((v, body)) if v == version => body,
+    let mut cache = state.documents.0.lock().await;
+    // Whoever held the lock may have published a newer version meanwhile.
+    let current = state.core.feed().current();
+    let version = current.version();
+    let etag = format!("\"{version}\"");
+    let body = match &*cache {
+        Some((v, body)) if *v == version => body.clone(),
         _ => {
             // Encoding a million subscriptions takes a while: off the runtime.
             let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&current.export()))
@@ -54,10 +59,11 @@ pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: Header
                 .map_err(|e| ApiError::internal(&e))?
                 .map_err(|e| ApiError::internal(&e))?;
             let body = Bytes::from(body);
-            *state.documents.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, body.clone()));
+            *cache = Some((version, body.clone()));
             body
         }
     };
+    drop(cache);
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
@@ -95,11 +101,13 @@ pub(crate) async fn watch(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let since = match (query.since, last_event) {
-        (Some(v), _) => v,
-        (None, Some(id)) => id.trim().parse().map_err(|_| {
+    // An EventSource reconnects with its first URL plus Last-Event-ID, so
+    // the header is the newer position and wins.
+    let since = match (last_event, query.since) {
+        (Some(id), _) => id.trim().parse().map_err(|_| {
             ApiError::bad_request("invalid-version", format!("Last-Event-ID {id:?} is not a version number"))
         })?,
+        (None, Some(v)) => v,
         (None, None) => {
             return Err(ApiError::bad_request(
                 "missing-version",

@@ -119,16 +119,42 @@ async fn the_stream_resumes_from_a_version_and_says_when_to_resync() {
     let seen = events(&api, &format!("/v1/watch?since={start}"), 1).await;
     assert_eq!(seen[0].0, "resync", "{seen:?}");
 
-    // Last-Event-ID works as `since`.
-    let response = api
+    // Last-Event-ID works as `since`, and wins over it: an EventSource
+    // reconnects with its first URL plus the header.
+    core.feed().set_limits(verdict_core::feed::FeedLimits::default());
+    let mut response = api
         .http
-        .get(format!("{}/v1/watch?heartbeat_ms=50", api.base))
+        .get(format!("{}/v1/watch?since={start}&heartbeat_ms=50", api.base))
         .bearer_auth(PEP)
         .header("last-event-id", now.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let first = String::from_utf8(response.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(first.starts_with("event: heartbeat") && first.contains(&format!("\"version\":{now}")), "{first}");
+}
+
+#[tokio::test]
+async fn a_change_too_large_to_stream_tells_replicas_to_fetch_the_snapshot() {
+    let (core, _store, _dir) = open_core().await;
+    let api = Api::new(serve(core.clone()).await);
+    let before = core.feed().current().version();
+    let subscriptions: Vec<Value> =
+        (0..10_001).map(|i| json!({"id": format!("s-{i}"), "tenant": "big", "unit": format!("u{}", i % 10)})).collect();
+    let inventory = json!({"tenants": [{"id": "big", "kind": "enterprise"}], "subscriptions": subscriptions});
+    let (status, body) = api.call("/v1/import", ADMIN, Some(inventory)).await;
+    assert!(status.is_success(), "{body}");
+    let seen = events(&api, &format!("/v1/watch?since={before}"), 1).await;
+    assert_eq!(seen[0].0, "resync", "{seen:?}");
+    assert!(seen[0].1["reason"].as_str().unwrap().contains("too large"), "{seen:?}");
+    // The snapshot has it all.
+    let (status, document) = api.call("/v1/snapshot", PEP, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let count: usize =
+        document["units"].as_array().unwrap().iter().map(|u| u["subscriptions"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(count, 10_001);
+    assert_eq!(document["catalog"]["services"].as_array().unwrap().len(), 8, "the catalog travels with the snapshot");
 }
 
 #[tokio::test]
