@@ -184,6 +184,9 @@ pub(crate) fn decide_ref<'a>(
     };
     if let Err(refusal) = state.source.admit(service) {
         state.metrics.observe(false, started.elapsed());
+        let class = snapshot.catalog().services.iter().find(|s| s.name == service).and_then(|s| s.class_of(action));
+        context.action_class = class.unwrap_or(ActionClass::Write);
+        context.action_known = class.is_some();
         reason.push_str(&refusal);
         context.reason = reason;
         return (false, context);
