@@ -41,6 +41,11 @@ pub struct PepArgs {
     /// How long to keep trying to get the first snapshot before giving up.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
     bootstrap_timeout: Duration,
+    /// Keep the last snapshot in this file (rewritten at most every 30 s
+    /// while it changes), and start from it when the control plane cannot
+    /// be reached, so a restart during an outage still enforces.
+    #[arg(long, env = "VERDICT_PEP_CACHE", value_name = "FILE")]
+    cache_file: Option<PathBuf>,
     /// Require callers to send this file's token as a bearer token (by
     /// default the sidecar trusts whoever reaches its listen address, which
     /// should be loopback).
@@ -107,7 +112,14 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
     eprintln!("fetching the snapshot from {}", args.server);
     let replica = Replica::start(source, options).await.context("cannot replicate the control plane")?;
     let (t, u, s, o) = replica.snapshot().counts();
-    eprintln!("replicated version {}: {t} tenants, {u} units, {s} subscriptions, {o} orders", replica.version());
+    let status = replica.status();
+    let origin =
+        if status.from_cache { "from the cache file, the server being unreachable" } else { "from the server" };
+    eprintln!(
+        "replicated version {} {origin}: {t} tenants, {u} units, {s} subscriptions, {o} orders; snapshot age {:.1} s",
+        status.version,
+        status.age.as_secs_f64()
+    );
     let metrics = Arc::new(Metrics::default());
     let decisions = Arc::new(Decisions { source: Arc::new(ReplicaSource(replica.clone())), metrics: metrics.clone() });
     let sidecar = Arc::new(Sidecar { replica, metrics, server: args.server.clone(), caller_token });
@@ -173,6 +185,7 @@ async fn healthz(State(sidecar): State<Arc<Sidecar>>) -> Response {
         "bootstraps": status.bootstraps,
         "connects": status.connects,
         "applied": status.applied,
+        "from_cache": status.from_cache,
     });
     let code = if status.connected { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(body)).into_response()

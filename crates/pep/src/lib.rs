@@ -19,6 +19,7 @@
 //! **API boundary**: transports are behind [`ChangeSource`]; [`HttpSource`]
 //! (SSE) is the default, and a message bus can carry the same events.
 
+mod cache;
 mod layer;
 mod policy;
 mod replica;

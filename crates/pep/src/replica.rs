@@ -1,6 +1,6 @@
 //! The replica: bootstrap, follow, decide locally, know its age.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,12 @@ pub struct ReplicaOptions {
     pub backoff_max: Duration,
     /// How long [`Replica::start`] keeps trying to get the first snapshot.
     pub bootstrap_timeout: Duration,
+    /// Where to keep the last snapshot on disk. When the first fetch
+    /// fails, the replica starts from this file (with the age it had when
+    /// written, plus the time since) rather than waiting for the server.
+    pub cache: Option<std::path::PathBuf>,
+    /// How often the cache file is rewritten while the version moves on.
+    pub cache_interval: Duration,
 }
 
 impl Default for ReplicaOptions {
@@ -35,6 +41,8 @@ impl Default for ReplicaOptions {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             bootstrap_timeout: Duration::from_secs(30),
+            cache: None,
+            cache_interval: Duration::from_secs(30),
         }
     }
 }
@@ -52,6 +60,9 @@ pub struct Status {
     pub applied: u64,
     /// Whole snapshots fetched (the first one included).
     pub bootstraps: u64,
+    /// Whether the replica started from its cache file, the control plane
+    /// being unreachable.
+    pub from_cache: bool,
     /// Change streams opened (the first one included).
     pub connects: u64,
 }
@@ -63,19 +74,21 @@ pub struct Replica {
     /// Whether any family fails closed (if not, deciding skips the clock).
     guarded: bool,
     born: Instant,
-    /// Milliseconds after `born` of the last confirmation from the server.
-    contact_ms: AtomicU64,
+    /// Milliseconds after `born` of the last confirmation from the server
+    /// (negative for a snapshot read from the cache, confirmed before).
+    contact_ms: AtomicI64,
+    from_cache: bool,
     connected: AtomicBool,
     applied: AtomicU64,
     bootstraps: AtomicU64,
     connects: AtomicU64,
     versions: tokio::sync::watch::Sender<u64>,
-    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        if let Some(task) = self.follower.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             task.abort();
         }
     }
@@ -88,23 +101,39 @@ impl Replica {
     pub async fn start<S: ChangeSource>(source: S, options: ReplicaOptions) -> Result<Arc<Replica>, PepError> {
         let deadline = Instant::now() + options.bootstrap_timeout;
         let mut backoff = options.backoff_min;
-        let snapshot = loop {
+        let mut cache_tried = false;
+        // The snapshot and how long ago the server confirmed it.
+        let (snapshot, age, from_cache) = loop {
             let attempt = match source.snapshot().await {
                 Ok(document) => compile(document).await,
                 Err(e) => Err(e),
             };
-            match attempt {
-                Ok(snapshot) => break snapshot,
-                Err(e) if Instant::now() + backoff >= deadline => {
-                    tracing::error!(error = %e, "no snapshot from the control plane");
-                    return Err(PepError::BootstrapTimeout(options.bootstrap_timeout));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot fetch the snapshot yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(options.backoff_max);
+            let e = match attempt {
+                Ok(snapshot) => break (snapshot, Duration::ZERO, false),
+                Err(e) => e,
+            };
+            if let (Some(path), false) = (&options.cache, cache_tried) {
+                cache_tried = true;
+                let cached = match crate::cache::read(path) {
+                    Ok((document, age)) => compile(document).await.map(|s| (s, age)).map_err(|e| e.to_string()),
+                    Err(why) => Err(why),
+                };
+                match cached {
+                    Ok((snapshot, age)) => {
+                        tracing::warn!(error = %e, version = snapshot.version(), ?age,
+                            "the control plane is unreachable; enforcing the cached snapshot until it is back");
+                        break (snapshot, age, true);
+                    }
+                    Err(why) => tracing::warn!(%why, "no usable snapshot cache"),
                 }
             }
+            if Instant::now() + backoff >= deadline {
+                tracing::error!(error = %e, "no snapshot from the control plane");
+                return Err(PepError::BootstrapTimeout(options.bootstrap_timeout));
+            }
+            tracing::warn!(error = %e, retry_in = ?backoff, "cannot fetch the snapshot yet");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(options.backoff_max);
         };
         let version = snapshot.version();
         let guarded = options.policy.default != Staleness::Keep
@@ -114,16 +143,21 @@ impl Replica {
             policy: options.policy.clone(),
             guarded,
             born: Instant::now(),
-            contact_ms: AtomicU64::new(0),
+            contact_ms: AtomicI64::new(-(age.as_millis().min(i64::MAX as u128) as i64)),
+            from_cache,
             connected: AtomicBool::new(false),
             applied: AtomicU64::new(0),
-            bootstraps: AtomicU64::new(1),
+            bootstraps: AtomicU64::new(u64::from(!from_cache)),
             connects: AtomicU64::new(0),
             versions: tokio::sync::watch::channel(version).0,
-            follower: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
         });
-        let task = tokio::spawn(follow(Arc::downgrade(&replica), source, options));
-        *replica.follower.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let mut tasks = vec![];
+        if let Some(path) = options.cache.clone() {
+            tasks.push(tokio::spawn(keep_cache(Arc::downgrade(&replica), path, options.cache_interval, from_cache)));
+        }
+        tasks.push(tokio::spawn(follow(Arc::downgrade(&replica), source, options)));
+        *replica.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
         Ok(replica)
     }
 
@@ -144,8 +178,8 @@ impl Replica {
 
     /// Time since the server last confirmed the snapshot current.
     pub fn age(&self) -> Duration {
-        let now = self.born.elapsed();
-        now.saturating_sub(Duration::from_millis(self.contact_ms.load(Ordering::Relaxed)))
+        let now = self.born.elapsed().as_millis() as i64;
+        Duration::from_millis(now.saturating_sub(self.contact_ms.load(Ordering::Relaxed)).max(0) as u64)
     }
 
     /// Everything at once.
@@ -156,6 +190,7 @@ impl Replica {
             connected: self.connected.load(Ordering::Relaxed),
             applied: self.applied.load(Ordering::Relaxed),
             bootstraps: self.bootstraps.load(Ordering::Relaxed),
+            from_cache: self.from_cache,
             connects: self.connects.load(Ordering::Relaxed),
         }
     }
@@ -187,7 +222,7 @@ impl Replica {
     }
 
     fn touch(&self) {
-        self.contact_ms.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.contact_ms.store(self.born.elapsed().as_millis() as i64, Ordering::Relaxed);
     }
 
     fn publish(&self, snapshot: Snapshot) {
@@ -350,4 +385,28 @@ fn jitter(max: Duration) -> Duration {
     hasher.write_u128(Instant::now().elapsed().as_nanos());
     let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
     max.mul_f64(fraction)
+}
+
+/// Keeps the cache file at the replica's version: written at once after a
+/// fresh bootstrap, then at most every `interval` while the version moves.
+async fn keep_cache(replica: Weak<Replica>, path: std::path::PathBuf, interval: Duration, from_cache: bool) {
+    let mut written = if from_cache { replica.upgrade().map(|r| r.version()) } else { None };
+    loop {
+        let Some(r) = replica.upgrade() else { return };
+        let version = r.version();
+        if written != Some(version) {
+            let (snapshot, age) = (r.snapshot(), r.age());
+            drop(r);
+            let path = path.clone();
+            let result = tokio::task::spawn_blocking(move || crate::cache::write(&path, snapshot.export(), age)).await;
+            match result {
+                Ok(Ok(())) => written = Some(version),
+                Ok(Err(why)) => tracing::warn!(%why, "the snapshot cache is not up to date"),
+                Err(e) => tracing::warn!(error = %e, "the snapshot cache writer failed"),
+            }
+        } else {
+            drop(r);
+        }
+        tokio::time::sleep(interval).await;
+    }
 }

@@ -99,6 +99,8 @@ fn options(policy: StalenessPolicy) -> ReplicaOptions {
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
         bootstrap_timeout: Duration::from_secs(10),
+        cache: None,
+        cache_interval: Duration::from_millis(100),
     }
 }
 
@@ -300,4 +302,56 @@ async fn the_tower_layer_passes_allowed_requests_and_refuses_denied_ones() {
     let unplaced = service.ready().await.unwrap().call(http::Request::new(String::new())).await.unwrap();
     assert_eq!(unplaced.status(), http::StatusCode::FORBIDDEN);
     assert_eq!(unplaced.headers()["x-verdict-code"], "missing-target");
+}
+
+#[tokio::test]
+async fn a_replica_restarted_during_an_outage_enforces_its_cached_snapshot() {
+    let world = world().await;
+    world.core.create_order(&Actor::admin(), disabled_since_yesterday()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("snapshot.json");
+    let mut policy = StalenessPolicy::default();
+    policy.add("ai=fail-closed:1h").unwrap();
+    policy.add("compute=fail-closed:1s").unwrap();
+    let with_cache = |bootstrap: Duration| {
+        let mut o = options(policy.clone());
+        o.cache = Some(cache.clone());
+        o.bootstrap_timeout = bootstrap;
+        o
+    };
+    let source = || HttpSource::new(&world.relay.url, PEP, Duration::from_millis(100)).unwrap();
+    let first = Replica::start(source(), with_cache(Duration::from_secs(10))).await.unwrap();
+    caught_up(&first, &world.core).await;
+    let version = first.version();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cache.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "the cache was not written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(first);
+
+    // The control plane is unreachable and the enforcement point restarts.
+    world.relay.cut();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = Replica::start(source(), with_cache(Duration::from_secs(1))).await.unwrap();
+    let status = second.status();
+    assert!(status.from_cache && status.bootstraps == 0, "{status:?}");
+    assert_eq!(status.version, version);
+    assert!(status.age >= Duration::from_secs(1), "the cached snapshot keeps its age: {status:?}");
+    assert!(!allows(&second, "sig-ai", "ai.translation", "translate"), "the order still holds");
+    assert!(allows(&second, "cyber-ops", "security.defender", "scan"));
+    assert!(second.admit("compute.vm").is_err(), "past compute's limit, it fails closed");
+
+    // Once the control plane is back, it resumes from the cached version.
+    world.relay.mend();
+    world.core.create_subscription(&Actor::admin(), subscription("sig-late", "intelligence/signals")).await.unwrap();
+    caught_up(&second, &world.core).await;
+    assert!(!allows(&second, "sig-late", "storage.blob", "put-blob"));
+    assert_eq!(second.status().bootstraps, 0, "resumed, not fetched: {:?}", second.status());
+
+    // Without a cache, the same restart fails after its bootstrap timeout.
+    world.relay.cut();
+    let mut no_cache = options(StalenessPolicy::default());
+    no_cache.bootstrap_timeout = Duration::from_millis(300);
+    assert!(Replica::start(source(), no_cache).await.is_err());
 }
