@@ -261,3 +261,46 @@ fn the_design_case_holds_through_nginx_and_survives_the_control_plane() {
     let age = health(&sidecar.base).1["snapshot_age_ms"].as_u64().unwrap();
     assert!(age < 5000, "heartbeats every 200 ms keep the age low: {age} ms");
 }
+
+#[test]
+fn a_server_with_replicas_attached_stops_promptly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = start(&["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()]);
+    let token_file = data.join("pep.token");
+    let sidecar = start(&[
+        "pep",
+        "--server",
+        &server.base,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--heartbeat",
+        "200ms",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(&sidecar.base).0 != 200 {
+        assert!(Instant::now() < deadline, "the sidecar did not connect");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The sidecar's change stream is open; a graceful shutdown must end it
+    // rather than wait for it.
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let stopping = Instant::now();
+    loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            assert!(exit.success(), "verdict serve exited with {exit}");
+            break;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(10), "verdict serve did not stop with a replica attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The sidecar notices, and keeps answering.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(&sidecar.base).0 != 503 {
+        assert!(Instant::now() < deadline, "the sidecar did not notice the server stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
