@@ -48,6 +48,22 @@ async fn pep_tokens_read_the_snapshot_and_the_stream_and_nothing_else() {
     assert_eq!(document["version"], version);
     assert_eq!(document["tenants"][0]["id"], "mod");
 
+    // Gzipped on request, the same document.
+    let gzipped = api
+        .http
+        .get(format!("{}/v1/snapshot", api.base))
+        .bearer_auth(PEP)
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["vary"], "accept-encoding");
+    let bytes = gzipped.bytes().await.unwrap();
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut json).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&json).unwrap(), document);
+
     let unchanged = api
         .http
         .get(format!("{}/v1/snapshot", api.base))
