@@ -165,6 +165,22 @@ fn admin(base: &str, data: &Path, path: &str, body: Value) -> Value {
     response.json().unwrap()
 }
 
+/// `verdict pep` following `server` with the pep token of `data`, on port 0.
+fn sidecar(server: &str, data: &Path) -> common::Running {
+    let token_file = data.join("pep.token");
+    start(&[
+        "pep",
+        "--server",
+        server,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--heartbeat",
+        "200ms",
+    ])
+}
+
 fn health(pep: &str) -> (u16, Value) {
     let response = reqwest::blocking::get(format!("{pep}/healthz")).unwrap();
     (response.status().as_u16(), response.json().unwrap())
@@ -177,18 +193,7 @@ fn the_design_case_holds_through_nginx_and_survives_the_control_plane() {
     let data_arg = data.to_str().unwrap().to_owned();
     let mut control = start(&["demo", "--listen", "127.0.0.1:0", "--data", &data_arg]);
     let listen = control.base.trim_start_matches("http://").to_owned();
-    let token_file = data.join("pep.token");
-    let sidecar = start(&[
-        "pep",
-        "--server",
-        &control.base,
-        "--token-file",
-        token_file.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--heartbeat",
-        "200ms",
-    ]);
+    let sidecar = sidecar(&control.base, &data);
     let nginx_dir = dir.path().join("nginx");
     std::fs::create_dir_all(&nginx_dir).unwrap();
     let gateway = nginx(&nginx_dir, sidecar.base.trim_start_matches("http://"), upstream());
@@ -267,18 +272,7 @@ fn a_server_with_replicas_attached_stops_promptly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut server = start(&["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()]);
-    let token_file = data.join("pep.token");
-    let sidecar = start(&[
-        "pep",
-        "--server",
-        &server.base,
-        "--token-file",
-        token_file.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--heartbeat",
-        "200ms",
-    ]);
+    let sidecar = sidecar(&server.base, &data);
     let deadline = Instant::now() + Duration::from_secs(10);
     while health(&sidecar.base).0 != 200 {
         assert!(Instant::now() < deadline, "the sidecar did not connect");
