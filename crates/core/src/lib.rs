@@ -409,6 +409,19 @@ impl Core {
         &self.feed
     }
 
+    /// The history versions count in: a hash of the log's origin and its
+    /// first entry, which no other store shares and this one never loses.
+    /// Replicas resume a stream only within their lineage.
+    pub fn lineage(&self) -> String {
+        let first = self.tree.read().unwrap_or_else(|e| e.into_inner()).leaf(0);
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.published.load().checkpoint.origin.as_bytes());
+        hasher.update([0]);
+        hasher.update(first.unwrap_or([0; 32]));
+        hex(&hasher.finalize()[..16])
+    }
+
     // ---- the log, as readers see it -------------------------------------
 
     /// The latest signed checkpoint.

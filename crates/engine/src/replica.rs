@@ -23,6 +23,11 @@ pub struct SnapshotDocument {
     pub format: String,
     /// The control plane's change sequence this snapshot is at.
     pub version: u64,
+    /// Which history `version` counts in: the same for every snapshot of
+    /// one control plane's store, different for any other. A replica
+    /// resumes a stream only within its lineage (empty: unknown).
+    #[serde(default)]
+    pub lineage: String,
     /// The service catalog decisions are made against, so that a replica
     /// built with another catalog still decides as the server does.
     pub catalog: Catalog,

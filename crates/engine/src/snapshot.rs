@@ -482,6 +482,7 @@ impl Snapshot {
         crate::replica::SnapshotDocument {
             format: crate::replica::SNAPSHOT_FORMAT.to_owned(),
             version: self.version,
+            lineage: String::new(),
             catalog: self.catalog.catalog.clone(),
             tenants,
             units,

@@ -83,6 +83,8 @@ pub struct Replica {
     bootstraps: AtomicU64,
     connects: AtomicU64,
     versions: tokio::sync::watch::Sender<u64>,
+    /// The history the snapshot's version counts in (from its document).
+    lineage: Mutex<String>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -103,7 +105,7 @@ impl Replica {
         let mut backoff = options.backoff_min;
         let mut cache_tried = false;
         // The snapshot and how long ago the server confirmed it.
-        let (snapshot, age, from_cache) = loop {
+        let ((snapshot, lineage), age, from_cache) = loop {
             let attempt = match source.snapshot().await {
                 Ok(document) => compile(document).await,
                 Err(e) => Err(e),
@@ -115,14 +117,14 @@ impl Replica {
             if let (Some(path), false) = (&options.cache, cache_tried) {
                 cache_tried = true;
                 let cached = match crate::cache::read(path) {
-                    Ok((document, age)) => compile(document).await.map(|s| (s, age)).map_err(|e| e.to_string()),
+                    Ok((document, age)) => compile(document).await.map(|c| (c, age)).map_err(|e| e.to_string()),
                     Err(why) => Err(why),
                 };
                 match cached {
-                    Ok((snapshot, age)) => {
-                        tracing::warn!(error = %e, version = snapshot.version(), ?age,
+                    Ok((compiled, age)) => {
+                        tracing::warn!(error = %e, version = compiled.0.version(), ?age,
                             "the control plane is unreachable; enforcing the cached snapshot until it is back");
-                        break (snapshot, age, true);
+                        break (compiled, age, true);
                     }
                     Err(why) => tracing::warn!(%why, "no usable snapshot cache"),
                 }
@@ -150,6 +152,7 @@ impl Replica {
             bootstraps: AtomicU64::new(u64::from(!from_cache)),
             connects: AtomicU64::new(0),
             versions: tokio::sync::watch::channel(version).0,
+            lineage: Mutex::new(lineage),
             tasks: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![];
@@ -225,6 +228,11 @@ impl Replica {
         self.contact_ms.store(self.born.elapsed().as_millis() as i64, Ordering::Relaxed);
     }
 
+    /// The lineage of the snapshot held.
+    pub fn lineage(&self) -> String {
+        self.lineage.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn publish(&self, snapshot: Snapshot) {
         let version = snapshot.version();
         self.engine.publish(snapshot);
@@ -245,8 +253,9 @@ impl Replica {
     }
 }
 
-async fn compile(document: SnapshotDocument) -> Result<Snapshot, PepError> {
-    tokio::task::spawn_blocking(move || document.compile())
+/// Compiles a document off the runtime; returns the snapshot and its lineage.
+async fn compile(document: SnapshotDocument) -> Result<(Snapshot, String), PepError> {
+    tokio::task::spawn_blocking(move || document.compile().map(|s| (s, document.lineage)))
         .await
         .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
         .map_err(PepError::from)
@@ -286,10 +295,11 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
             last_resync = Some(Instant::now());
             match source.snapshot().await {
                 Ok(document) => match compile(document).await {
-                    Ok(snapshot) => {
+                    Ok((snapshot, lineage)) => {
                         let Some(r) = replica.upgrade() else { return };
                         tracing::info!(version = snapshot.version(), "fetched the snapshot again");
                         r.bootstraps.fetch_add(1, Ordering::Relaxed);
+                        *r.lineage.lock().unwrap_or_else(|e| e.into_inner()) = lineage;
                         r.publish(snapshot);
                         resync = false;
                     }
@@ -303,8 +313,8 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
                 continue;
             }
         }
-        let Some(version) = replica.upgrade().map(|r| r.version()) else { return };
-        let stream = match source.watch(version).await {
+        let Some((version, lineage)) = replica.upgrade().map(|r| (r.version(), r.lineage())) else { return };
+        let stream = match source.watch(version, &lineage).await {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot open the change stream");

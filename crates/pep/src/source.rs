@@ -34,8 +34,9 @@ pub trait ChangeSource: Send + Sync + 'static {
     type Stream: EventStream;
     /// Fetches the whole snapshot.
     fn snapshot(&self) -> impl Future<Output = Result<SnapshotDocument, PepError>> + Send;
-    /// Opens the change stream after `since`.
-    fn watch(&self, since: u64) -> impl Future<Output = Result<Self::Stream, PepError>> + Send;
+    /// Opens the change stream after `since` in history `lineage` (the
+    /// snapshot document's; a stream of another history answers `resync`).
+    fn watch(&self, since: u64, lineage: &str) -> impl Future<Output = Result<Self::Stream, PepError>> + Send;
 }
 
 /// An open change stream.
@@ -122,8 +123,11 @@ impl ChangeSource for HttpSource {
         .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
     }
 
-    async fn watch(&self, since: u64) -> Result<SseStream, PepError> {
-        let path = format!("/v1/watch?since={since}&heartbeat_ms={}", self.heartbeat.as_millis().max(50));
+    async fn watch(&self, since: u64, lineage: &str) -> Result<SseStream, PepError> {
+        // Lineages are hex; anything else is not sent rather than escaped.
+        let lineage = if lineage.bytes().all(|b| b.is_ascii_hexdigit()) { lineage } else { "" };
+        let path =
+            format!("/v1/watch?since={since}&heartbeat_ms={}&lineage={lineage}", self.heartbeat.as_millis().max(50));
         let response = self.get(&path, self.heartbeat * 3 + Duration::from_secs(5)).await?;
         Ok(SseStream { response, buffer: Vec::new() })
     }

@@ -34,9 +34,11 @@ struct Encoded {
 /// The document as JSON, and that JSON gzipped (fast level: a million
 /// subscriptions compress about sixfold in a fraction of a second, once
 /// per version).
-fn encode(snapshot: &verdict_engine::Snapshot) -> Result<Encoded, std::io::Error> {
+fn encode(snapshot: &verdict_engine::Snapshot, lineage: String) -> Result<Encoded, std::io::Error> {
     use std::io::Write as _;
-    let json = serde_json::to_vec(&snapshot.export())?;
+    let mut document = snapshot.export();
+    document.lineage = lineage;
+    let json = serde_json::to_vec(&document)?;
     let mut gzip = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
     gzip.write_all(&json)?;
     let gzip = gzip.finish()?;
@@ -69,7 +71,8 @@ pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: Header
     let current = state.core.feed().current();
     if cache.as_ref().is_none_or(|e| e.version != current.version()) {
         // Encoding a million subscriptions takes a while: off the runtime.
-        let encoded = tokio::task::spawn_blocking(move || encode(&current))
+        let lineage = state.core.lineage();
+        let encoded = tokio::task::spawn_blocking(move || encode(&current, lineage))
             .await
             .map_err(|e| ApiError::internal(&e))?
             .map_err(|e| ApiError::internal(&e))?;
@@ -104,6 +107,9 @@ pub(crate) struct WatchQuery {
     since: Option<u64>,
     /// Milliseconds between heartbeats (50 to 60,000; default 1,000).
     heartbeat_ms: Option<u64>,
+    /// The `lineage` of the replica's snapshot; another history's gets a
+    /// `resync`, whatever its version.
+    lineage: Option<String>,
 }
 
 /// Server-sent events after version `since`: `changes` (id = version; data
@@ -145,10 +151,20 @@ pub(crate) async fn watch(
             format!("heartbeat_ms {heartbeat} is out of range; give {low} to {high}"),
         ));
     }
+    let resume = match query.lineage {
+        Some(theirs) if !theirs.is_empty() && theirs != state.core.lineage() => Resume::Resync {
+            reason: format!(
+                "the replica's snapshot is from another history (lineage {theirs}, not {}); fetch the snapshot",
+                state.core.lineage()
+            ),
+            current: state.core.feed().current().version(),
+        },
+        _ => state.core.feed().subscribe(since),
+    };
     state.metrics.watcher(1);
     let stream = Watch {
         closing: state.closing.subscribe(),
-        resume: Some(state.core.feed().subscribe(since)),
+        resume: Some(resume),
         backlog: Vec::new().into_iter(),
         live: None,
         cursor: since,

@@ -125,6 +125,16 @@ async fn the_stream_resumes_from_a_version_and_says_when_to_resync() {
     let seen = events(&api, &format!("/v1/watch?since={now}&heartbeat_ms=50"), 2).await;
     assert!(seen.iter().all(|(k, d)| k == "heartbeat" && d["version"] == now), "{seen:?}");
 
+    // Another history's replica, even at a version this server has: resync.
+    let (_, document) = api.call("/v1/snapshot", PEP, None).await;
+    let lineage = document["lineage"].as_str().unwrap().to_owned();
+    assert_eq!(lineage.len(), 32, "{document}");
+    let seen = events(&api, &format!("/v1/watch?since={now}&lineage=00112233445566778899aabbccddeeff"), 1).await;
+    assert_eq!(seen[0].0, "resync", "{seen:?}");
+    assert!(seen[0].1["reason"].as_str().unwrap().contains("another history"), "{seen:?}");
+    let seen = events(&api, &format!("/v1/watch?since={now}&lineage={lineage}&heartbeat_ms=50"), 1).await;
+    assert_eq!(seen[0].0, "heartbeat", "its own lineage resumes: {seen:?}");
+
     // From a version this server never had: resync.
     let seen = events(&api, &format!("/v1/watch?since={}", now + 100), 1).await;
     assert_eq!(seen[0].0, "resync");
