@@ -409,16 +409,20 @@ impl Core {
         &self.feed
     }
 
-    /// The history versions count in: a hash of the log's origin and its
-    /// first entry, which no other store shares and this one never loses.
-    /// Replicas resume a stream only within their lineage.
+    /// The history versions count in, and the catalog they are decided
+    /// against: a hash of the log's origin, its first entry (which no other
+    /// store shares and this one never loses) and the service catalog.
+    /// Replicas resume a stream only within their lineage, so another
+    /// store's replica, or one compiled with another catalog (after an
+    /// upgrade), fetches the snapshot again.
     pub fn lineage(&self) -> String {
-        let first = self.tree.read().unwrap_or_else(|e| e.into_inner()).leaf(0);
         use sha2::{Digest, Sha256};
+        let first = self.tree.read().unwrap_or_else(|e| e.into_inner()).leaf(0);
         let mut hasher = Sha256::new();
         hasher.update(self.published.load().checkpoint.origin.as_bytes());
         hasher.update([0]);
         hasher.update(first.unwrap_or([0; 32]));
+        hasher.update(serde_json::to_vec(self.snapshot().catalog()).unwrap_or_default());
         hex(&hasher.finalize()[..16])
     }
 

@@ -106,9 +106,11 @@ impl Replica {
         let mut cache_tried = false;
         // The snapshot and how long ago the server confirmed it.
         let ((snapshot, lineage), age, from_cache) = loop {
-            let attempt = match source.snapshot().await {
-                Ok(document) => compile(document).await,
-                Err(e) => Err(e),
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let attempt = match tokio::time::timeout(left, source.snapshot()).await {
+                Ok(Ok(document)) => compile(document).await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(PepError::BootstrapTimeout(options.bootstrap_timeout)),
             };
             let e = match attempt {
                 Ok(snapshot) => break (snapshot, Duration::ZERO, false),
@@ -299,8 +301,12 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
                         let Some(r) = replica.upgrade() else { return };
                         tracing::info!(version = snapshot.version(), "fetched the snapshot again");
                         r.bootstraps.fetch_add(1, Ordering::Relaxed);
-                        *r.lineage.lock().unwrap_or_else(|e| e.into_inner()) = lineage;
+                        // Snapshot and lineage change together under the
+                        // lineage's lock, so the cache never pairs them wrong.
+                        let mut held = r.lineage.lock().unwrap_or_else(|e| e.into_inner());
                         r.publish(snapshot);
+                        *held = lineage;
+                        drop(held);
                         resync = false;
                     }
                     Err(e) => tracing::error!(error = %e, "the fetched snapshot does not compile"),
@@ -397,25 +403,43 @@ fn jitter(max: Duration) -> Duration {
     max.mul_f64(fraction)
 }
 
-/// Keeps the cache file at the replica's version: written at once after a
-/// fresh bootstrap, then at most every `interval` while the version moves.
+/// Keeps the cache at the replica's version: the document rewritten when
+/// the version (or lineage) moved on, otherwise only the stamp that says
+/// the version is still confirmed; checked every `interval`.
 async fn keep_cache(replica: Weak<Replica>, path: std::path::PathBuf, interval: Duration, from_cache: bool) {
-    let mut written = if from_cache { replica.upgrade().map(|r| r.version()) } else { None };
+    let mut written = if from_cache { replica.upgrade().map(|r| (r.version(), r.lineage())) } else { None };
     loop {
         let Some(r) = replica.upgrade() else { return };
-        let version = r.version();
-        if written != Some(version) {
-            let (snapshot, age) = (r.snapshot(), r.age());
-            drop(r);
-            let path = path.clone();
-            let result = tokio::task::spawn_blocking(move || crate::cache::write(&path, snapshot.export(), age)).await;
-            match result {
-                Ok(Ok(())) => written = Some(version),
-                Ok(Err(why)) => tracing::warn!(%why, "the snapshot cache is not up to date"),
-                Err(e) => tracing::warn!(error = %e, "the snapshot cache writer failed"),
+        let (snapshot, lineage) = {
+            let held = r.lineage.lock().unwrap_or_else(|e| e.into_inner());
+            (r.snapshot(), held.clone())
+        };
+        let (version, age, connected) = (snapshot.version(), r.age(), r.status().connected);
+        drop(r);
+        let path = path.clone();
+        let key = (version, lineage.clone());
+        let result = if written.as_ref() != Some(&key) {
+            let written_now = tokio::task::spawn_blocking(move || {
+                let mut document = snapshot.export();
+                document.lineage = lineage;
+                crate::cache::write(&path, document, age)
+            })
+            .await;
+            match written_now {
+                Ok(Ok(())) => {
+                    written = Some(key);
+                    Ok(())
+                }
+                Ok(Err(why)) => Err(why),
+                Err(e) => Err(e.to_string()),
             }
+        } else if connected {
+            crate::cache::stamp(&path, version, &lineage, age)
         } else {
-            drop(r);
+            Ok(())
+        };
+        if let Err(why) = result {
+            tracing::warn!(%why, "the snapshot cache is not up to date");
         }
         tokio::time::sleep(interval).await;
     }

@@ -59,9 +59,10 @@ impl HttpSource {
     /// A source at `base` (e.g. `http://127.0.0.1:8750`) asking for a
     /// heartbeat every `heartbeat`.
     pub fn new(base: &str, token: &str, heartbeat: Duration) -> Result<HttpSource, PepError> {
-        // A half-open connection must not hang a replica: connections are
-        // kept alive at the TCP level, the stream's headers must come within
-        // its silence window, and the snapshot within a generous bound.
+        // A half-open connection must not hang a replica: a response's
+        // headers must come within a bound, the stream then goes silent for
+        // at most three heartbeats, and the snapshot's body may pause for at
+        // most 30 s between chunks (a slow link is fine; a dead one is not).
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .tcp_keepalive(Duration::from_secs(15))
@@ -76,12 +77,15 @@ impl HttpSource {
         })
     }
 
-    /// GETs `path`; the response's headers must arrive within `within`.
-    async fn get(&self, path: &str, within: Duration) -> Result<reqwest::Response, PepError> {
+    /// GETs `path` (accepting gzip if `gzip`); the response's headers must
+    /// arrive within `within`.
+    async fn get(&self, path: &str, within: Duration, gzip: bool) -> Result<reqwest::Response, PepError> {
         let url = format!("{}{path}", self.base);
-        // The snapshot comes gzipped (about a sixth of the bytes); the
-        // event stream is never compressed.
-        let request = self.client.get(&url).bearer_auth(&self.token).header("accept-encoding", "gzip").send();
+        let mut request = self.client.get(&url).bearer_auth(&self.token);
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        let request = request.send();
         let response = tokio::time::timeout(within, request)
             .await
             .map_err(|_| PepError::Timeout { url: url.clone(), after: within })?
@@ -99,14 +103,22 @@ impl ChangeSource for HttpSource {
     type Stream = SseStream;
 
     async fn snapshot(&self) -> Result<SnapshotDocument, PepError> {
-        let within = Duration::from_secs(300);
-        let response = self.get("/v1/snapshot", within).await?;
+        // The snapshot comes gzipped: about a quarter of the bytes.
+        let mut response = self.get("/v1/snapshot", Duration::from_secs(60), true).await?;
         let url = response.url().to_string();
         let gzipped = response.headers().get("content-encoding").is_some_and(|v| v.as_bytes() == b"gzip");
-        let bytes = tokio::time::timeout(within, response.bytes())
-            .await
-            .map_err(|_| PepError::Timeout { url: url.clone(), after: within })?
-            .map_err(|source| PepError::Unreachable { url, source })?;
+        let idle = Duration::from_secs(30);
+        let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 30) as usize);
+        loop {
+            let chunk = tokio::time::timeout(idle, response.chunk())
+                .await
+                .map_err(|_| PepError::Timeout { url: url.clone(), after: idle })?
+                .map_err(|source| PepError::Unreachable { url: url.clone(), source })?;
+            match chunk {
+                Some(chunk) => bytes.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
         // Parsing a million subscriptions takes a while: off the runtime.
         tokio::task::spawn_blocking(move || {
             let bad = |detail: String| PepError::Protocol { what: "snapshot", detail };
@@ -128,7 +140,7 @@ impl ChangeSource for HttpSource {
         let lineage = if lineage.bytes().all(|b| b.is_ascii_hexdigit()) { lineage } else { "" };
         let path =
             format!("/v1/watch?since={since}&heartbeat_ms={}&lineage={lineage}", self.heartbeat.as_millis().max(50));
-        let response = self.get(&path, self.heartbeat * 3 + Duration::from_secs(5)).await?;
+        let response = self.get(&path, self.heartbeat * 3 + Duration::from_secs(5), false).await?;
         Ok(SseStream { response, buffer: Vec::new() })
     }
 }

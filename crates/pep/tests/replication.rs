@@ -349,6 +349,30 @@ async fn a_replica_restarted_during_an_outage_enforces_its_cached_snapshot() {
     assert!(!allows(&second, "sig-late", "storage.blob", "put-blob"));
     assert_eq!(second.status().bootstraps, 0, "resumed, not fetched: {:?}", second.status());
 
+    assert!(!second.lineage().is_empty(), "the cache keeps the lineage");
+    let cached = std::fs::read_to_string(&cache).unwrap();
+    assert!(cached.contains(&format!("\"lineage\":\"{}\"", second.lineage())), "the file carries the lineage");
+    drop(second);
+
+    // The cache of one control plane never resumes on another's history,
+    // even at a version the other has.
+    let other = self::world().await;
+    for i in 0..20 {
+        let sub = subscription(&format!("other-{i}"), "logistics");
+        other.core.create_subscription(&Actor::admin(), sub).await.unwrap();
+    }
+    other.relay.cut();
+    let mut from_cache = with_cache(Duration::from_secs(1));
+    from_cache.cache = Some(cache.clone());
+    let elsewhere = HttpSource::new(&other.relay.url, PEP, Duration::from_millis(100)).unwrap();
+    let third = Replica::start(elsewhere, from_cache).await.unwrap();
+    assert!(third.status().from_cache);
+    assert!(other.core.feed().current().version() >= third.version(), "the other history is ahead");
+    other.relay.mend();
+    until(&third, "resynced from the other control plane", |r| r.status().bootstraps == 1).await;
+    caught_up(&third, &other.core).await;
+    assert!(allows(&third, "sig-ai", "ai.translation", "translate"), "the other control plane has no order");
+
     // Without a cache, the same restart fails after its bootstrap timeout.
     world.relay.cut();
     let mut no_cache = options(StalenessPolicy::default());
