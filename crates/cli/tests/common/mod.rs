@@ -35,7 +35,16 @@ impl Drop for Running {
 }
 
 pub fn start(args: &[&str]) -> Running {
-    let mut child = verdict().args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn verdict");
+    let mut child = verdict().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn verdict");
+    // Kept, so that a server that fails to start says why.
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in errors.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stdout = Vec::new();
@@ -51,7 +60,14 @@ pub fn start(args: &[&str]) -> Running {
             break;
         }
     }
-    let base = base.unwrap_or_else(|| panic!("verdict did not start: {stdout:?}"));
+    let base = base.unwrap_or_else(|| {
+        std::thread::sleep(Duration::from_millis(200));
+        let status = child.try_wait().ok().flatten();
+        panic!(
+            "verdict {args:?} did not start (exit {status:?}): stdout {stdout:?}, stderr {:?}",
+            stderr.lock().unwrap()
+        )
+    });
     // Keep draining, as a terminal would.
     std::thread::spawn(move || lines.for_each(drop));
     Running { child, base, stdout }
