@@ -224,6 +224,16 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_en
         "  curl -si {base}/authz/nginx -H \"Authorization: Bearer $TOKEN\" -H 'X-Verdict-Subscription: sig-archive-nl' -H 'X-Verdict-Service: storage.blob' -H 'X-Verdict-Action: put-blob'"
     );
     let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# an enforcement point beside a gateway: it replicates this server and answers the same, locally"
+    );
+    let _ = writeln!(out, "  verdict pep --server {base} --token-file {} --listen 127.0.0.1:8751 &", pep.display());
+    let _ = writeln!(
+        out,
+        "  curl -si 127.0.0.1:8751/authz/nginx -H 'X-Verdict-Subscription: sig-archive-nl' -H 'X-Verdict-Service: storage.blob' -H 'X-Verdict-Action: put-blob'"
+    );
+    let _ = writeln!(out);
     let _ = writeln!(out, "# the orders (admin token)");
     let _ = writeln!(out, "  curl -s {base}/v1/orders -H \"Authorization: Bearer $(cat {})\"", admin.display());
     let people = dir.join("tokens");

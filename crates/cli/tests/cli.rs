@@ -125,6 +125,25 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("order.proposed"), "{out:?}");
+
+    // The advertised sidecar, as printed (on port 0 here), answers the
+    // advertised denial locally.
+    let mut sidecar: Vec<String> =
+        line("verdict pep ").split_whitespace().skip(1).filter(|w| *w != "&").map(str::to_owned).collect();
+    let listen = sidecar.iter().position(|w| w == "--listen").unwrap();
+    sidecar[listen + 1] = "127.0.0.1:0".to_owned();
+    let sidecar = start(&sidecar.iter().map(String::as_str).collect::<Vec<_>>());
+    let nginx_line = demo.stdout.iter().map(|l| l.trim()).find(|l| l.starts_with("curl -si 127.0.0.1:8751")).unwrap();
+    let headers: Vec<(&str, &str)> =
+        nginx_line.split(" -H '").skip(1).map(|h| h.trim_end_matches('\'').split_once(": ").unwrap()).collect();
+    let mut request = reqwest::blocking::Client::new().get(format!("{}/authz/nginx", sidecar.base));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer = request.send().unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+    assert_eq!(answer.headers()["x-verdict-order"].to_str().unwrap(), order);
+    drop(sidecar);
     drop(demo);
 
     // Started again on the same directory: reused, same order, nothing added.
