@@ -149,12 +149,7 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
 
 async fn require_caller(State(sidecar): State<Arc<Sidecar>>, request: Request, next: Next) -> Response {
     let Some(expected) = &sidecar.caller_token else { return next.run(request).await };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let given = request.headers().get(header::AUTHORIZATION).and_then(verdict_server::bearer);
     match given {
         Some(token) if verdict_server::same_secret(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
         Some(_) => ApiError::new(

@@ -77,8 +77,6 @@ pub enum Resume {
         backlog: Vec<Arc<Frame>>,
         /// Live frames from here on.
         live: broadcast::Receiver<Arc<Frame>>,
-        /// The version the subscriber will be at after the backlog.
-        version: u64,
     },
     /// The feed cannot bring the subscriber forward from its version: it
     /// must fetch the snapshot again.
@@ -178,7 +176,7 @@ impl Feed {
         let current = state.current.version();
         let live = self.live.subscribe();
         if since == current {
-            return Resume::From { backlog: Vec::new(), live, version: current };
+            return Resume::From { backlog: Vec::new(), live };
         }
         if since > current {
             return Resume::Resync {
@@ -196,6 +194,6 @@ impl Feed {
             };
         };
         let backlog: Vec<Arc<Frame>> = state.frames.iter().skip(start).cloned().collect();
-        Resume::From { backlog, live, version: current }
+        Resume::From { backlog, live }
     }
 }

@@ -112,7 +112,7 @@ pub enum EngineError {
 }
 
 #[derive(Clone)]
-pub(crate) struct TenantRec {
+struct TenantRec {
     id: CompactString,
     kind: TenantKind,
 }

@@ -102,7 +102,7 @@ impl Replica {
     /// until the replica is dropped.
     pub async fn start<S: ChangeSource>(source: S, options: ReplicaOptions) -> Result<Arc<Replica>, PepError> {
         let deadline = Instant::now() + options.bootstrap_timeout;
-        let mut backoff = options.backoff_min;
+        let mut backoff = Backoff::new(&options);
         let mut cache_tried = false;
         // The snapshot and how long ago the server confirmed it.
         let ((snapshot, lineage), age, from_cache) = loop {
@@ -131,13 +131,12 @@ impl Replica {
                     Err(why) => tracing::warn!(%why, "no usable snapshot cache"),
                 }
             }
-            if Instant::now() + backoff >= deadline {
+            if Instant::now() + backoff.next >= deadline {
                 tracing::error!(error = %e, "no snapshot from the control plane");
                 return Err(PepError::BootstrapTimeout(options.bootstrap_timeout));
             }
-            tracing::warn!(error = %e, retry_in = ?backoff, "cannot fetch the snapshot yet");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(options.backoff_max);
+            tracing::warn!(error = %e, retry_in = ?backoff.next, "cannot fetch the snapshot yet");
+            backoff.wait().await;
         };
         let version = snapshot.version();
         let guarded = options.policy.default != Staleness::Keep
@@ -278,9 +277,32 @@ enum Ended {
     Gone,
 }
 
+/// Exponential backoff between attempts: `next` doubles after each wait, up
+/// to the maximum, until reset.
+struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(options: &ReplicaOptions) -> Backoff {
+        Backoff { next: options.backoff_min, min: options.backoff_min, max: options.backoff_max }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.max);
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
 /// Follows the change stream until the replica is dropped.
 async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: ReplicaOptions) {
-    let mut backoff = options.backoff_min;
+    let mut backoff = Backoff::new(&options);
     let mut resync = false;
     let mut last_resync: Option<Instant> = None;
     loop {
@@ -288,11 +310,11 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
             // Replicas told to resync together spread their fetches; one
             // that keeps being told to (servers that disagree behind a load
             // balancer) backs off instead of looping.
-            let repeated = last_resync.is_some_and(|t| t.elapsed() < Duration::from_secs(5));
-            let pause = if repeated { backoff } else { jitter(options.backoff_max.min(Duration::from_secs(1))) };
-            tokio::time::sleep(pause).await;
-            if repeated {
-                backoff = (backoff * 2).min(options.backoff_max);
+            // A failed fetch comes back here as a repeated resync.
+            if last_resync.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                backoff.wait().await;
+            } else {
+                tokio::time::sleep(jitter(options.backoff_max.min(Duration::from_secs(1)))).await;
             }
             last_resync = Some(Instant::now());
             match source.snapshot().await {
@@ -311,11 +333,9 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
                     }
                     Err(e) => tracing::error!(error = %e, "the fetched snapshot does not compile"),
                 },
-                Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "cannot fetch the snapshot"),
+                Err(e) => tracing::warn!(error = %e, retry_in = ?backoff.next, "cannot fetch the snapshot"),
             }
             if resync {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(options.backoff_max);
                 continue;
             }
         }
@@ -323,9 +343,8 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
         let stream = match source.watch(version, &lineage).await {
             Ok(stream) => stream,
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot open the change stream");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(options.backoff_max);
+                tracing::warn!(error = %e, retry_in = ?backoff.next, "cannot open the change stream");
+                backoff.wait().await;
                 continue;
             }
         };
@@ -341,15 +360,14 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
         match ended {
             Ended::Gone => return,
             Ended::Resync => resync = true,
-            Ended::Resume { delivered: true } => {
-                // A stream that worked resets the backoff; wait the least
-                // before trying again, so a restarted server is found fast.
-                backoff = options.backoff_min;
-                tokio::time::sleep(backoff).await;
-            }
-            Ended::Resume { delivered: false } => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(options.backoff_max);
+            Ended::Resume { delivered } => {
+                // A stream that worked resets the backoff, so a restarted
+                // server is found fast; one that ended at once counts as a
+                // failed attempt.
+                if delivered {
+                    backoff.reset();
+                }
+                backoff.wait().await;
             }
         }
     }

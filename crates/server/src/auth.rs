@@ -30,6 +30,11 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer …` header value, if it is one.
+pub fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
+    value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim)
+}
+
 /// Who sent `req`: the data directory's admin or PEP token, or a user's.
 fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
@@ -39,12 +44,7 @@ fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> 
             "send a token as 'Authorization: Bearer <token>'; the server wrote them to admin.token and pep.token in its data directory",
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .unwrap_or("");
+    let token = bearer(value).unwrap_or("");
     if same_secret(token.as_bytes(), state.tokens.admin.as_bytes()) {
         return Ok(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None });
     }

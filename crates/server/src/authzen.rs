@@ -190,14 +190,14 @@ pub struct EvaluationResponse {
     pub context: EvaluationContext,
 }
 
-/// Either a decision's context or, inside a batch, an item's error. The
-/// wire shape, for the OpenAPI document: answers are written through
-/// borrowed twins (`Answer`, `Failed`) that serialise the same.
+/// Either a decision's context or, inside a batch, an item's error.
+/// Decisions are written through a borrowed twin (`Answer`) that serialises
+/// the same; this variant is the wire shape for the OpenAPI document.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
 #[serde(untagged)]
 pub enum EvaluationContext {
     /// The decision's explanation.
+    #[allow(dead_code)] // written through `Answer`; kept for the schema
     Decision(DecisionContext),
     /// Why the item could not be evaluated (it counts as a deny).
     Error {
@@ -286,16 +286,13 @@ struct Answer<'a> {
     context: ContextRef<'a>,
 }
 
-/// An item of a batch that could not be evaluated, as written.
-#[derive(Serialize)]
-struct Failed<'a> {
-    decision: bool,
-    context: FailedContext<'a>,
-}
-
-#[derive(Serialize)]
-struct FailedContext<'a> {
-    error: &'a ErrorDetail,
+/// One evaluation answered as a whole response.
+fn answer_one(state: &Decisions, snapshot: &Snapshot, parts: Parts<'_, '_>) -> Result<Response, ApiError> {
+    let mut reason = String::with_capacity(256);
+    let (decision, context) = evaluate(state, snapshot, parts, &mut reason)?;
+    let mut out = Vec::with_capacity(640);
+    write(&mut out, &Answer { decision, context })?;
+    Ok(json(out))
 }
 
 /// A JSON response from bytes already written.
@@ -330,12 +327,7 @@ pub(crate) async fn evaluation(
             action: req.action.as_ref(),
             context: req.context.as_ref(),
         };
-        let snapshot = state.source.snapshot();
-        let mut reason = String::with_capacity(256);
-        let (decision, context) = evaluate(&state, &snapshot, parts, &mut reason)?;
-        let mut out = Vec::with_capacity(640);
-        write(&mut out, &Answer { decision, context })?;
-        Ok(json(out))
+        answer_one(&state, &state.source.snapshot(), parts)
     });
     respond(&state, answer)
 }
@@ -397,13 +389,9 @@ fn batch(state: &Decisions, headers: &HeaderMap, body: &[u8]) -> Result<Response
         context: req.context.as_ref(),
     };
     let items = req.evaluations.as_deref().unwrap_or(&[]);
-    let mut reason = String::with_capacity(256);
     if items.is_empty() {
         // Per the spec, a batch without items is a single evaluation.
-        let (decision, context) = evaluate(state, &snapshot, defaults, &mut reason)?;
-        let mut out = Vec::with_capacity(640);
-        write(&mut out, &Answer { decision, context })?;
-        return Ok(json(out));
+        return answer_one(state, &snapshot, defaults);
     }
     if items.len() > 10_000 {
         return Err(ApiError::new(
@@ -414,6 +402,7 @@ fn batch(state: &Decisions, headers: &HeaderMap, body: &[u8]) -> Result<Response
     }
     // Answers are written as they are decided, into one buffer: no
     // per-item allocation beyond what parsing needed.
+    let mut reason = String::with_capacity(256);
     let mut out = Vec::with_capacity(32 + items.len() * 400);
     out.extend_from_slice(b"{\"evaluations\":[");
     for (i, item) in items.iter().enumerate() {
@@ -434,7 +423,7 @@ fn batch(state: &Decisions, headers: &HeaderMap, body: &[u8]) -> Result<Response
             Err(e) => {
                 state.metrics.invalid();
                 let error = ErrorDetail { code: e.code.to_owned(), message: e.message };
-                write(&mut out, &Failed { decision: false, context: FailedContext { error: &error } })?;
+                write(&mut out, &EvaluationResponse { decision: false, context: EvaluationContext::Error { error } })?;
                 false
             }
         };

@@ -84,7 +84,8 @@ pub struct NextPhase {
     pub start: Timestamp,
 }
 
-/// Decides and explains one request, recording metrics.
+/// Decides and explains one request on the current snapshot, recording
+/// metrics; the owned form, for callers that keep the context.
 pub(crate) fn decide(
     state: &Decisions,
     subscription: &str,
@@ -92,21 +93,9 @@ pub(crate) fn decide(
     action: &str,
     at: Timestamp,
 ) -> (bool, DecisionContext) {
-    decide_on(state, &state.source.snapshot(), subscription, service, action, at)
-}
-
-/// Decides and explains one request on a given snapshot (a batch holds one
-/// snapshot for all its items).
-pub(crate) fn decide_on(
-    state: &Decisions,
-    snapshot: &Snapshot,
-    subscription: &str,
-    service: &str,
-    action: &str,
-    at: Timestamp,
-) -> (bool, DecisionContext) {
+    let snapshot = state.source.snapshot();
     let mut reason = String::with_capacity(160);
-    let (allowed, context) = decide_ref(state, snapshot, subscription, service, action, at, &mut reason);
+    let (allowed, context) = decide_ref(state, &snapshot, subscription, service, action, at, &mut reason);
     (allowed, context.to_owned())
 }
 

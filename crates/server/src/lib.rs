@@ -34,7 +34,7 @@ use tower_http::request_id::PropagateRequestIdLayer;
 use utoipa::OpenApi;
 use verdict_core::Core;
 
-pub use auth::{Tokens, same_secret};
+pub use auth::{Tokens, bearer, same_secret};
 pub use decide::{DecisionSource, Decisions};
 pub use error::ApiError;
 pub use metrics::Metrics;

@@ -60,16 +60,10 @@ const HEARTBEAT_MS: (u64, u64, u64) = (1000, 50, 60_000);
     ),
     security(("bearer" = [])))]
 pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let current = state.core.feed().current();
-    let version = current.version();
-    let etag = format!("\"{version}\"");
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    let version = state.core.feed().current().version();
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag(version)) {
         let vary = HeaderValue::from_static("accept-encoding");
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, HeaderValue::from_str(&etag).map_err(|e| ApiError::internal(&e))?), (header::VARY, vary)],
-        )
-            .into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version)), (header::VARY, vary)]).into_response());
     }
     let mut cache = state.documents.0.lock().await;
     // Whoever held the lock may have encoded this version or a newer one
@@ -99,9 +93,14 @@ pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: Header
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{version}\"")).map_err(|e| ApiError::internal(&e))?);
+    h.insert(header::ETAG, etag(version));
     h.insert(header::HeaderName::from_static(VERSION_HEADER), HeaderValue::from(version));
     Ok(response)
+}
+
+/// The entity tag of a version's document.
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("a quoted number is a valid header value")
 }
 
 /// Whether an `Accept-Encoding` value accepts gzip: `gzip` (or `x-gzip`,
@@ -247,7 +246,7 @@ impl Watch {
                     self.done = true;
                     return Some(resync(&reason, current));
                 }
-                Resume::From { backlog, live, version: _ } => {
+                Resume::From { backlog, live } => {
                     self.backlog = backlog.into_iter();
                     self.live = Some(live);
                     // The first heartbeat goes out at once: the replica
