@@ -177,18 +177,62 @@ impl OrderSpec {
     }
 }
 
-/// An order's lifecycle state as stored.
+/// Where an order stands at an instant, as a person reads it: one value
+/// that combines its approval lifecycle and its timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
-    /// Applies according to its timeline (an order past its `end` reads as
-    /// `expired`).
+    /// Waiting for approvers; has no effect.
+    Proposed,
+    /// Refused by an approver; never had effect.
+    Rejected,
+    /// Approved, but no phase has started yet.
+    Scheduled,
+    /// Approved and in one of its phases now.
     InForce,
     /// Its end has passed.
     Expired,
     /// Ended early by a decision.
     Lifted,
+    /// Ended because an approved amendment replaced it.
+    Superseded,
+}
+
+impl OrderStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Proposed => "proposed",
+            OrderStatus::Rejected => "rejected",
+            OrderStatus::Scheduled => "scheduled",
+            OrderStatus::InForce => "in_force",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Lifted => "lifted",
+            OrderStatus::Superseded => "superseded",
+        }
+    }
+
+    /// Parses a wire name (a list filter, say).
+    pub fn parse(text: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::Proposed,
+            OrderStatus::Rejected,
+            OrderStatus::Scheduled,
+            OrderStatus::InForce,
+            OrderStatus::Expired,
+            OrderStatus::Lifted,
+            OrderStatus::Superseded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where an order is in its approval lifecycle.
@@ -341,6 +385,9 @@ pub struct Order {
     /// Why it was lifted.
     #[serde(default)]
     pub lift_reason: Option<String>,
+    /// The approved amendment that replaced it, if that is why it was lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
     /// Subscriptions that were in scope while the order was in force and were
     /// moved out since; they stay covered.
     #[serde(default)]
@@ -359,21 +406,26 @@ impl Order {
         self.lifecycle.state == OrderState::Approved
     }
 
-    /// The status as of `now`.
+    /// The status as of `now`. A proposed or rejected order is never in
+    /// force, whatever its timeline says.
     pub fn status_at(&self, now: Timestamp) -> OrderStatus {
-        if self.lifted_at.is_some_and(|t| t <= now) {
-            OrderStatus::Lifted
-        } else if self.spec.end.is_some_and(|end| end <= now) {
-            OrderStatus::Expired
-        } else {
-            OrderStatus::InForce
+        match self.lifecycle.state {
+            OrderState::Proposed => OrderStatus::Proposed,
+            OrderState::Rejected => OrderStatus::Rejected,
+            OrderState::Approved if self.lifted_at.is_some_and(|t| t <= now) => match self.superseded_by {
+                Some(_) => OrderStatus::Superseded,
+                None => OrderStatus::Lifted,
+            },
+            OrderState::Approved if self.spec.end.is_some_and(|end| end <= now) => OrderStatus::Expired,
+            OrderState::Approved if self.phase_at(now).is_none() => OrderStatus::Scheduled,
+            OrderState::Approved => OrderStatus::InForce,
         }
     }
 
-    /// Whether the order still binds at `now`: neither lifted nor past its
-    /// end (it may not have started yet).
+    /// Whether the order's timeline still runs at `now`: neither lifted nor
+    /// past its end (it may not have started yet, nor been approved).
     pub fn binding_at(&self, now: Timestamp) -> bool {
-        self.status_at(now) == OrderStatus::InForce
+        !self.lifted_at.is_some_and(|t| t <= now) && !self.spec.end.is_some_and(|end| end <= now)
     }
 
     /// The phase governing instant `at`, lifting and approval included.

@@ -2,7 +2,7 @@
 //! the embedded SQLite backend ([`SqliteStore`]).
 //!
 //! **Architecture invariant**: the store is the truth; the engine's snapshot
-//! is derived from it. A governance change is one [`Batch`], written in one
+//! is derived from it. A governance action is one [`StoreTx`], written in one
 //! transaction or not at all, and recorded in the change feed whose sequence
 //! number is the snapshot version.
 //!
@@ -113,8 +113,11 @@ pub enum Op {
     },
     /// Issue a notice.
     PutNotice(Notice),
-    /// File or decide an appeal.
-    PutAppeal(Appeal),
+    /// File an appeal (refused if its id exists).
+    FileAppeal(Appeal),
+    /// Record an appeal's decision; refused (a conflict) if the stored
+    /// appeal is decided already, so two decisions can never both land.
+    DecideAppeal(Appeal),
     /// Declare or replace a guard.
     PutGuard(Guard),
     /// Queue a notice's delivery to the webhook.
@@ -131,7 +134,7 @@ pub enum Op {
         /// Its lifecycle now.
         lifecycle: Lifecycle,
     },
-    /// Lift an order.
+    /// Lift an order; refused (a conflict) if it is lifted already.
     LiftOrder {
         /// Order id.
         id: String,
@@ -139,25 +142,37 @@ pub enum Op {
         at: Timestamp,
         /// Why.
         reason: String,
+        /// The approved amendment replacing it, if that is why.
+        superseded_by: Option<String>,
+    },
+    /// A notice's delivery succeeded.
+    OutboxDelivered {
+        /// The outbox row.
+        id: i64,
+        /// When.
+        at: Timestamp,
+    },
+    /// A notice's delivery failed; try again at `next_at_ms`.
+    OutboxFailed {
+        /// The outbox row.
+        id: i64,
+        /// When to try again (ms since the epoch).
+        next_at_ms: i64,
+        /// What went wrong.
+        error: String,
     },
 }
 
-/// A governance change: its writes and its entry in the change feed.
+/// One log entry appended in a transaction, with the change-feed row that
+/// names it (its sequence number is the snapshot version it makes).
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub struct Appended {
     /// When the change was made.
     pub at: Timestamp,
-    /// Change kind, e.g. `subscription.moved`.
-    pub kind: &'static str,
     /// A small JSON summary for the feed (ids, counts; no private facts).
     pub summary: serde_json::Value,
-    /// The writes, applied in order.
-    pub ops: Vec<Op>,
-    /// The change's transparency-log entry, written in the same transaction.
-    pub entry: Option<LogRecord>,
-    /// The latest signed checkpoint (size, note), stored in the same
-    /// transaction if it is newer than the one stored.
-    pub checkpoint: Option<(u64, String)>,
+    /// The transparency-log entry; its `index` must be the log's next.
+    pub record: LogRecord,
 }
 
 /// One transparency-log entry as the store keeps it: the public entry that
@@ -241,15 +256,17 @@ pub struct Page {
 
 /// Persistence for verdict. Implementations: [`SqliteStore`]; PostgreSQL
 /// follows behind the same trait.
+///
+/// **API boundary**: reads here see committed state and may run
+/// concurrently. Every write, and every read a write depends on, goes
+/// through a [`StoreTx`] from [`Store::begin`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Commits a batch in one transaction; returns its sequence number.
-    /// `progress` is told how many ops have been written so far.
-    async fn commit(&self, batch: &Batch, progress: &(dyn Fn(usize) + Send + Sync)) -> Result<u64, StoreError>;
-    /// Commits batches that change nothing but the log (each one entry and
-    /// one change record, no ops) in one transaction; returns their
-    /// sequence numbers. This is group commit for log appends.
-    async fn append(&self, batches: &[Batch]) -> Result<Vec<u64>, StoreError>;
+    /// Begins a write transaction. Writers are serialised by the store
+    /// itself (SQLite: `BEGIN IMMEDIATE` takes the database's write lock;
+    /// a PostgreSQL store takes a lock on the log head), so one transaction
+    /// at a time reads-for-write, across processes too.
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
     /// Loads everything a snapshot is compiled from.
     async fn load(&self) -> Result<Loaded, StoreError>;
     /// One tenant.
@@ -262,14 +279,10 @@ pub trait Store: Send + Sync + 'static {
     async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError>;
     /// Lists subscriptions by id, optionally of one tenant.
     async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError>;
-    /// Counts subscriptions in a unit and below it.
-    async fn subscriptions_within(&self, tenant: &str, unit: &UnitPath) -> Result<u64, StoreError>;
     /// One order.
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
     /// Lists orders newest first, optionally of one tenant.
     async fn orders(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError>;
-    /// The highest order sequence number used (0 if none).
-    async fn max_order_seq(&self) -> Result<i64, StoreError>;
     /// Change-feed entries after `after`, oldest first.
     async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
     /// Every clause version, by id then version.
@@ -292,10 +305,6 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
     /// Every outbox item of a notice.
     async fn outbox_of(&self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError>;
-    /// Marks an outbox item delivered.
-    async fn outbox_delivered(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
-    /// Records a failed attempt and when to try again.
-    async fn outbox_failed(&self, id: i64, next_at_ms: i64, error: &str) -> Result<(), StoreError>;
     /// Every user (revoked ones too) with its token hash, by name.
     async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
     /// Makes every committed transaction durable (on disk, fsync'd), for
@@ -311,8 +320,62 @@ pub trait Store: Send + Sync + 'static {
     async fn log_records(&self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError>;
     /// The ids of orders whose expiry has been logged.
     async fn logged_expiries(&self) -> Result<Vec<String>, StoreError>;
-    /// Replaces the latest signed checkpoint.
-    async fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
-    /// The latest signed checkpoint: its tree size and its note.
-    async fn checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
+    /// Every stored signed checkpoint (tree size, note), smallest first.
+    async fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+}
+
+/// One write transaction: reads that see its own writes, the writes, and
+/// the commit. Dropped without [`StoreTx::commit`], it rolls back.
+#[async_trait]
+pub trait StoreTx: Send {
+    /// Loads everything a snapshot is compiled from (an import compares
+    /// against it).
+    async fn load(&mut self) -> Result<Loaded, StoreError>;
+    /// One tenant.
+    async fn tenant(&mut self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// A tenant's units by path.
+    async fn units(&mut self, tenant: &str) -> Result<Vec<UnitPath>, StoreError>;
+    /// One subscription.
+    async fn subscription(&mut self, id: &str) -> Result<Option<Subscription>, StoreError>;
+    /// Subscriptions by id, optionally of one tenant.
+    async fn subscriptions(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError>;
+    /// Counts subscriptions in a unit and below it.
+    async fn subscriptions_within(&mut self, tenant: &str, unit: &UnitPath) -> Result<u64, StoreError>;
+    /// One order.
+    async fn order(&mut self, id: &str) -> Result<Option<Order>, StoreError>;
+    /// Orders newest first, optionally of one tenant.
+    async fn orders(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError>;
+    /// The highest order sequence number used (0 if none).
+    async fn max_order_seq(&mut self) -> Result<i64, StoreError>;
+    /// Every clause version, by id then version.
+    async fn clauses(&mut self) -> Result<Vec<Clause>, StoreError>;
+    /// One case.
+    async fn case(&mut self, id: &str) -> Result<Option<Case>, StoreError>;
+    /// A case's timeline, oldest first.
+    async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
+    /// Every guard, by id.
+    async fn guards(&mut self) -> Result<Vec<Guard>, StoreError>;
+    /// Appeals, newest first, optionally of one tenant.
+    async fn appeals(&mut self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError>;
+    /// Notices, newest first, optionally of one tenant.
+    async fn notices(&mut self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError>;
+    /// Every user with its token hash, by name.
+    async fn users(&mut self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
+    /// How many entries the log holds (the next entry's index).
+    async fn log_size(&mut self) -> Result<u64, StoreError>;
+    /// Applies writes in order. `progress` is told how many are written.
+    async fn apply(
+        &mut self,
+        at: Timestamp,
+        ops: &[Op],
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<(), StoreError>;
+    /// Appends log entries, each with its change-feed row; the first must
+    /// take the log's next index and the rest follow it. Returns each
+    /// row's sequence number.
+    async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError>;
+    /// Stores a signed checkpoint (tree size, note) if none of its size is.
+    async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError>;
+    /// Commits; durable when it returns if the store commits durably.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
