@@ -326,6 +326,7 @@ impl World {
             seq,
             created_at: Timestamp(t0 - 3 * DAY),
             lift_reason: lifted_at.map(|_| "lifted on appeal".to_owned()),
+            superseded_by: None,
             lifted_at,
             retained,
             log_index: None,

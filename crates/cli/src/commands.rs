@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use verdict_core::{Actor, Core, DataDir};
+use verdict_control::{Actor, Core, DataDir};
 use verdict_model::{Inventory, Timestamp};
 use verdict_store::SqliteStore;
 

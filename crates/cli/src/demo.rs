@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use std::sync::Arc;
 
-use verdict_core::{Actor, Core, Principal, ShiftedClock};
+use verdict_control::{Actor, Core, Principal, ShiftedClock};
 use verdict_model::{AppealOutcome, CaseStatus, Evidence, Inventory, OrderSpec, Role, Timestamp, User};
 
 use crate::serve;
@@ -302,7 +302,7 @@ pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
     }
     let dir = opened.dir.root().to_owned();
     let vkey = opened.core.log_key().to_string();
-    let newest = opened.core.store().orders(None, &verdict_store::Page { after: None, limit: 1 }).await?;
+    let newest = opened.core.orders(None, None, &verdict_store::Page { after: None, limit: 1 }).await?;
     let order_entry = newest.first().and_then(|o| o.log_index);
     let order = newest.first().map(|o| o.id.clone());
     serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir, &vkey, order.as_deref(), order_entry))).await

@@ -2,7 +2,7 @@
 //! monitor's full verification over HTTP, offline receipt verification, and
 //! an offline check of a data directory's log against its store.
 
-use std::collections::{BTreeMap, HashMap};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,9 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use verdict_core::{DataDir, commitment, hex};
+use verdict_control::DataDir;
 use verdict_log::{Checkpoint, Hash, Receipt, TileId, Tree, VerifierKey, decode_bundle, leaf_hash};
-use verdict_store::{Page, SqliteStore, Store};
+use verdict_store::SqliteStore;
 
 use crate::DataArgs;
 
@@ -385,154 +385,8 @@ async fn fsck(data: &Path) -> anyhow::Result<()> {
     }
     let key = if dir.log_key_path().exists() { Some(dir.log_key(None)?.verifier()) } else { None };
     let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
-    let mut problems: Vec<String> = Vec::new();
-
-    // The log by itself: contiguous, each entry matching its leaf hash and
-    // its private record matching its commitment.
-    let mut leaves = Vec::new();
-    let mut entries: HashMap<u64, (String, Option<String>)> = HashMap::new();
-    let mut leaf_of: HashMap<u64, Hash> = HashMap::new();
-    let mut next = 0u64;
-    // A gap ends the walk: everything after it is misplaced anyway.
-    'records: loop {
-        let batch = store.log_records(next, 10_000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for record in batch {
-            if record.index != next {
-                problems.push(format!("entry {next}: missing (the next stored entry is {})", record.index));
-                break 'records;
-            }
-            let i = record.index;
-            let computed = leaf_hash(&record.entry);
-            if computed != record.leaf_hash {
-                problems.push(format!("entry {i}: its bytes do not hash to its stored leaf hash"));
-            }
-            match serde_json::from_slice::<serde_json::Value>(&record.entry) {
-                Err(e) => problems.push(format!("entry {i}: not JSON ({e})")),
-                Ok(v) => {
-                    if v["type"] != record.kind.as_str() {
-                        problems.push(format!("entry {i}: says type {} but is stored as {}", v["type"], record.kind));
-                    }
-                    if v["commitment"] != commitment(&record.salt, &record.private).as_str() {
-                        problems.push(format!(
-                            "entry {i}: its private record (salt {}) does not match its commitment",
-                            hex(&record.salt)
-                        ));
-                    }
-                }
-            }
-            leaves.push(record.leaf_hash);
-            leaf_of.insert(i, computed);
-            entries.insert(i, (record.kind, record.subject));
-            next += 1;
-        }
-    }
-    let size = leaves.len() as u64;
-    let tree = Tree::from_leaves(leaves);
-
-    // A store older than its log starts with a `log.started` entry; what it
-    // did before that has no entries.
-    let adopted = entries.get(&0).is_some_and(|(kind, _)| kind == "log.started");
-    let lifted: std::collections::HashSet<&str> = entries
-        .values()
-        .filter(|(kind, _)| kind == "order.lifted")
-        .filter_map(|(_, subject)| subject.as_deref())
-        .collect();
-    // The store against the log: each change has its entry, of its kind.
-    let mut changes = 0u64;
-    let mut logged_changes: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let batch = store.changes(after, 10_000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for change in &batch {
-            changes += 1;
-            after = change.seq;
-            match change.log_index {
-                None if adopted => {}
-                None => problems.push(format!("change {} ({}) has no log entry", change.seq, change.kind)),
-                Some(i) => match entries.get(&i) {
-                    None => problems
-                        .push(format!("change {} ({}) names log entry {i}, which is missing", change.seq, change.kind)),
-                    Some((kind, _)) if *kind != change.kind => problems
-                        .push(format!("change {} is a {} but log entry {i} is a {kind}", change.seq, change.kind)),
-                    Some(_) if change.log_leaf.is_some() && change.log_leaf != leaf_of.get(&i).copied() => {
-                        problems.push(format!(
-                            "entry {i}: not the entry change {} ({}) committed; the log was reordered or rewritten here",
-                            change.seq, change.kind
-                        ));
-                    }
-                    Some(_) => {
-                        logged_changes.insert(i, change.seq);
-                    }
-                },
-            }
-        }
-    }
-    for i in 0..size {
-        if !logged_changes.contains_key(&i) {
-            problems.push(format!("entry {i}: no change in the store records it"));
-        }
-    }
-    // Orders against their entries.
-    let mut orders = 0u64;
-    let mut page = Page { after: None, limit: 1000 };
-    loop {
-        let batch = store.orders(None, &page).await?;
-        let done = batch.len() < page.limit as usize;
-        page.after = batch.last().map(|o| o.id.clone());
-        for order in &batch {
-            orders += 1;
-            match order.log_index.and_then(|i| entries.get(&i).map(|e| (i, e))) {
-                None if adopted && order.log_index.is_none() => {}
-                None => problems.push(format!("order {}: its creation is not in the log", order.id)),
-                Some((i, (kind, subject))) => {
-                    let creation = ["order.created", "order.proposed", "order.amended"].contains(&kind.as_str());
-                    if !creation || subject.as_deref() != Some(order.id.as_str()) {
-                        problems.push(format!("order {}: log entry {i} is not its creation", order.id));
-                    }
-                }
-            }
-            if order.lifted_at.is_some() && order.log_index.is_some() && !lifted.contains(order.id.as_str()) {
-                problems.push(format!("order {}: lifted, but the lifting is not in the log", order.id));
-            }
-        }
-        if done {
-            break;
-        }
-    }
-
-    // Against the last signed checkpoint.
-    match store.checkpoint().await? {
-        None => problems.push("no signed checkpoint is stored".to_owned()),
-        Some((signed_size, note)) => {
-            let parsed = match &key {
-                Some(key) => Checkpoint::open(&note, key).map_err(|e| e.to_string()),
-                None => Err("the data directory has no log.key to check it with".to_owned()),
-            };
-            match parsed {
-                Err(e) => problems.push(format!("the stored checkpoint does not verify: {e}")),
-                Ok(c) if c.size != signed_size => problems.push("the stored checkpoint's size column is wrong".into()),
-                Ok(c) if c.size > size => problems.push(format!(
-                    "entry {size}: missing — the last signed checkpoint covers {} entries, the store holds {size}",
-                    c.size
-                )),
-                Ok(c) => {
-                    if tree.root_at(c.size).ok() != Some(c.root) {
-                        problems.push(format!(
-                            "the first {} entries do not produce the root of the last signed checkpoint",
-                            c.size
-                        ));
-                    }
-                }
-            }
-        }
-    }
-
+    // The same checks, in the same words, as a server makes before it opens.
+    let verdict_control::Fsck { size, changes, orders, problems } = verdict_control::fsck(&store, key.as_ref()).await?;
     if problems.is_empty() {
         println!("fsck: {size} log entries, {changes} changes, {orders} orders: consistent");
         return Ok(());

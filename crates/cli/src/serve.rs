@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use verdict_core::{Core, DataDir};
+use verdict_control::{Core, DataDir};
 use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 
@@ -15,20 +15,20 @@ pub struct Opened {
     pub tokens: Tokens,
     /// Where notices are delivered, if anywhere.
     pub webhook: Option<verdict_server::outbox::Webhook>,
-    _lock: verdict_core::DataDirLock,
+    _lock: verdict_control::DataDirLock,
 }
 
 /// Opens (creating if needed) a data directory for serving: takes its lock,
 /// migrates the store, ensures the tokens and compiles the snapshot.
 pub async fn open(data: &Path, origin: Option<&str>) -> anyhow::Result<Opened> {
-    open_with_clock(data, origin, Arc::new(verdict_core::SystemClock)).await
+    open_with_clock(data, origin, Arc::new(verdict_control::SystemClock)).await
 }
 
 /// Like [`open`], with the control plane on `clock`.
 pub async fn open_with_clock(
     data: &Path,
     origin: Option<&str>,
-    clock: Arc<dyn verdict_core::Clock>,
+    clock: Arc<dyn verdict_control::Clock>,
 ) -> anyhow::Result<Opened> {
     let dir = DataDir::open(data)?;
     let lock = dir.lock()?;

@@ -88,6 +88,7 @@ pub fn for_replica(order: &Order) -> Order {
         created_at: order.created_at,
         lifted_at: order.lifted_at,
         lift_reason: None,
+        superseded_by: None,
         retained: order.retained.clone(),
         log_index: order.log_index,
         lifecycle: Lifecycle {

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use verdict_core::Principal;
+use verdict_control::Principal;
 use verdict_model::Role;
 
 use crate::AppState;

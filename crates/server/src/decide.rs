@@ -28,9 +28,9 @@ pub struct Decisions {
     pub metrics: Arc<Metrics>,
 }
 
-impl DecisionSource for verdict_core::Core {
+impl DecisionSource for verdict_control::Core {
     fn snapshot(&self) -> Arc<Snapshot> {
-        verdict_core::Core::snapshot(self)
+        verdict_control::Core::snapshot(self)
     }
 
     fn admit(&self, _: &str) -> Result<(), String> {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use verdict_core::{CoreError, ErrorKind};
+use verdict_control::{CoreError, ErrorKind};
 
 /// An error as the API reports it. 5xx never carry internals: those are
 /// logged, and the client gets a generic sentence.

@@ -3,7 +3,7 @@
 //! `/openapi.json`.
 //!
 //! **API boundary**: this is the only crate that knows HTTP and the wire
-//! JSON of AuthZEN and errors. It asks [`verdict_core::Core`] for every
+//! JSON of AuthZEN and errors. It asks [`verdict_control::Core`] for every
 //! change and the engine snapshot for every decision; it holds no state of
 //! its own beyond metrics.
 
@@ -32,7 +32,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use tower_http::request_id::PropagateRequestIdLayer;
 use utoipa::OpenApi;
-use verdict_core::Core;
+use verdict_control::Core;
 
 pub use auth::{Tokens, bearer, same_secret};
 pub use decide::{DecisionSource, Decisions};

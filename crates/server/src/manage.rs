@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use verdict_core::{ImportSummary, Moved};
+use verdict_control::{ImportSummary, Moved};
 use verdict_model::{
     Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Role, Subscription, Tenant, Timestamp, Unit, UnitPath,
 };
@@ -44,6 +44,9 @@ pub(crate) struct ListParams {
     limit: Option<u32>,
     /// Only this tenant's items.
     tenant: Option<String>,
+    /// Orders only: only those in this status now (`proposed`, `rejected`,
+    /// `scheduled`, `in_force`, `expired`, `lifted`, `superseded`).
+    status: Option<String>,
 }
 
 impl ListParams {
@@ -80,15 +83,16 @@ pub struct OrderView {
     /// The order.
     #[serde(flatten)]
     pub order: Order,
-    /// `in_force`, `expired` or `lifted`.
+    /// Where it stands now: `proposed`, `rejected`, `scheduled`,
+    /// `in_force` (see `current_phase`), `expired`, `lifted` or
+    /// `superseded`. A proposed or rejected order is never in force.
     pub status: OrderStatus,
     /// The phase governing now, if any.
     pub current_phase: Option<PhaseMode>,
 }
 
 impl OrderView {
-    pub(crate) fn of(order: Order) -> OrderView {
-        let now = Timestamp::now();
+    pub(crate) fn of(order: Order, now: Timestamp) -> OrderView {
         OrderView { status: order.status_at(now), current_phase: order.phase_at(now).map(|p| p.mode), order }
     }
 }
@@ -136,7 +140,7 @@ pub(crate) async fn list_tenants(
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<Tenant>>> {
     let page = q.page()?;
-    let items = s.core.store().tenants(&page).await?;
+    let items = s.core.tenants(&page).await?;
     Ok(axum::Json(list(items, page.limit, |t| t.id.clone())))
 }
 
@@ -155,7 +159,6 @@ pub(crate) async fn create_tenant(
 
 async fn tenant_or_404(s: &AppState, id: &str) -> Result<Tenant> {
     s.core
-        .store()
         .tenant(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-tenant", format!("tenant {id:?} does not exist")))
@@ -181,7 +184,7 @@ pub(crate) async fn list_units(
     Path(id): Path<String>,
 ) -> Result<axum::Json<UnitList>> {
     tenant_or_404(&s, &id).await?;
-    let units = s.core.store().units(&id).await?;
+    let units = s.core.units(&id).await?;
     Ok(axum::Json(UnitList { tenant: id, units }))
 }
 
@@ -235,7 +238,7 @@ pub(crate) async fn list_subscriptions(
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<List<Subscription>>> {
     let page = q.page()?;
-    let items = s.core.store().subscriptions(q.tenant.as_deref(), &page).await?;
+    let items = s.core.subscriptions(q.tenant.as_deref(), &page).await?;
     Ok(axum::Json(list(items, page.limit, |s| s.id.clone())))
 }
 
@@ -247,7 +250,7 @@ pub(crate) async fn get_subscription(
     _: Staff,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Subscription>> {
-    s.core.store().subscription(&id).await?.map(axum::Json).ok_or_else(|| {
+    s.core.subscription(&id).await?.map(axum::Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown-subscription", format!("subscription {id:?} does not exist"))
     })
 }
@@ -316,7 +319,7 @@ pub(crate) async fn create_order(
         require(&who, &[Role::Analyst, Role::Approver], "propose an order")?;
         s.core.propose_order(&who, spec).await?
     };
-    Ok((StatusCode::CREATED, axum::Json(OrderView::of(order))))
+    Ok((StatusCode::CREATED, axum::Json(OrderView::of(order, s.core.now()))))
 }
 
 /// Lists orders, newest first.
@@ -334,8 +337,20 @@ pub(crate) async fn list_orders(
         () if who.is(&[Role::Tenant]) => who.tenant.clone(),
         () => return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not read orders")),
     };
-    let items = s.core.store().orders(tenant.as_deref(), &page).await?;
-    Ok(axum::Json(list(items.into_iter().map(OrderView::of).collect(), page.limit, |o| o.order.id.clone())))
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(text) => Some(OrderStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid-query",
+                format!(
+                    "status {text:?} is not an order status; use proposed, rejected, scheduled, in_force, expired, lifted or superseded"
+                ),
+            )
+        })?),
+    };
+    let items = s.core.orders(tenant.as_deref(), status, &page).await?;
+    let now = s.core.now();
+    Ok(axum::Json(list(items.into_iter().map(|o| OrderView::of(o, now)).collect(), page.limit, |o| o.order.id.clone())))
 }
 
 /// One order.
@@ -347,12 +362,12 @@ pub(crate) async fn get_order(
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderView>> {
     // Another tenant's order does not exist as far as a tenant's user can tell.
+    let now = s.core.now();
     s.core
-        .store()
         .order(&id)
         .await?
         .filter(|o| who.is_staff() || who.speaks_for(&o.spec.tenant))
-        .map(|o| axum::Json(OrderView::of(o)))
+        .map(|o| axum::Json(OrderView::of(o, now)))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown-order", format!("order {id:?} does not exist")))
 }
 
@@ -369,13 +384,13 @@ pub(crate) async fn lift_order(
 ) -> Result<axum::Json<OrderView>> {
     // An approver lifts; an admin may lift only what it loaded directly.
     if !who.is(&[Role::Approver])
-        && let Some(order) = s.core.store().order(&id).await?
+        && let Some(order) = s.core.order(&id).await?
         && !(who.is(&[Role::Admin]) && order.lifecycle.proposed_by.is_none())
     {
         require(&who, &[Role::Approver], "lift an order")?;
     }
     let (order, _) = s.core.lift_order(&who.actor(), &id, &body.reason).await?;
-    Ok(axum::Json(OrderView::of(order)))
+    Ok(axum::Json(OrderView::of(order, s.core.now())))
 }
 
 /// Imports an inventory, all or nothing: JSON (`application/json`) or

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use verdict_core::Principal;
+use verdict_control::Principal;
 use verdict_model::{Notice, Role};
 use verdict_store::OutboxItem;
 
@@ -101,5 +101,5 @@ pub(crate) async fn deliveries(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<OutboxItem>>> {
     s.core.notice(&id).await?;
-    Ok(axum::Json(s.core.store().outbox_of(&id).await?))
+    Ok(axum::Json(s.core.outbox_of(&id).await?))
 }

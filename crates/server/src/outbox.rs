@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use verdict_core::Core;
+use verdict_control::Core;
 use verdict_model::Timestamp;
 
 /// Where and how notices are delivered.
@@ -40,7 +40,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// The `X-Verdict-Signature` of a delivery: `v1=` and the hex HMAC-SHA256,
 /// keyed with the shared secret, of `<timestamp>.<body>`.
 pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
-    format!("v1={}", verdict_core::hex(&hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes())))
+    format!("v1={}", verdict_control::hex(&hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes())))
 }
 
 fn now_ms() -> i64 {
@@ -57,7 +57,7 @@ pub async fn deliver_forever(core: Arc<Core>, hook: Webhook) {
         }
     };
     loop {
-        match core.store().outbox_due(now_ms(), 100).await {
+        match core.outbox_due(now_ms(), 100).await {
             Ok(due) if !due.is_empty() => {
                 for item in due {
                     deliver(&core, &http, &hook, item).await;
@@ -88,11 +88,11 @@ async fn deliver(core: &Core, http: &reqwest::Client, hook: &Webhook, item: verd
         Err(e) => Some(format!("cannot reach the receiver: {e}")),
     };
     let recorded = match failure {
-        None => core.store().outbox_delivered(item.id, Timestamp::now()).await,
+        None => core.outbox_delivered(item.id, Timestamp::now()).await,
         Some(error) => {
             let backoff = hook.first_retry.saturating_mul(1 << item.attempts.min(20)).min(hook.max_retry);
             tracing::warn!(notice = %item.notice_id, attempts = item.attempts + 1, %error, "notice delivery failed; will retry");
-            core.store().outbox_failed(item.id, now_ms() + backoff.as_millis() as i64, &error).await
+            core.outbox_failed(item.id, now_ms() + backoff.as_millis() as i64, &error).await
         }
     };
     if let Err(e) = recorded {
@@ -107,6 +107,6 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(verdict_core::hex(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(verdict_control::hex(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }

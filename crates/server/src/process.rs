@@ -205,7 +205,7 @@ pub(crate) async fn approve(
 ) -> Result<axum::Json<OrderView>> {
     require(&who, &[Role::Approver], "approve an order")?;
     let order = s.core.approve_order(&who, &id, body.preview_hash.as_deref(), &body.overrides).await?;
-    Ok(axum::Json(OrderView::of(order)))
+    Ok(axum::Json(OrderView::of(order, s.core.now())))
 }
 
 /// Every guard. Staff.
@@ -248,7 +248,7 @@ pub(crate) async fn reject(
     Json(body): Json<RejectBody>,
 ) -> Result<axum::Json<OrderView>> {
     require(&who, &[Role::Approver], "reject an order")?;
-    Ok(axum::Json(OrderView::of(s.core.reject_order(&who, &id, &body.reason).await?)))
+    Ok(axum::Json(OrderView::of(s.core.reject_order(&who, &id, &body.reason).await?, s.core.now())))
 }
 
 /// Period and format of the transparency report.
@@ -266,7 +266,7 @@ pub(crate) struct ReportParams {
 /// by clause, customer kind, detection source, service family and appeal
 /// outcome, with median durations. Staff only.
 #[utoipa::path(get, path = "/v1/reports/transparency", tag = "cases", params(ReportParams),
-    responses((status = 200, body = verdict_core::Report), (status = 400, body = crate::error::ErrorBody)),
+    responses((status = 200, body = verdict_control::Report), (status = 400, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn report(
     State(s): State<Arc<AppState>>,
@@ -298,49 +298,49 @@ pub(crate) async fn report(
 /// What an order body would cut and spare, per subscription, service and
 /// phase, over the inventory as it is now. Staff.
 #[utoipa::path(post, path = "/v1/orders/preview", tag = "orders", request_body = verdict_model::OrderSpec,
-    responses((status = 200, body = verdict_core::Preview), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = verdict_control::Preview), (status = 422, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn preview(
     State(s): State<Arc<AppState>>,
     _: Staff,
     Json(spec): Json<verdict_model::OrderSpec>,
-) -> Result<axum::Json<verdict_core::Preview>> {
+) -> Result<axum::Json<verdict_control::Preview>> {
     Ok(axum::Json(s.core.preview(&spec, None).await?))
 }
 
 /// The preview of a stored order (proposed or in force). Staff.
 #[utoipa::path(get, path = "/v1/orders/{id}/preview", tag = "orders", params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = verdict_core::Preview), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = verdict_control::Preview), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn preview_order(
     State(s): State<Arc<AppState>>,
     _: Staff,
     Path(id): Path<String>,
-) -> Result<axum::Json<verdict_core::Preview>> {
+) -> Result<axum::Json<verdict_control::Preview>> {
     Ok(axum::Json(s.core.preview_order(&id).await?))
 }
 
 /// The tenant's effective entitlements before and after an order body:
 /// only what changes. Staff.
 #[utoipa::path(post, path = "/v1/orders/diff", tag = "orders", request_body = verdict_model::OrderSpec,
-    responses((status = 200, body = verdict_core::Diff), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = verdict_control::Diff), (status = 422, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn diff(
     State(s): State<Arc<AppState>>,
     _: Staff,
     Json(spec): Json<verdict_model::OrderSpec>,
-) -> Result<axum::Json<verdict_core::Diff>> {
+) -> Result<axum::Json<verdict_control::Diff>> {
     Ok(axum::Json(s.core.diff(&spec, None).await?))
 }
 
 /// The diff of a stored order. Staff.
 #[utoipa::path(get, path = "/v1/orders/{id}/diff", tag = "orders", params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = verdict_core::Diff), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = verdict_control::Diff), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn diff_order(
     State(s): State<Arc<AppState>>,
     _: Staff,
     Path(id): Path<String>,
-) -> Result<axum::Json<verdict_core::Diff>> {
+) -> Result<axum::Json<verdict_control::Diff>> {
     Ok(axum::Json(s.core.diff_order(&id).await?))
 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use verdict_core::feed::{Frame, FrameBody, Resume};
+use verdict_control::feed::{Frame, FrameBody, Resume};
 use verdict_model::Timestamp;
 
 use crate::AppState;

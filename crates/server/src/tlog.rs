@@ -203,13 +203,13 @@ pub(crate) async fn private(
         ));
     }
     let entry = String::from_utf8_lossy(&record.entry).into_owned();
-    let commitment = verdict_core::commitment(&record.salt, &record.private);
+    let commitment = verdict_control::commitment(&record.salt, &record.private);
     Ok(axum::Json(PrivateView {
         index,
         kind: record.kind,
         entry,
         commitment,
-        salt: verdict_core::hex(&record.salt),
+        salt: verdict_control::hex(&record.salt),
         record: String::from_utf8_lossy(&record.private).into_owned(),
     }))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::{ADMIN, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::Actor;
+use verdict_control::Actor;
 use verdict_model::Timestamp;
 use verdict_store::{SqliteStore, Store};
 

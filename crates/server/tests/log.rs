@@ -12,7 +12,7 @@ use common::{ADMIN, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use verdict_core::{Actor, Core};
+use verdict_control::{Actor, Core};
 use verdict_log::{Checkpoint, Hash, Receipt, TileId, Tree, decode_bundle, leaf_hash};
 use verdict_model::Timestamp;
 

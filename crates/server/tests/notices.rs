@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::{ADMIN, Api, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core};
+use verdict_control::{Actor, Core};
 use verdict_log::{Receipt, leaf_hash};
 use verdict_model::Timestamp;
 use verdict_server::outbox::{Webhook, deliver_forever, signature};
@@ -318,7 +318,7 @@ async fn appeals_are_decided_by_an_uninvolved_reviewer_and_the_tenant_is_told() 
     assert!(allowed(&s, "ai.vision", "analyze").await, "amended: AI restored");
     assert!(!allowed(&s, "storage.blob", "put-blob").await, "amended: storage still restricted");
     let (_, old) = s.call(&format!("/v1/orders/{order}"), ADMIN, None).await;
-    assert_eq!(old["status"], "lifted");
+    assert_eq!((old["status"].as_str(), old["superseded_by"].as_str()), (Some("superseded"), Some(new_order.as_str())));
     assert!(old["lift_reason"].as_str().unwrap().contains(&new_order));
     let (_, new) = s.call(&format!("/v1/orders/{new_order}"), ADMIN, None).await;
     assert_eq!((new["state"].as_str(), new["supersedes"].as_str()), (Some("approved"), Some(order.as_str())));

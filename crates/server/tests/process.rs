@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::{ADMIN, Api, PEP};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::Actor;
+use verdict_control::Actor;
 use verdict_model::Timestamp;
 use verdict_store::{SqliteStore, Store};
 
@@ -445,7 +445,7 @@ async fn amendments_supersede_orders_in_force_and_tenants_read_only_their_own() 
     );
     assert!(!s.denied().await, "storage is no longer restricted");
     let (_, old) = s.call(&format!("/v1/orders/{first_id}"), ADMIN, None).await;
-    assert_eq!(old["status"], "lifted");
+    assert_eq!(old["status"], "superseded");
     assert!(old["lift_reason"].as_str().unwrap().contains(&second_id), "{old}");
     // The old version stays in history, and cannot be amended again.
     s.refused("/v1/orders", &staff.analyst, amendment, StatusCode::CONFLICT, "order-not-in-force").await;

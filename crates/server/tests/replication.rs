@@ -141,13 +141,13 @@ async fn the_stream_resumes_from_a_version_and_says_when_to_resync() {
     assert_eq!(seen[0].1["version"], now);
 
     // Too old for the history kept: resync.
-    core.feed().set_limits(verdict_core::feed::FeedLimits { frames: 1, bytes: 1 << 20 });
+    core.feed().set_limits(verdict_control::feed::FeedLimits { frames: 1, bytes: 1 << 20 });
     let seen = events(&api, &format!("/v1/watch?since={start}"), 1).await;
     assert_eq!(seen[0].0, "resync", "{seen:?}");
 
     // Last-Event-ID works as `since`, and wins over it: an EventSource
     // reconnects with its first URL plus the header.
-    core.feed().set_limits(verdict_core::feed::FeedLimits::default());
+    core.feed().set_limits(verdict_control::feed::FeedLimits::default());
     let mut response = api
         .http
         .get(format!("{}/v1/watch?since={start}&heartbeat_ms=50", api.base))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::ADMIN;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core};
+use verdict_control::{Actor, Core};
 use verdict_store::{SqliteStore, Store};
 
 struct Server {

@@ -7,7 +7,7 @@
 //! number is the snapshot version.
 //!
 //! The store does not judge: whether a tenant may be created or an order
-//! lifted is decided by the control plane (`verdict-core`) before it commits.
+//! lifted is decided by the control plane (`verdict-control`) before it commits.
 //! Constraints the database can check (keys, references) are still checked
 //! here, as a last line of defence.
 

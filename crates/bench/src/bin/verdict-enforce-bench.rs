@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use verdict_bench::{World, WorldConfig, number_arg as arg};
-use verdict_core::feed::Resume;
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_control::feed::Resume;
+use verdict_control::{Actor, Core, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Subscription, Timestamp};
 use verdict_pep::{HttpSource, Replica, ReplicaOptions};
 use verdict_server::{AppState, Tokens};
@@ -68,8 +68,8 @@ fn frame_bytes(core: &Core, since: u64) -> usize {
         Resume::From { backlog, .. } => backlog
             .iter()
             .map(|f| match &f.body {
-                verdict_core::feed::FrameBody::Changes(json) => json.len(),
-                verdict_core::feed::FrameBody::Resync(_) => 0,
+                verdict_control::feed::FrameBody::Changes(json) => json.len(),
+                verdict_control::feed::FrameBody::Resync(_) => 0,
             })
             .sum(),
         Resume::Resync { .. } => 0,
@@ -177,7 +177,7 @@ async fn time_to_enforce(peps: usize, rounds: usize, background: usize) -> anyho
     let v = core.feed().current().version();
     core.delete_subscription(&Actor::admin(), "target-2").await?;
     bytes.push(("subscription deleted", frame_bytes(&core, v)));
-    let orders = core.store().orders(Some("target"), &verdict_store::Page { after: None, limit: 1 }).await?;
+    let orders = core.orders(Some("target"), None, &verdict_store::Page { after: None, limit: 1 }).await?;
     let v = core.feed().current().version();
     core.lift_order(&Actor::admin(), &orders[0].id, "lifted by the benchmark").await?;
     bytes.push(("order lifted", frame_bytes(&core, v)));

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::routing::post;
 use verdict_bench::{World, WorldConfig, number_arg as arg};
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_control::{Actor, Core, SigningKey};
 use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_control::{Actor, Core, SigningKey};
 use verdict_log::{Receipt, leaf_hash};
 use verdict_store::SqliteStore;
 

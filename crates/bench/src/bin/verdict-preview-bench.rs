@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use verdict_bench::{World, WorldConfig, number_arg as arg};
-use verdict_core::{Actor, Core, SigningKey};
+use verdict_control::{Actor, Core, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Timestamp};
 use verdict_store::SqliteStore;
 

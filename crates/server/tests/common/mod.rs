@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use verdict_core::{Core, SigningKey};
+use verdict_control::{Core, SigningKey};
 use verdict_server::{AppState, Tokens};
 use verdict_store::SqliteStore;
 

@@ -128,6 +128,10 @@ pub enum CoreError {
         /// The sentence.
         message: String,
     },
+    /// The stored log is not the history this log signed; the control
+    /// plane refuses to open (and to sign anything) over it.
+    #[error(transparent)]
+    History(#[from] crate::HistoryError),
     /// The store failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -159,7 +163,7 @@ impl CoreError {
             | CoreError::IllegalTransition { .. } => ErrorKind::Conflict,
             CoreError::Store(StoreError::Conflict(_)) => ErrorKind::Conflict,
             CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
-            CoreError::Store(_) | CoreError::Internal(_) => ErrorKind::Internal,
+            CoreError::Store(_) | CoreError::Internal(_) | CoreError::History(_) => ErrorKind::Internal,
         }
     }
 
@@ -195,6 +199,7 @@ impl CoreError {
             CoreError::IllegalTransition { code, .. } | CoreError::Log { code, .. } => code,
             CoreError::Store(StoreError::Conflict(_)) => "conflict",
             CoreError::Store(StoreError::NotFound { .. }) => "not-found",
+            CoreError::History(e) => e.code(),
             CoreError::Store(_) | CoreError::Internal(_) => "internal",
         }
     }

@@ -13,7 +13,7 @@ use verdict_model::{
     UnitPath,
 };
 
-use crate::inventory::{IndexedSubscription, InventoryIndex, TenantSubscriptions};
+use crate::index::{IndexedSubscription, InventoryIndex, TenantSubscriptions};
 use crate::{Core, CoreError};
 
 /// One subscription an order restricts, with what each phase denies per service.
@@ -235,9 +235,41 @@ impl Core {
 
     /// The blast radius of `spec` (stored as `order`, if it is).
     pub async fn preview(&self, spec: &OrderSpec, order: Option<&str>) -> Result<Preview, CoreError> {
+        self.check_scope_committed(spec).await?;
+        self.preview_of(spec, order)
+    }
+
+    /// Every unit and subscription in an order's scope exists (as
+    /// committed) and belongs to its tenant.
+    async fn check_scope_committed(&self, spec: &OrderSpec) -> Result<(), CoreError> {
+        if self.store.tenant(&spec.tenant).await?.is_none() {
+            return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant.clone() });
+        }
+        let units = self.store.units(&spec.tenant).await?;
+        if let Some(unit) = spec.scope.units.iter().find(|u| !units.contains(u)) {
+            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", spec.tenant, unit) });
+        }
+        for id in &spec.scope.subscriptions {
+            match self.store.subscription(id).await? {
+                None => return Err(CoreError::UnknownReference { kind: "subscription", id: id.clone() }),
+                Some(sub) if sub.tenant != spec.tenant => {
+                    return Err(CoreError::ScopeSpansTenants {
+                        subscription: id.clone(),
+                        belongs_to: sub.tenant,
+                        order_tenant: spec.tenant.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The blast radius of `spec`, whose scope is known to exist, from the
+    /// inventory index alone.
+    pub(crate) fn preview_of(&self, spec: &OrderSpec, order: Option<&str>) -> Result<Preview, CoreError> {
         let catalog = Catalog::builtin();
         let restricted = spec.validate(&catalog)?;
-        self.check_order_scope(spec).await?;
         let matched = ServiceSet::of_patterns(&catalog, &spec.services)?;
         let exempted: Vec<String> =
             matched.minus(restricted).iter().map(|i| catalog.services[i as usize].name.to_string()).collect();
@@ -316,7 +348,7 @@ impl Core {
     pub async fn diff(&self, spec: &OrderSpec, order: Option<&str>) -> Result<Diff, CoreError> {
         let catalog = Catalog::builtin();
         let restricted = spec.validate(&catalog)?;
-        self.check_order_scope(spec).await?;
+        self.check_scope_committed(spec).await?;
         ServiceSet::of_patterns(&catalog, &spec.services)?;
         let index = self.inventory_index();
         let tenant = index.tenant(&spec.tenant);
@@ -329,6 +361,7 @@ impl Core {
             created_at: now,
             lifted_at: None,
             lift_reason: None,
+            superseded_by: None,
             retained: Vec::new(),
             log_index: None,
             lifecycle: Lifecycle { state, ..Lifecycle::default() },

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use verdict_core::{Actor, Core, ManualClock, SigningKey};
+use verdict_control::{Actor, Core, ManualClock, SigningKey};
 use verdict_log::{Checkpoint, Tree};
 use verdict_model::{Subscription, Timestamp, UnitPath};
 use verdict_store::{SqliteStore, Store};

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use case::{Answer, Step, all_cases};
-use verdict_core::{Actor, Core, ManualClock, SigningKey};
+use verdict_control::{Actor, Core, ManualClock, SigningKey};
 use verdict_engine::Snapshot;
 use verdict_model::Timestamp;
 use verdict_store::SqliteStore;
@@ -67,7 +67,7 @@ async fn every_decision_case_holds_through_the_store() {
                 }
                 Step::Move { subscription, unit, at } => {
                     clock.set(*at);
-                    if !core.store().units(&store_tenant(&core, subscription).await).await.unwrap().contains(unit) {
+                    if !core.units(&store_tenant(&core, subscription).await).await.unwrap().contains(unit) {
                         let tenant = store_tenant(&core, subscription).await;
                         core.create_unit(&Actor::admin(), verdict_model::Unit { tenant, path: unit.clone() })
                             .await
@@ -76,7 +76,7 @@ async fn every_decision_case_holds_through_the_store() {
                     core.move_subscription(&Actor::admin(), subscription, unit.clone()).await.unwrap();
                 }
                 Step::Create(sub) => {
-                    if !core.store().units(&sub.tenant).await.unwrap().contains(&sub.unit) {
+                    if !core.units(&sub.tenant).await.unwrap().contains(&sub.unit) {
                         core.create_unit(
                             &Actor::admin(),
                             verdict_model::Unit { tenant: sub.tenant.clone(), path: sub.unit.clone() },
@@ -101,5 +101,5 @@ async fn every_decision_case_holds_through_the_store() {
 }
 
 async fn store_tenant(core: &Core, subscription: &str) -> String {
-    core.store().subscription(subscription).await.unwrap().expect("subscription exists").tenant
+    core.subscription(subscription).await.unwrap().expect("subscription exists").tenant
 }

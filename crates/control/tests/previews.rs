@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use verdict_core::{Actor, Core, ManualClock, SigningKey};
+use verdict_control::{Actor, Core, ManualClock, SigningKey};
 use verdict_model::{OrderSpec, Timestamp};
 use verdict_store::SqliteStore;
 
@@ -100,7 +100,7 @@ async fn preview_from_the_store(core: &Core, spec: &OrderSpec) -> Value {
     let mut subs = Vec::new();
     let mut page = verdict_store::Page { after: None, limit: 1000 };
     loop {
-        let batch = core.store().subscriptions(Some(&spec.tenant), &page).await.unwrap();
+        let batch = core.subscriptions(Some(&spec.tenant), &page).await.unwrap();
         let done = batch.len() < page.limit as usize;
         page.after = batch.last().map(|s| s.id.clone());
         subs.extend(batch);
@@ -124,7 +124,7 @@ async fn preview_from_the_store(core: &Core, spec: &OrderSpec) -> Value {
             .filter(|n| covered && (sub.services.is_empty() || sub.services.contains(n)))
             .collect();
         if services.is_empty() {
-            untouched.push(verdict_core::Untouched { subscription: sub.id, unit: sub.unit.to_string() });
+            untouched.push(verdict_control::Untouched { subscription: sub.id, unit: sub.unit.to_string() });
             continue;
         }
         *by_unit.entry(sub.unit.to_string()).or_default() += 1;
@@ -137,7 +137,7 @@ async fn preview_from_the_store(core: &Core, spec: &OrderSpec) -> Value {
             *by_phase.entry(p.mode.as_str().to_owned()).or_default() += 1;
         }
         let services: BTreeMap<String, _> = services.into_iter().map(|s| (s.clone(), per_phase.clone())).collect();
-        affected.push(verdict_core::Affected {
+        affected.push(verdict_control::Affected {
             subscription: sub.id,
             unit: sub.unit.to_string(),
             services: services.into(),
@@ -155,7 +155,7 @@ async fn preview_from_the_store(core: &Core, spec: &OrderSpec) -> Value {
 /// The diff as it was computed before: every action class decided on the
 /// snapshots without and with the order, for each affected subscription,
 /// service and phase.
-fn diff_deciding_every_class(core: &Core, spec: &OrderSpec, preview: &verdict_core::Preview) -> Vec<Value> {
+fn diff_deciding_every_class(core: &Core, spec: &OrderSpec, preview: &verdict_control::Preview) -> Vec<Value> {
     use verdict_model::{ActionClass, Lifecycle, Order, OrderState};
     let now = core.now();
     let current = core.snapshot();
@@ -166,6 +166,7 @@ fn diff_deciding_every_class(core: &Core, spec: &OrderSpec, preview: &verdict_co
         created_at: now,
         lifted_at: None,
         lift_reason: None,
+        superseded_by: None,
         retained: Vec::new(),
         log_index: None,
         lifecycle: Lifecycle { state: OrderState::Approved, ..Lifecycle::default() },

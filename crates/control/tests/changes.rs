@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use verdict_core::{Actor, Core, CoreError, ErrorKind, SigningKey};
+use verdict_control::{Actor, Core, CoreError, ErrorKind, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Subscription, Tenant, TenantKind, Unit, UnitPath};
 use verdict_store::{SqliteStore, Store};
 
