@@ -2,7 +2,6 @@
 //! monitor's full verification over HTTP, offline receipt verification, and
 //! an offline check of a data directory's log against its store.
 
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -182,11 +182,6 @@ fn tampering_with_the_stored_log_is_detected_and_located() {
         sql(&dir, statements);
         dir
     };
-    let fresh_state = |name: &str| -> PathBuf {
-        let copy = tmp.path().join(format!("{name}.json"));
-        std::fs::copy(&state, &copy).unwrap();
-        copy
-    };
 
     // One byte of a stored entry.
     let dir = case(
@@ -200,45 +195,103 @@ fn tampering_with_the_stored_log_is_detected_and_located() {
     assert_fails_naming(&verify(&server, &vkey, None), "entry 3");
     drop(server);
 
+    // The server refuses to start on a history that does not reproduce
+    // what it signed, names the first entry that differs, signs nothing,
+    // and fsck says the same whether or not a server ran since.
+    let refuses_naming = |dir: &Path, needle: &str| {
+        let checkpoints_before = stored_checkpoints(dir);
+        let out = run(&["serve", "--data", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "the server should refuse to start: {stderr}");
+        assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+        assert_eq!(stored_checkpoints(dir), checkpoints_before, "a refusing server signed something");
+        assert_fails_naming(&fsck(dir), needle);
+    };
+
     // One byte of a tile (a stored leaf hash).
     let dir = case(
         "tile",
         &["UPDATE log_entries SET leaf_hash = (CASE WHEN substr(leaf_hash, 1, 1) = X'00' THEN X'01' ELSE X'00' END) \
            || substr(leaf_hash, 2) WHERE idx = 4"],
     );
-    assert_fails_naming(&fsck(&dir), "entry 4");
-    let server = serve(&dir);
-    assert_fails_naming(&verify(&server, &vkey, None), "entry 4");
-    drop(server);
+    refuses_naming(&dir, "entry 4");
 
-    // Two entries reordered, hashes and all: the server re-signs the new
-    // order, so only a monitor's memory and fsck can tell.
+    // An entry rewritten consistently: its bytes, its leaf hash and its
+    // change row all agree, so only the signed checkpoints can tell.
+    let dir = tmp.path().join("rewrite");
+    copy_dir(&pristine, &dir);
+    let entry = entry_bytes(&dir, 5);
+    let forged = String::from_utf8(entry)
+        .unwrap()
+        .replace("\"customer_kind\":\"government\"", "\"customer_kind\":\"enterprise\"");
+    assert!(forged.as_bytes() != entry_bytes(&dir, 5), "the forgery must change the entry");
+    let leaf = hex(&verdict_log::leaf_hash(forged.as_bytes()));
+    sql(
+        &dir,
+        &[
+            &format!(
+                "UPDATE log_entries SET entry = X'{}', leaf_hash = X'{leaf}' WHERE idx = 5",
+                hex(forged.as_bytes())
+            ),
+            &format!("UPDATE changes SET log_leaf = X'{leaf}' WHERE log_index = 5"),
+        ],
+    );
+    refuses_naming(&dir, "entry 5");
+
+    // Two entries reordered, hashes, change rows and all.
     let dir = case(
         "reorder",
         &[
             "UPDATE log_entries SET idx = -1 WHERE idx = 2",
             "UPDATE log_entries SET idx = 2 WHERE idx = 5",
             "UPDATE log_entries SET idx = 5 WHERE idx = -1",
+            "UPDATE changes SET log_index = -1 WHERE log_index = 2",
+            "UPDATE changes SET log_index = 2 WHERE log_index = 5",
+            "UPDATE changes SET log_index = 5 WHERE log_index = -1",
         ],
     );
-    assert_fails_naming(&fsck(&dir), "entry 2");
-    let server = serve(&dir);
-    assert_fails_naming(&verify(&server, &vkey, Some(&fresh_state("reorder"))), "entry 2: changed");
-    drop(server);
+    refuses_naming(&dir, "entry 2");
 
-    // An entry deleted: fsck names it and the server refuses to start.
+    // An entry deleted.
     let dir = case("delete", &["DELETE FROM log_entries WHERE idx = 4"]);
-    assert_fails_naming(&fsck(&dir), "entry 4: missing");
-    let out = run(&["serve", "--data", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no entry 4"), "{out:?}");
+    refuses_naming(&dir, "entry 4");
 
-    // The log truncated (with its change records, so the server starts).
-    let dir = case("truncate", &["DELETE FROM log_entries WHERE idx >= 6", "DELETE FROM changes WHERE log_index >= 6"]);
-    assert_fails_naming(&fsck(&dir), "entry 6: missing");
-    let server = serve(&dir);
-    assert_fails_naming(&verify(&server, &vkey, Some(&fresh_state("truncate"))), "entry 6: missing");
-    drop(server);
+    // The log truncated (with its change records): the last entry gone.
+    let dir = case("truncate", &["DELETE FROM log_entries WHERE idx >= 7", "DELETE FROM changes WHERE log_index >= 7"]);
+    refuses_naming(&dir, "entry 7: missing");
+}
+
+/// Every stored signed checkpoint, as (size, note).
+fn stored_checkpoints(dir: &Path) -> Vec<(i64, String)> {
+    let db = dir.join("verdict.db");
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT size, note FROM log_checkpoints ORDER BY size").fetch_all(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        rows
+    })
+}
+
+/// A stored entry's bytes.
+fn entry_bytes(dir: &Path, index: i64) -> Vec<u8> {
+    let db = dir.join("verdict.db");
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        let row: Vec<u8> = sqlx::query_scalar("SELECT entry FROM log_entries WHERE idx = ?")
+            .bind(index)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        row
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

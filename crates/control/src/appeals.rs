@@ -61,7 +61,12 @@ impl Core {
                 format!("order {order_id} is {}; there is nothing to appeal", order.status_at(now)),
             ));
         }
-        if tx.store().appeals(Some(&order.spec.tenant)).await?.iter().any(|a| a.order == order_id && a.decision.is_none())
+        if tx
+            .store()
+            .appeals(Some(&order.spec.tenant))
+            .await?
+            .iter()
+            .any(|a| a.order == order_id && a.decision.is_none())
         {
             return Err(conflict(
                 "appeal-pending",
@@ -187,9 +192,10 @@ impl Core {
             if appeal.decision.is_none() {
                 continue;
             }
-            let done = self.store.notices(Some(&appeal.tenant)).await?.into_iter().any(|n| {
-                n.kind == NoticeKind::AppealOutcome && n.appeal.as_ref().is_some_and(|a| a.id == appeal.id)
-            });
+            let done =
+                self.store.notices(Some(&appeal.tenant)).await?.into_iter().any(|n| {
+                    n.kind == NoticeKind::AppealOutcome && n.appeal.as_ref().is_some_and(|a| a.id == appeal.id)
+                });
             if done {
                 continue;
             }

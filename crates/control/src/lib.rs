@@ -23,10 +23,10 @@
 //! **API boundary**: the HTTP server and the CLI call [`Core`]; neither
 //! writes to the store or the engine directly.
 
-mod clock;
-mod datadir;
 mod appeals;
 mod cases;
+mod clock;
+mod datadir;
 mod error;
 pub mod failpoint;
 pub mod feed;
@@ -55,10 +55,10 @@ use verdict_store::Store;
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{CoreError, ErrorKind};
-pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
 pub use inventory::{ImportSummary, Moved};
-pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, ServiceDenials, Untouched};
+pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
 pub use orders::DEFAULT_APPROVALS;
+pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, ServiceDenials, Untouched};
 pub use report::{Counts, Medians, Report, Tally};
 pub use tlog::{Fsck, HistoryError, fsck};
 pub use users::Principal;

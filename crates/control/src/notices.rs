@@ -32,8 +32,11 @@ async fn statement_in(tx: &mut Tx<'_>, order: &Order) -> Result<StatementOfReaso
         .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
     let (case, events) = match &spec.case_id {
         Some(id) => {
-            let case =
-                tx.store().case(id).await?.ok_or_else(|| CoreError::UnknownReference { kind: "case", id: id.clone() })?;
+            let case = tx
+                .store()
+                .case(id)
+                .await?
+                .ok_or_else(|| CoreError::UnknownReference { kind: "case", id: id.clone() })?;
             (Some(case), tx.store().case_events(id).await?)
         }
         None => (None, Vec::new()),

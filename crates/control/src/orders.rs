@@ -160,7 +160,10 @@ pub(crate) async fn write_lift(
         return Err(conflict("order-already-lifted", format!("order {id} was already lifted at {at}")));
     }
     if let Some(end) = order.spec.end.filter(|end| *end <= now) {
-        return Err(conflict("order-expired", format!("order {id} already ended at {end}; there is nothing left to lift")));
+        return Err(conflict(
+            "order-expired",
+            format!("order {id} already ended at {end}; there is nothing left to lift"),
+        ));
     }
     order.lifted_at = Some(now);
     order.lift_reason = Some(reason.to_owned());
@@ -170,7 +173,8 @@ pub(crate) async fn write_lift(
     if let Some(by) = superseded_by {
         public["superseded_by"] = json!(by);
     }
-    let draft = Draft::new("order.lifted", public).tenant(&order.spec.tenant).subject(&id).facts(json!({"reason": reason}));
+    let draft =
+        Draft::new("order.lifted", public).tenant(&order.spec.tenant).subject(&id).facts(json!({"reason": reason}));
     let change = Prepared {
         at: now,
         summary: json!({"order": id}),
@@ -588,7 +592,8 @@ fn broken_guards(
     let catalog = verdict_model::Catalog::builtin();
     let mut broken = Vec::new();
     for guard in guards {
-        if guard.tenant.as_ref().is_some_and(|t| *t != spec.tenant) || guard.customer_kind.is_some_and(|k| Some(k) != kind)
+        if guard.tenant.as_ref().is_some_and(|t| *t != spec.tenant)
+            || guard.customer_kind.is_some_and(|k| Some(k) != kind)
         {
             continue;
         }

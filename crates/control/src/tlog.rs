@@ -66,10 +66,13 @@ impl HistoryError {
 pub(crate) fn check_history(tree: &Tree, checkpoints: &[(u64, String)], key: &VerifierKey) -> Result<(), HistoryError> {
     let mut opened = Vec::with_capacity(checkpoints.len());
     for (size, note) in checkpoints {
-        let checkpoint = Checkpoint::open(note, key)
-            .map_err(|e| HistoryError::BadCheckpoint { size: *size, why: e.to_string() })?;
+        let checkpoint =
+            Checkpoint::open(note, key).map_err(|e| HistoryError::BadCheckpoint { size: *size, why: e.to_string() })?;
         if checkpoint.size != *size {
-            return Err(HistoryError::BadCheckpoint { size: *size, why: format!("it says {} entries", checkpoint.size) });
+            return Err(HistoryError::BadCheckpoint {
+                size: *size,
+                why: format!("it says {} entries", checkpoint.size),
+            });
         }
         opened.push(checkpoint);
     }
@@ -354,5 +357,4 @@ impl Core {
             .filter(|r| r.index == index)
             .ok_or_else(|| CoreError::Internal(format!("log entry {index} is covered by a checkpoint but not stored")))
     }
-
 }

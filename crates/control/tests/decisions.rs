@@ -35,10 +35,8 @@ async fn every_decision_case_holds_through_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
         let clock = Arc::new(ManualClock::new(Timestamp::parse("2025-01-01T00:00:00Z").unwrap()));
-        let core =
-            Core::open_with_clock(store.clone(), SigningKey::generate("verdict.test/log").unwrap(), clock.clone())
-                .await
-                .unwrap();
+        let key = SigningKey::generate("verdict.test/log").unwrap();
+        let core = Core::open_with_clock(store.clone(), key.clone(), clock.clone()).await.unwrap();
         core.import(&Actor::admin(), case.inventory.clone(), &|_| ()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut ids = HashMap::new();
         for order in &case.orders {
@@ -54,10 +52,7 @@ async fn every_decision_case_holds_through_the_store() {
             match step {
                 Step::Check(requests) => {
                     let live = core.snapshot();
-                    let recompiled = Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap())
-                        .await
-                        .unwrap()
-                        .snapshot();
+                    let recompiled = Core::open(store.clone(), key.clone()).await.unwrap().snapshot();
                     for r in requests {
                         for (which, snapshot) in [("live", &live), ("recompiled", &recompiled)] {
                             let context = format!("{name} ({}) step {n} ({which})", case.description);

@@ -221,9 +221,11 @@ async fn agrees(core: &Core, spec: &OrderSpec, step: &str) -> Value {
 async fn the_in_memory_inventory_previews_what_the_store_holds_through_changes_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
+    // One log, one key: a restart opens the store with the key that signed it.
+    let key = SigningKey::generate("verdict.test/log").unwrap();
     let open = || async {
         let store = Arc::new(SqliteStore::open(&path).await.unwrap());
-        Core::open(store, SigningKey::generate("verdict.test/log").unwrap()).await.unwrap()
+        Core::open(store, key.clone()).await.unwrap()
     };
     let core = open().await;
     let service_lists =

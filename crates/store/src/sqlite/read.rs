@@ -1,18 +1,21 @@
 //! The SQLite queries every read runs, over one connection: a pooled one
 //! for plain reads, the transaction's own for reads-for-write.
 
-use sqlx::{Row, SqliteConnection};
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
 use verdict_model::{
     Appeal, Case, CaseEvent, Clause, Guard, Inventory, Notice, Order, Role, Subscription, Tenant, Timestamp, Unit,
     UnitPath, User,
 };
 
-use super::{from_json, hash_from_row, kind_from_str, limit, order_from_row, outbox_from_row, path_from_str, subscription_from_row};
+use super::{
+    from_json, hash_from_row, kind_from_str, limit, order_from_row, outbox_from_row, path_from_str,
+    subscription_from_row,
+};
 use crate::{ChangeRecord, Loaded, LogRecord, OutboxItem, Page, StoreError};
 
 pub(super) async fn load(c: &mut SqliteConnection) -> Result<Loaded, StoreError> {
-        let mut inventory = Inventory::default();
+    let mut inventory = Inventory::default();
     for row in sqlx::query("SELECT id, kind, name FROM tenants ORDER BY id").fetch_all(&mut *c).await? {
         inventory.tenants.push(Tenant {
             id: row.try_get("id")?,
@@ -47,14 +50,9 @@ pub(super) async fn load(c: &mut SqliteConnection) -> Result<Loaded, StoreError>
 }
 
 pub(super) async fn tenant(c: &mut SqliteConnection, id: &str) -> Result<Option<Tenant>, StoreError> {
-    let row =
-        sqlx::query("SELECT id, kind, name FROM tenants WHERE id = ?").bind(id).fetch_optional(&mut *c).await?;
+    let row = sqlx::query("SELECT id, kind, name FROM tenants WHERE id = ?").bind(id).fetch_optional(&mut *c).await?;
     row.map(|row| {
-        Ok(Tenant {
-            id: row.try_get("id")?,
-            kind: kind_from_str(row.try_get("kind")?)?,
-            name: row.try_get("name")?,
-        })
+        Ok(Tenant { id: row.try_get("id")?, kind: kind_from_str(row.try_get("kind")?)?, name: row.try_get("name")? })
     })
     .transpose()
 }
@@ -77,10 +75,8 @@ pub(super) async fn tenants(c: &mut SqliteConnection, page: &Page) -> Result<Vec
 }
 
 pub(super) async fn units(c: &mut SqliteConnection, tenant: &str) -> Result<Vec<UnitPath>, StoreError> {
-    let rows = sqlx::query("SELECT path FROM units WHERE tenant = ? ORDER BY path")
-        .bind(tenant)
-        .fetch_all(&mut *c)
-        .await?;
+    let rows =
+        sqlx::query("SELECT path FROM units WHERE tenant = ? ORDER BY path").bind(tenant).fetch_all(&mut *c).await?;
     rows.iter().map(|row| path_from_str(row.try_get("path")?)).collect()
 }
 
@@ -92,7 +88,11 @@ pub(super) async fn subscription(c: &mut SqliteConnection, id: &str) -> Result<O
     row.as_ref().map(subscription_from_row).transpose()
 }
 
-pub(super) async fn subscriptions(c: &mut SqliteConnection, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError> {
+pub(super) async fn subscriptions(
+    c: &mut SqliteConnection,
+    tenant: Option<&str>,
+    page: &Page,
+) -> Result<Vec<Subscription>, StoreError> {
     // Two statements, so that a tenant's page is a range of the
     // (tenant, id) index rather than a filtered scan of everyone's.
     let after = page.after.as_deref().unwrap_or("");
@@ -109,19 +109,21 @@ pub(super) async fn subscriptions(c: &mut SqliteConnection, tenant: Option<&str>
             .await?
         }
         None => {
-            sqlx::query(
-                "SELECT id, tenant, unit, region, services FROM subscriptions WHERE id > ? ORDER BY id LIMIT ?",
-            )
-            .bind(after)
-            .bind(limit(page))
-            .fetch_all(&mut *c)
-            .await?
+            sqlx::query("SELECT id, tenant, unit, region, services FROM subscriptions WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(after)
+                .bind(limit(page))
+                .fetch_all(&mut *c)
+                .await?
         }
     };
     rows.iter().map(subscription_from_row).collect()
 }
 
-pub(super) async fn subscriptions_within(c: &mut SqliteConnection, tenant: &str, unit: &UnitPath) -> Result<u64, StoreError> {
+pub(super) async fn subscriptions_within(
+    c: &mut SqliteConnection,
+    tenant: &str,
+    unit: &UnitPath,
+) -> Result<u64, StoreError> {
     let below = format!("{}/", unit.as_str());
     let n: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM subscriptions WHERE tenant = ? AND (unit = ? OR substr(unit, 1, length(?)) = ?)",
@@ -143,7 +145,11 @@ pub(super) async fn order(c: &mut SqliteConnection, id: &str) -> Result<Option<O
     }
 }
 
-pub(super) async fn orders(c: &mut SqliteConnection, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError> {
+pub(super) async fn orders(
+    c: &mut SqliteConnection,
+    tenant: Option<&str>,
+    page: &Page,
+) -> Result<Vec<Order>, StoreError> {
     let before: i64 = match &page.after {
         Some(id) => sqlx::query_scalar("SELECT seq FROM orders WHERE id = ?")
             .bind(id)
@@ -270,7 +276,11 @@ pub(super) async fn notice(c: &mut SqliteConnection, id: &str) -> Result<Option<
     body.as_deref().map(from_json).transpose()
 }
 
-pub(super) async fn outbox_due(c: &mut SqliteConnection, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+pub(super) async fn outbox_due(
+    c: &mut SqliteConnection,
+    now_ms: i64,
+    limit: u32,
+) -> Result<Vec<OutboxItem>, StoreError> {
     let rows = sqlx::query(
         "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_at_ms <= ? ORDER BY next_at_ms, id LIMIT ?",
     )
@@ -282,10 +292,8 @@ pub(super) async fn outbox_due(c: &mut SqliteConnection, now_ms: i64, limit: u32
 }
 
 pub(super) async fn outbox_of(c: &mut SqliteConnection, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
-    let rows = sqlx::query("SELECT * FROM outbox WHERE notice_id = ? ORDER BY id")
-        .bind(notice_id)
-        .fetch_all(&mut *c)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM outbox WHERE notice_id = ? ORDER BY id").bind(notice_id).fetch_all(&mut *c).await?;
     rows.iter().map(outbox_from_row).collect()
 }
 
@@ -306,9 +314,8 @@ pub(super) async fn users(c: &mut SqliteConnection) -> Result<Vec<(User, [u8; 32
                 created_at: Timestamp(row.try_get("created_at")?),
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
             };
-            let hash: [u8; 32] = hash
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("user {:?}: bad token hash", user.name)))?;
+            let hash: [u8; 32] =
+                hash.try_into().map_err(|_| StoreError::Corrupt(format!("user {:?}: bad token hash", user.name)))?;
             Ok((user, hash))
         })
         .collect()
@@ -349,7 +356,11 @@ pub(super) async fn log_entries(c: &mut SqliteConnection, start: u64, end: u64) 
     Ok(out)
 }
 
-pub(super) async fn log_records(c: &mut SqliteConnection, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
+pub(super) async fn log_records(
+    c: &mut SqliteConnection,
+    start: u64,
+    limit: u32,
+) -> Result<Vec<LogRecord>, StoreError> {
     let rows = sqlx::query("SELECT * FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?")
         .bind(start as i64)
         .bind(i64::from(limit.clamp(1, 100_000)))

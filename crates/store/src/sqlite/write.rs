@@ -215,15 +215,17 @@ async fn apply_one(c: &mut SqliteConnection, at: i64, op: &Op) -> Result<(), Sto
                 .await?;
         }
         Op::DecideAppeal(appeal) => {
-            let done = sqlx::query(
-                "UPDATE appeals SET body = ? WHERE id = ? AND json_extract(body, '$.decision') IS NULL",
-            )
-            .bind(to_json(appeal)?)
-            .bind(&appeal.id)
-            .execute(&mut *c)
-            .await?;
+            let done =
+                sqlx::query("UPDATE appeals SET body = ? WHERE id = ? AND json_extract(body, '$.decision') IS NULL")
+                    .bind(to_json(appeal)?)
+                    .bind(&appeal.id)
+                    .execute(&mut *c)
+                    .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!("appeal {:?} does not exist or is decided already", appeal.id)));
+                return Err(StoreError::Conflict(format!(
+                    "appeal {:?} does not exist or is decided already",
+                    appeal.id
+                )));
             }
         }
         Op::Enqueue { notice_id, body } => {
