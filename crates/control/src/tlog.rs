@@ -61,37 +61,42 @@ impl HistoryError {
     }
 }
 
-/// Checks that `tree` reproduces every signed checkpoint (size, note) and
-/// so extends each: the condition for signing anything over it.
+/// Checks that `tree` reproduces every signed checkpoint (size, note),
+/// smallest first, and so extends each: the condition for signing anything
+/// over it. Once a prefix of the log differs, every longer prefix differs
+/// too, so the first checkpoint the tree no longer reproduces is found by
+/// bisection; each checkpoint the search relies on is verified with `key`
+/// (O(log n) signatures, not one per checkpoint).
 pub(crate) fn check_history(tree: &Tree, checkpoints: &[(u64, String)], key: &VerifierKey) -> Result<(), HistoryError> {
-    let mut opened = Vec::with_capacity(checkpoints.len());
-    for (size, note) in checkpoints {
+    let open = |(size, note): &(u64, String)| -> Result<Checkpoint, HistoryError> {
         let checkpoint =
             Checkpoint::open(note, key).map_err(|e| HistoryError::BadCheckpoint { size: *size, why: e.to_string() })?;
         if checkpoint.size != *size {
-            return Err(HistoryError::BadCheckpoint {
-                size: *size,
-                why: format!("it says {} entries", checkpoint.size),
-            });
+            return Err(HistoryError::BadCheckpoint { size: *size, why: format!("it says {} entries", checkpoint.size) });
         }
-        opened.push(checkpoint);
-    }
-    if let Some(largest) = opened.last()
-        && largest.size > tree.size()
-    {
+        Ok(checkpoint)
+    };
+    let Some(largest) = checkpoints.last() else { return Ok(()) };
+    let largest = open(largest)?;
+    if largest.size > tree.size() {
         return Err(HistoryError::Missing { index: tree.size(), signed: largest.size });
     }
-    // Once a prefix differs, every longer prefix differs too: the first
-    // checkpoint the tree no longer reproduces is found by bisection.
     let reproduces = |c: &Checkpoint| tree.root_at(c.size).is_ok_and(|root| root == c.root);
-    let first_bad = opened.partition_point(reproduces);
-    match opened.get(first_bad) {
-        None => Ok(()),
-        Some(bad) => {
-            let good = if first_bad == 0 { 0 } else { opened[first_bad - 1].size };
-            Err(HistoryError::Differs { index: good, good, bad: bad.size })
+    if reproduces(&largest) {
+        return Ok(());
+    }
+    // Invariant: checkpoints[..low] reproduce, checkpoints[high..] do not.
+    let (mut low, mut high) = (0, checkpoints.len() - 1);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if reproduces(&open(&checkpoints[mid])?) {
+            low = mid + 1;
+        } else {
+            high = mid;
         }
     }
+    let good = if high == 0 { 0 } else { checkpoints[high - 1].0 };
+    Err(HistoryError::Differs { index: good, good, bad: checkpoints[high].0 })
 }
 
 /// What `fsck` found in a store's log and state.
