@@ -72,7 +72,10 @@ pub(crate) fn check_history(tree: &Tree, checkpoints: &[(u64, String)], key: &Ve
         let checkpoint =
             Checkpoint::open(note, key).map_err(|e| HistoryError::BadCheckpoint { size: *size, why: e.to_string() })?;
         if checkpoint.size != *size {
-            return Err(HistoryError::BadCheckpoint { size: *size, why: format!("it says {} entries", checkpoint.size) });
+            return Err(HistoryError::BadCheckpoint {
+                size: *size,
+                why: format!("it says {} entries", checkpoint.size),
+            });
         }
         Ok(checkpoint)
     };
