@@ -124,15 +124,15 @@ impl Core {
         };
         self.unpublished.lock().unwrap_or_else(|e| e.into_inner()).push((version, streamed));
         for change in &changes {
-            if let Change::PutOrder(order) = change {
-                if let Some(end) = order.spec.end {
-                    let key = (end, order.id.clone());
-                    // An order lifted before its end never expires.
-                    if order.is_effective() && order.lifted_at.is_none_or(|lifted| lifted > end) {
-                        w.expiries.insert(key);
-                    } else {
-                        w.expiries.remove(&key);
-                    }
+            if let Change::PutOrder(order) = change
+                && let Some(end) = order.spec.end
+            {
+                let key = (end, order.id.clone());
+                // An order lifted before its end never expires.
+                if order.is_effective() && order.lifted_at.is_none_or(|lifted| lifted > end) {
+                    w.expiries.insert(key);
+                } else {
+                    w.expiries.remove(&key);
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! verdict's control plane: every governance change goes through the
-//! ledger ([`Core::begin`] in `ledger.rs`), which reads what the change
+//! ledger (`Core::begin` in `ledger.rs`), which reads what the change
 //! depends on and writes it, with its transparency-log entries, in one store
 //! transaction; the derived state (engine snapshot, inventory index, Merkle
 //! tree, feed) follows from what was committed, and the change is

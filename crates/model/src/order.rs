@@ -425,7 +425,7 @@ impl Order {
     /// Whether the order's timeline still runs at `now`: neither lifted nor
     /// past its end (it may not have started yet, nor been approved).
     pub fn binding_at(&self, now: Timestamp) -> bool {
-        !self.lifted_at.is_some_and(|t| t <= now) && !self.spec.end.is_some_and(|end| end <= now)
+        self.lifted_at.is_none_or(|t| t > now) && self.spec.end.is_none_or(|end| end > now)
     }
 
     /// The phase governing instant `at`, lifting and approval included.
