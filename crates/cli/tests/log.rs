@@ -386,7 +386,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
     rt.block_on(async {
         use verdict_store::Store as _;
         let store = verdict_store::SqliteStore::open(&dir.join("verdict.db")).await.unwrap();
-        let records = store.log_records(0, 100_000).await.unwrap();
+        let records = store.read().await.unwrap().log_records(0, 100_000).await.unwrap();
         let logged: std::collections::HashSet<String> = records
             .iter()
             .filter(|r| r.kind == "subscription.created")
@@ -395,7 +395,10 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
             })
             .collect();
         for id in &acknowledged {
-            assert!(store.subscription(id).await.unwrap().is_some(), "{id} was acknowledged but is not stored");
+            assert!(
+                store.read().await.unwrap().subscription(id).await.unwrap().is_some(),
+                "{id} was acknowledged but is not stored"
+            );
             assert!(logged.contains(id), "{id} was acknowledged but is not logged");
         }
     });

@@ -7,7 +7,7 @@ use verdict_engine::Change;
 use verdict_model::{
     Appeal, AppealDecision, AppealOutcome, Approval, Lifecycle, Notice, NoticeKind, Order, OrderSpec, OrderState,
 };
-use verdict_store::Op;
+use verdict_store::{Op, Reads};
 
 use crate::ledger::{Prepared, Tx};
 use crate::log::{Actor, Draft};
@@ -15,30 +15,20 @@ use crate::notices::write_notice;
 use crate::orders::{check_scope, new_order, new_order_id, order_draft, order_in, write_lift};
 use crate::{Core, CoreError, Principal, conflict, new_id};
 
-/// An appeal by id, read inside an action.
-async fn appeal_in(tx: &mut Tx<'_>, id: &str) -> Result<Appeal, CoreError> {
-    tx.store()
-        .appeals(None)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| CoreError::NotFound { kind: "appeal", id: id.to_owned() })
+/// An appeal by id.
+async fn appeal_in(reads: &mut dyn Reads, id: &str) -> Result<Appeal, CoreError> {
+    reads.appeal(id).await?.ok_or_else(|| CoreError::NotFound { kind: "appeal", id: id.to_owned() })
 }
 
 impl Core {
     /// Appeals, newest first, optionally of one tenant.
     pub async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, CoreError> {
-        Ok(self.store.appeals(tenant).await?)
+        Ok(self.reads().await?.appeals(tenant).await?)
     }
 
     /// One appeal.
     pub async fn appeal(&self, id: &str) -> Result<Appeal, CoreError> {
-        self.store
-            .appeals(None)
-            .await?
-            .into_iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| CoreError::NotFound { kind: "appeal", id: id.to_owned() })
+        appeal_in(&mut *self.reads().await?, id).await
     }
 
     /// A tenant's user appeals an order in force against its tenant.
@@ -115,14 +105,14 @@ impl Core {
             return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reasons (the tenant reads them)")));
         }
         let mut tx = self.begin().await?;
-        let mut appeal = appeal_in(&mut tx, appeal_id).await?;
+        let mut appeal = appeal_in(tx.store(), appeal_id).await?;
         if let Some(decision) = &appeal.decision {
             return Err(conflict(
                 "appeal-decided",
                 format!("appeal {appeal_id} was already decided ({}) by {}", decision.outcome.as_str(), decision.by),
             ));
         }
-        let order = order_in(&mut tx, &appeal.order).await?;
+        let order = order_in(tx.store(), &appeal.order).await?;
         let involved = order.lifecycle.proposed_by.as_deref() == Some(who.name.as_str())
             || order.lifecycle.approvals.iter().any(|a| a.by == who.name);
         if involved {
@@ -148,7 +138,7 @@ impl Core {
                 spec.case_id = order.spec.case_id.clone();
                 spec.amends = None;
                 spec.validate(self.snapshot().catalog())?;
-                check_scope(&mut tx, &spec).await?;
+                check_scope(tx.store(), &spec).await?;
                 Some(spec)
             }
             (_, _) => None,
@@ -188,19 +178,19 @@ impl Core {
     /// committed them apart, left unfinished when it crashed. Runs on start;
     /// a decision and its effects are one action now.
     pub async fn complete_appeals(&self) -> Result<(), CoreError> {
-        for appeal in self.store.appeals(None).await? {
+        for appeal in self.reads().await?.appeals(None).await? {
             if appeal.decision.is_none() {
                 continue;
             }
             let done =
-                self.store.notices(Some(&appeal.tenant)).await?.into_iter().any(|n| {
+                self.reads().await?.notices(Some(&appeal.tenant)).await?.into_iter().any(|n| {
                     n.kind == NoticeKind::AppealOutcome && n.appeal.as_ref().is_some_and(|a| a.id == appeal.id)
                 });
             if done {
                 continue;
             }
             let mut tx = self.begin().await?;
-            let order = order_in(&mut tx, &appeal.order).await?;
+            let order = order_in(tx.store(), &appeal.order).await?;
             carry_out(&mut tx, &appeal, order).await?;
             tx.commit().await?;
         }
@@ -256,7 +246,7 @@ async fn write_amendment(
     spec: OrderSpec,
     id: &str,
 ) -> Result<Order, CoreError> {
-    check_scope(tx, &spec).await?;
+    check_scope(tx.store(), &spec).await?;
     let now = tx.now();
     let lifecycle = Lifecycle {
         state: OrderState::Approved,

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use verdict_model::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, Role};
-use verdict_store::Op;
+use verdict_store::{Op, Reads};
 
 use crate::ledger::{Prepared, Tx};
 use crate::log::Draft;
@@ -24,27 +24,27 @@ fn newest(clauses: Vec<Clause>, id: &str) -> Option<Clause> {
     clauses.into_iter().filter(|c| c.id == id).max_by_key(|c| c.version)
 }
 
-/// The newest version of clause `id`, read inside an action.
-pub(crate) async fn clause_in(tx: &mut Tx<'_>, id: &str) -> Result<Option<Clause>, CoreError> {
-    Ok(newest(tx.store().clauses().await?, id))
+/// The newest version of clause `id`.
+pub(crate) async fn clause_in(reads: &mut dyn Reads, id: &str) -> Result<Option<Clause>, CoreError> {
+    Ok(newest(reads.clauses().await?, id))
 }
 
 impl Core {
     /// Every version of every clause.
     pub async fn clauses(&self) -> Result<Vec<Clause>, CoreError> {
-        Ok(self.store.clauses().await?)
+        Ok(self.reads().await?.clauses().await?)
     }
 
     /// The newest version of clause `id`.
     pub async fn clause(&self, id: &str) -> Result<Option<Clause>, CoreError> {
-        Ok(newest(self.store.clauses().await?, id))
+        clause_in(&mut *self.reads().await?, id).await
     }
 
     /// Publishes a clause, as version 1 or the next version of its id.
     pub async fn publish_clause(&self, who: &Principal, mut clause: Clause) -> Result<Clause, CoreError> {
         clause.validate()?;
         let mut tx = self.begin().await?;
-        clause.version = clause_in(&mut tx, &clause.id).await?.map_or(1, |c| c.version + 1);
+        clause.version = clause_in(tx.store(), &clause.id).await?.map_or(1, |c| c.version + 1);
         clause.created_at = tx.now();
         // Clauses are the provider's public terms: the whole text is public.
         let draft = Draft::new(
@@ -68,14 +68,19 @@ impl Core {
 
     /// One case and its timeline.
     pub async fn case(&self, id: &str) -> Result<(Case, Vec<CaseEvent>), CoreError> {
-        let case = self.store.case(id).await?.ok_or_else(|| CoreError::NotFound { kind: "case", id: id.to_owned() })?;
-        let events = self.store.case_events(id).await?;
+        let case = self
+            .reads()
+            .await?
+            .case(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { kind: "case", id: id.to_owned() })?;
+        let events = self.reads().await?.case_events(id).await?;
         Ok((case, events))
     }
 
     /// Cases, newest first.
     pub async fn cases(&self, tenant: Option<&str>) -> Result<Vec<Case>, CoreError> {
-        Ok(self.store.cases(tenant, 1000).await?)
+        Ok(self.reads().await?.cases(tenant, 1000).await?)
     }
 
     /// Opens a case against units of a tenant under named clauses.
@@ -90,7 +95,7 @@ impl Core {
             return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{unit}", spec.tenant) });
         }
         for clause in &spec.clauses {
-            if clause_in(&mut tx, clause).await?.is_none() {
+            if clause_in(tx.store(), clause).await?.is_none() {
                 return Err(CoreError::UnknownReference { kind: "clause", id: clause.clone() });
             }
         }
@@ -159,7 +164,7 @@ impl Core {
         };
         tx.write(&who.actor(), change).await?;
         tx.commit().await?;
-        let events = self.store.case_events(&case.id).await?;
+        let events = self.reads().await?.case_events(&case.id).await?;
         let event = events.into_iter().last().unwrap_or(event);
         Ok((case, event))
     }

@@ -86,6 +86,14 @@ pub(crate) fn hit(name: &'static str) -> Result<(), CoreError> {
     }
 }
 
+/// A failpoint where nothing can refuse, only die (after a commit): armed
+/// either way, the process dies.
+pub(crate) fn die_here(name: &'static str) {
+    if let Err(e) = hit(name) {
+        panic!("{e}");
+    }
+}
+
 /// A failpoint: without the `failpoints` feature, nothing at all.
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]

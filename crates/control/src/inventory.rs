@@ -62,27 +62,27 @@ async fn unit_exists(tx: &mut Tx<'_>, tenant: &str, path: &UnitPath) -> Result<b
 impl Core {
     /// One tenant.
     pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>, CoreError> {
-        Ok(self.store.tenant(id).await?)
+        Ok(self.reads().await?.tenant(id).await?)
     }
 
     /// Tenants by id, a page at a time.
     pub async fn tenants(&self, page: &Page) -> Result<Vec<Tenant>, CoreError> {
-        Ok(self.store.tenants(page).await?)
+        Ok(self.reads().await?.tenants(page).await?)
     }
 
     /// A tenant's units by path.
     pub async fn units(&self, tenant: &str) -> Result<Vec<UnitPath>, CoreError> {
-        Ok(self.store.units(tenant).await?)
+        Ok(self.reads().await?.units(tenant).await?)
     }
 
     /// One subscription.
     pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>, CoreError> {
-        Ok(self.store.subscription(id).await?)
+        Ok(self.reads().await?.subscription(id).await?)
     }
 
     /// Subscriptions by id, optionally of one tenant, a page at a time.
     pub async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, CoreError> {
-        Ok(self.store.subscriptions(tenant, page).await?)
+        Ok(self.reads().await?.subscriptions(tenant, page).await?)
     }
 
     /// Creates a tenant; refuses one that exists.
@@ -121,7 +121,7 @@ impl Core {
         let created: Vec<UnitPath> = unit.path.lineage().into_iter().filter(|p| !existing.contains(p)).collect();
         let ops =
             created.iter().map(|path| Op::PutUnit(Unit { tenant: unit.tenant.clone(), path: path.clone() })).collect();
-        let kind = customer_kind(&mut tx, &unit.tenant).await?;
+        let kind = customer_kind(tx.store(), &unit.tenant).await?;
         let draft = Draft::new("unit.created", json!({"customer_kind": kind, "units_created": created.len()}))
             .tenant(&unit.tenant)
             .units(&created);
@@ -174,7 +174,7 @@ impl Core {
             }
         }
         let unit = Unit { tenant: tenant.to_owned(), path: path.clone() };
-        let kind = customer_kind(&mut tx, tenant).await?;
+        let kind = customer_kind(tx.store(), tenant).await?;
         let draft = Draft::new("unit.deleted", json!({"customer_kind": kind})).tenant(tenant).units([path]);
         let change = Prepared {
             at: tx.now(),
@@ -204,7 +204,7 @@ impl Core {
         if tx.store().subscription(&sub.id).await?.is_some() {
             return Err(CoreError::Exists { kind: "subscription", id: sub.id });
         }
-        let kind = customer_kind(&mut tx, &sub.tenant).await?;
+        let kind = customer_kind(tx.store(), &sub.tenant).await?;
         let draft = Draft::new(
             "subscription.created",
             json!({"customer_kind": kind, "region": sub.region, "services": sub.services}),
@@ -228,8 +228,8 @@ impl Core {
     /// binding it now that would not cover it at its new place retain it.
     pub async fn move_subscription(&self, actor: &Actor, id: &str, unit: UnitPath) -> Result<Moved, CoreError> {
         let mut tx = self.begin().await?;
-        let mut sub = self
-            .store
+        let mut sub = tx
+            .store()
             .subscription(id)
             .await?
             .ok_or_else(|| CoreError::NotFound { kind: "subscription", id: id.to_owned() })?;
@@ -238,7 +238,7 @@ impl Core {
         }
         let now = tx.now();
         let retained_by = tx.snapshot().orders_covering(id, now);
-        let kind = customer_kind(&mut tx, &sub.tenant).await?;
+        let kind = customer_kind(tx.store(), &sub.tenant).await?;
         let draft = Draft::new("subscription.moved", json!({"customer_kind": kind, "retained": retained_by.len()}))
             .tenant(&sub.tenant)
             .units([&sub.unit, &unit])
@@ -270,7 +270,7 @@ impl Core {
         };
         let now = tx.now();
         let retained_by = tx.snapshot().orders_covering(id, now);
-        let kind = customer_kind(&mut tx, &sub.tenant).await?;
+        let kind = customer_kind(tx.store(), &sub.tenant).await?;
         let draft = Draft::new("subscription.deleted", json!({"customer_kind": kind, "retained": retained_by.len()}))
             .tenant(&sub.tenant)
             .units([&sub.unit])

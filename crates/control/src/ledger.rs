@@ -147,7 +147,7 @@ impl Core {
                 Ok(next) => self.inventory.store(Arc::new(next)),
                 Err(e) => {
                     tracing::error!(error = %e, "inventory index update failed after commit; rebuilding from the store");
-                    let loaded = self.store.load().await?;
+                    let loaded = self.reads().await?.load().await?;
                     let (index, locator) = InventoryIndex::build(catalog, &loaded.inventory);
                     w.locator = locator;
                     self.inventory.store(Arc::new(index));
@@ -314,9 +314,7 @@ impl Tx<'_> {
         let Some(version) = self.version else { return Ok(self.writer.snapshot.version()) };
         // From here on a failure is a crash: nothing may refuse between the
         // commit and the derived state, which a restart rebuilds anyway.
-        if let Err(e) = failpoint::hit("ledger.after-commit") {
-            panic!("{e}");
-        }
+        failpoint::die_here("ledger.after-commit");
         let done = Committed {
             leaves: std::mem::take(&mut self.leaves),
             changes: std::mem::take(&mut self.changes),

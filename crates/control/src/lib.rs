@@ -50,7 +50,7 @@ use tokio::sync::Mutex;
 use verdict_engine::{Change, Engine, Snapshot};
 use verdict_log::{Hash, Tree};
 use verdict_model::{Catalog, Order, OrderStatus, Timestamp};
-use verdict_store::Store;
+use verdict_store::{Reads, Store};
 
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
@@ -149,15 +149,16 @@ impl Core {
         key: SigningKey,
         clock: Arc<dyn Clock>,
     ) -> Result<Core, CoreError> {
-        let tree = Tree::from_leaves(store.log_leaves().await.map_err(|e| match e {
+        let mut reads = store.read().await?;
+        let tree = Tree::from_leaves(reads.log_leaves().await.map_err(|e| match e {
             verdict_store::StoreError::Corrupt(why) => CoreError::History(HistoryError::Unreadable(why)),
             other => other.into(),
         })?);
-        let checkpoints = store.checkpoints().await?;
+        let checkpoints = reads.checkpoints().await?;
         tlog::check_history(&tree, &checkpoints, &key.verifier())?;
-        let loaded = store.load().await?;
+        let loaded = reads.load().await?;
         let version = loaded.version;
-        let logged: HashSet<String> = store.logged_expiries().await?.into_iter().collect();
+        let logged: HashSet<String> = reads.logged_expiries().await?.into_iter().collect();
         let expiries = loaded
             .orders
             .iter()
@@ -170,7 +171,8 @@ impl Core {
             .collect();
         let snapshot = Arc::new(Self::compile_loaded(&loaded)?);
         let (inventory, locator) = InventoryIndex::build(snapshot.catalog(), &loaded.inventory);
-        let users = store.users().await?;
+        let users = reads.users().await?;
+        drop(reads);
         // Whatever a crash left committed but unsynced is kept: sync it
         // before signing over it. The tree extends every stored checkpoint
         // (checked above), so this signature extends every one signed.
@@ -234,7 +236,7 @@ impl Core {
     /// Compiles a snapshot straight from a store, without opening a
     /// control plane (for read-only tools such as `verdict check --data`).
     pub async fn compile(store: &dyn Store) -> Result<Snapshot, CoreError> {
-        Self::compile_loaded(&store.load().await?)
+        Self::compile_loaded(&store.read().await?.load().await?)
     }
 
     /// The engine that answers decisions.
@@ -292,6 +294,11 @@ impl Core {
         hasher.update(first.unwrap_or([0; 32]));
         hasher.update(serde_json::to_vec(self.snapshot().catalog()).unwrap_or_default());
         hex(&hasher.finalize()[..16])
+    }
+
+    /// A reader of committed state.
+    pub(crate) async fn reads(&self) -> Result<Box<dyn Reads>, CoreError> {
+        Ok(self.store.read().await?)
     }
 
     /// Where an order stands now, by the control plane's clock.

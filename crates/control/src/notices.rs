@@ -27,7 +27,7 @@ fn how_to_appeal(order: &str) -> String {
 /// The statement of reasons for `order` as it stands.
 async fn statement_in(tx: &mut Tx<'_>, order: &Order) -> Result<StatementOfReasons, CoreError> {
     let spec = &order.spec;
-    let clause = clause_in(tx, &spec.clause)
+    let clause = clause_in(tx.store(), &spec.clause)
         .await?
         .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
     let (case, events) = match &spec.case_id {
@@ -114,7 +114,7 @@ pub(crate) async fn write_notice(
     let draft = Draft::new(
         "notice.issued",
         json!({"notice": notice.id, "kind": kind.as_str(), "order": order.id, "clause": spec.clause,
-               "restriction": "partial_suspension", "customer_kind": customer_kind(tx, &spec.tenant).await?}),
+               "restriction": "partial_suspension", "customer_kind": customer_kind(tx.store(), &spec.tenant).await?}),
     )
     .tenant(&spec.tenant)
     .subject(&notice.id)
@@ -133,12 +133,12 @@ pub(crate) async fn write_notice(
 impl Core {
     /// Notices, newest first, optionally of one tenant.
     pub async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, CoreError> {
-        Ok(self.store.notices(tenant).await?)
+        Ok(self.reads().await?.notices(tenant).await?)
     }
 
     /// One notice.
     pub async fn notice(&self, id: &str) -> Result<Notice, CoreError> {
-        self.store.notice(id).await?.ok_or_else(|| CoreError::NotFound { kind: "notice", id: id.to_owned() })
+        self.reads().await?.notice(id).await?.ok_or_else(|| CoreError::NotFound { kind: "notice", id: id.to_owned() })
     }
 
     /// Issues the restriction notice of every approved order proposed from a
@@ -146,7 +146,7 @@ impl Core {
     /// this finds something only in a store written by an older version
     /// that committed them apart; it runs on start.
     pub(crate) async fn issue_pending_notices(&self) -> Result<Vec<Notice>, CoreError> {
-        let noticed: HashSet<String> = self.store.notices(None).await?.into_iter().map(|n| n.order).collect();
+        let noticed: HashSet<String> = self.reads().await?.notices(None).await?.into_iter().map(|n| n.order).collect();
         let mut issued = Vec::new();
         for order in self.all_orders(None).await? {
             // An amendment made on appeal is noticed by the appeal's outcome
@@ -170,12 +170,12 @@ impl Core {
 
     /// Undelivered notices due by `now_ms`, oldest first.
     pub async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, CoreError> {
-        Ok(self.store.outbox_due(now_ms, limit).await?)
+        Ok(self.reads().await?.outbox_due(now_ms, limit).await?)
     }
 
     /// Every delivery attempt of a notice.
     pub async fn outbox_of(&self, notice_id: &str) -> Result<Vec<OutboxItem>, CoreError> {
-        Ok(self.store.outbox_of(notice_id).await?)
+        Ok(self.reads().await?.outbox_of(notice_id).await?)
     }
 
     /// Records that a notice was delivered.

@@ -12,7 +12,7 @@ use verdict_model::{
     Approval, Guard, GuardOverride, Lifecycle, Order, OrderSpec, OrderState, OrderStatus, Rejection, Timestamp,
     UnitPath,
 };
-use verdict_store::{Op, Page};
+use verdict_store::{Op, Page, Reads};
 
 use crate::cases::clause_in;
 use crate::ledger::{Prepared, Tx};
@@ -27,13 +27,13 @@ pub(crate) fn new_order_id() -> Result<String, CoreError> {
 }
 
 /// The customer kind of a tenant, as the log's public parts name it.
-pub(crate) async fn customer_kind(tx: &mut Tx<'_>, tenant: &str) -> Result<String, CoreError> {
-    Ok(tx.store().tenant(tenant).await?.map(|t| t.kind.as_str().to_owned()).unwrap_or_default())
+pub(crate) async fn customer_kind(reads: &mut dyn Reads, tenant: &str) -> Result<String, CoreError> {
+    Ok(reads.tenant(tenant).await?.map(|t| t.kind.as_str().to_owned()).unwrap_or_default())
 }
 
 /// An order by id, read inside an action.
-pub(crate) async fn order_in(tx: &mut Tx<'_>, id: &str) -> Result<Order, CoreError> {
-    tx.store().order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })
+pub(crate) async fn order_in(reads: &mut dyn Reads, id: &str) -> Result<Order, CoreError> {
+    reads.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })
 }
 
 /// A new order, next in sequence and in the log.
@@ -59,18 +59,18 @@ pub(crate) async fn new_order(
 
 /// Every unit and subscription in an order's scope exists and belongs to
 /// its tenant.
-pub(crate) async fn check_scope(tx: &mut Tx<'_>, spec: &OrderSpec) -> Result<(), CoreError> {
-    if tx.store().tenant(&spec.tenant).await?.is_none() {
+pub(crate) async fn check_scope(reads: &mut dyn Reads, spec: &OrderSpec) -> Result<(), CoreError> {
+    if reads.tenant(&spec.tenant).await?.is_none() {
         return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant.clone() });
     }
-    let units: HashSet<UnitPath> = tx.store().units(&spec.tenant).await?.into_iter().collect();
+    let units: HashSet<UnitPath> = reads.units(&spec.tenant).await?.into_iter().collect();
     for unit in &spec.scope.units {
         if !units.contains(unit) {
             return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", spec.tenant, unit) });
         }
     }
     for id in &spec.scope.subscriptions {
-        match tx.store().subscription(id).await? {
+        match reads.subscription(id).await? {
             None => return Err(CoreError::UnknownReference { kind: "subscription", id: id.clone() }),
             Some(sub) if sub.tenant != spec.tenant => {
                 return Err(CoreError::ScopeSpansTenants {
@@ -120,7 +120,7 @@ pub(crate) async fn order_draft(tx: &mut Tx<'_>, kind: &'static str, order: &Ord
         "order": order.id,
         "clause": spec.clause,
         "restriction": "partial_suspension",
-        "customer_kind": customer_kind(tx, &spec.tenant).await?,
+        "customer_kind": customer_kind(tx.store(), &spec.tenant).await?,
         "services": spec.services,
         "exempt": spec.exempt,
         "phases": phases,
@@ -168,7 +168,7 @@ pub(crate) async fn write_lift(
     order.lifted_at = Some(now);
     order.lift_reason = Some(reason.to_owned());
     order.superseded_by = superseded_by.map(str::to_owned);
-    let kind = customer_kind(tx, &order.spec.tenant).await?;
+    let kind = customer_kind(tx.store(), &order.spec.tenant).await?;
     let mut public = json!({"order": id, "clause": order.spec.clause, "customer_kind": kind, "lifted": now});
     if let Some(by) = superseded_by {
         public["superseded_by"] = json!(by);
@@ -214,7 +214,7 @@ impl Core {
     pub async fn create_order(&self, actor: &Actor, spec: OrderSpec) -> Result<(Order, u64), CoreError> {
         spec.validate(self.snapshot().catalog())?;
         let mut tx = self.begin().await?;
-        check_scope(&mut tx, &spec).await?;
+        check_scope(tx.store(), &spec).await?;
         let order = new_order(&mut tx, new_order_id()?, spec, Lifecycle::default()).await?;
         let mut draft = order_draft(&mut tx, "order.created", &order).await?;
         // Loaded directly, with no case and no approvers: the log says so in
@@ -236,7 +236,7 @@ impl Core {
 
     /// One order.
     pub async fn order(&self, id: &str) -> Result<Option<Order>, CoreError> {
-        Ok(self.store.order(id).await?)
+        Ok(self.reads().await?.order(id).await?)
     }
 
     /// Orders newest first, optionally of one tenant and in one status now,
@@ -248,10 +248,13 @@ impl Core {
         page: &Page,
     ) -> Result<Vec<Order>, CoreError> {
         let now = self.now();
+        let mut reads = self.reads().await?;
         let mut out = Vec::new();
-        let mut scan = page.clone();
+        // Status depends on the time, so it is filtered here, reading the
+        // store a bounded page at a time until the page is full.
+        let mut scan = Page { after: page.after.clone(), limit: page.limit.clamp(1, 1000) };
         loop {
-            let batch = self.store.orders(tenant, &scan).await?;
+            let batch = reads.orders(tenant, &scan).await?;
             let done = batch.len() < scan.limit as usize;
             scan.after = batch.last().map(|o| o.id.clone());
             for order in batch {
@@ -278,7 +281,7 @@ impl Core {
             return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reason (say why the order is lifted)")));
         }
         let mut tx = self.begin().await?;
-        let order = order_in(&mut tx, id).await?;
+        let order = order_in(tx.store(), id).await?;
         let order = write_lift(&mut tx, actor, order, reason, None).await?;
         let version = tx.commit().await?;
         Ok((order, version))
@@ -311,10 +314,10 @@ impl Core {
                 format!("case {case_id} concerns {:?}, not clause {}", case.spec.clauses, spec.clause),
             ));
         }
-        let clause = clause_in(&mut tx, &spec.clause)
+        let clause = clause_in(tx.store(), &spec.clause)
             .await?
             .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
-        check_scope(&mut tx, &spec).await?;
+        check_scope(tx.store(), &spec).await?;
         if let Some(old) = &spec.amends {
             amendable(&mut tx, old, &spec).await?;
         }
@@ -359,7 +362,7 @@ impl Core {
 
     /// Every guard.
     pub async fn guards(&self) -> Result<Vec<Guard>, CoreError> {
-        Ok(self.store.guards().await?)
+        Ok(self.reads().await?.guards().await?)
     }
 
     /// Declares (or replaces) a guard.
@@ -394,12 +397,6 @@ impl Core {
         Ok(guard)
     }
 
-    /// The guards an order with this preview would break.
-    pub async fn broken_guards(&self, spec: &OrderSpec, preview: &crate::Preview) -> Result<Vec<String>, CoreError> {
-        let kind = self.store.tenant(&spec.tenant).await?.map(|t| t.kind);
-        broken_guards(self.store.guards().await?, kind, spec, preview)
-    }
-
     /// Records an approval; the last required one makes the order take
     /// effect (from that instant, never earlier), lifts the version it
     /// amends and issues its notice — all one action.
@@ -421,7 +418,7 @@ impl Core {
         // The approval is bound to what the approver saw. The preview reads
         // the inventory index, which holds exactly what the store committed
         // (this action holds the store's write lock).
-        check_scope(&mut tx, &order.spec).await?;
+        check_scope(tx.store(), &order.spec).await?;
         let preview = self.preview_of(&order.spec, Some(id))?;
         match preview_hash {
             None => {
@@ -536,14 +533,14 @@ impl Core {
     /// Logs the end of every order whose end has passed; returns how many.
     pub async fn log_expiries(&self) -> Result<usize, CoreError> {
         let mut logged = 0;
-        loop {
+        // A write transaction only when an end is due: this runs every few
+        // seconds.
+        while self.next_expiry().await.is_some_and(|end| end <= self.now()) {
             let mut tx = self.begin().await?;
-            let Some((end, id)) = tx.first_expiry_due() else {
-                return Ok(logged);
-            };
+            let Some((end, id)) = tx.first_expiry_due() else { break };
             tx.expiry_logged(end, id.clone());
             if let Some(order) = tx.store().order(&id).await? {
-                let kind = customer_kind(&mut tx, &order.spec.tenant).await?;
+                let kind = customer_kind(tx.store(), &order.spec.tenant).await?;
                 let draft = Draft::new(
                     "order.expired",
                     json!({"order": id, "clause": order.spec.clause, "customer_kind": kind, "end": end}),
@@ -557,6 +554,7 @@ impl Core {
             }
             tx.commit().await?;
         }
+        Ok(logged)
     }
 
     /// Logs each order's end as it comes, for as long as the task runs.
@@ -635,7 +633,7 @@ async fn amendable(tx: &mut Tx<'_>, id: &str, spec: &OrderSpec) -> Result<Order,
 
 /// A proposed order that `who` (not its proposer) may approve or reject.
 async fn proposed_order(tx: &mut Tx<'_>, who: &Principal, id: &str, verb: &str) -> Result<Order, CoreError> {
-    let order = order_in(tx, id).await?;
+    let order = order_in(tx.store(), id).await?;
     if order.lifecycle.state != OrderState::Proposed {
         return Err(conflict(
             "order-not-proposed",

@@ -14,6 +14,7 @@ use verdict_model::{
 };
 
 use crate::index::{IndexedSubscription, InventoryIndex, TenantSubscriptions};
+use crate::orders::check_scope;
 use crate::{Core, CoreError};
 
 /// One subscription an order restricts, with what each phase denies per service.
@@ -235,34 +236,8 @@ impl Core {
 
     /// The blast radius of `spec` (stored as `order`, if it is).
     pub async fn preview(&self, spec: &OrderSpec, order: Option<&str>) -> Result<Preview, CoreError> {
-        self.check_scope_committed(spec).await?;
+        check_scope(&mut *self.reads().await?, spec).await?;
         self.preview_of(spec, order)
-    }
-
-    /// Every unit and subscription in an order's scope exists (as
-    /// committed) and belongs to its tenant.
-    async fn check_scope_committed(&self, spec: &OrderSpec) -> Result<(), CoreError> {
-        if self.store.tenant(&spec.tenant).await?.is_none() {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant.clone() });
-        }
-        let units = self.store.units(&spec.tenant).await?;
-        if let Some(unit) = spec.scope.units.iter().find(|u| !units.contains(u)) {
-            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", spec.tenant, unit) });
-        }
-        for id in &spec.scope.subscriptions {
-            match self.store.subscription(id).await? {
-                None => return Err(CoreError::UnknownReference { kind: "subscription", id: id.clone() }),
-                Some(sub) if sub.tenant != spec.tenant => {
-                    return Err(CoreError::ScopeSpansTenants {
-                        subscription: id.clone(),
-                        belongs_to: sub.tenant,
-                        order_tenant: spec.tenant.clone(),
-                    });
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
     }
 
     /// The blast radius of `spec`, whose scope is known to exist, from the
@@ -337,8 +312,12 @@ impl Core {
 
     /// The preview of a stored order.
     pub async fn preview_order(&self, id: &str) -> Result<Preview, CoreError> {
-        let order =
-            self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
+        let order = self
+            .reads()
+            .await?
+            .order(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
         self.preview(&order.spec, Some(id)).await
     }
 
@@ -348,7 +327,7 @@ impl Core {
     pub async fn diff(&self, spec: &OrderSpec, order: Option<&str>) -> Result<Diff, CoreError> {
         let catalog = Catalog::builtin();
         let restricted = spec.validate(&catalog)?;
-        self.check_scope_committed(spec).await?;
+        check_scope(&mut *self.reads().await?, spec).await?;
         ServiceSet::of_patterns(&catalog, &spec.services)?;
         let index = self.inventory_index();
         let tenant = index.tenant(&spec.tenant);
@@ -419,8 +398,12 @@ impl Core {
 
     /// The diff of a stored order.
     pub async fn diff_order(&self, id: &str) -> Result<Diff, CoreError> {
-        let order =
-            self.store.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
+        let order = self
+            .reads()
+            .await?
+            .order(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
         self.diff(&order.spec, Some(id)).await
     }
 }

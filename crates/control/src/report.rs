@@ -86,7 +86,7 @@ impl Core {
         let mut kinds = BTreeMap::new();
         let mut page = verdict_store::Page { after: None, limit: 10_000 };
         loop {
-            let tenants = self.store.tenants(&page).await?;
+            let tenants = self.reads().await?.tenants(&page).await?;
             let done = tenants.len() < page.limit as usize;
             page.after = tenants.last().map(|t| t.id.clone());
             for t in tenants {
@@ -99,7 +99,7 @@ impl Core {
             }
         }
         let kind_of = |tenant: &str| kinds.get(tenant).copied().unwrap_or("not_government");
-        let cases = self.store.cases(None, u32::MAX).await?;
+        let cases = self.reads().await?.cases(None, u32::MAX).await?;
         let source_of_case: BTreeMap<&str, &str> =
             cases.iter().map(|c| (c.id.as_str(), c.spec.source_type.as_str())).collect();
         let mut report = Report { from, to, ..Report::default() };
@@ -167,7 +167,7 @@ impl Core {
             .filter_map(|c| first_order_of_case.get(c.id.as_str()).map(|t| t.seconds() - c.opened_at.seconds()))
             .collect();
         let mut appeal_to_decision = Vec::new();
-        for appeal in self.store.appeals(None).await?.iter().filter(|a| within(a.filed_at)) {
+        for appeal in self.reads().await?.appeals(None).await?.iter().filter(|a| within(a.filed_at)) {
             match &appeal.decision {
                 None => bump(&mut report.appeals_by_outcome, "pending"),
                 Some(d) => {

@@ -27,14 +27,13 @@ pub enum HistoryError {
     },
     /// The entries no longer reproduce a signed checkpoint.
     #[error(
-        "entry {index}: the stored log differs from the history this log signed — the checkpoint of {good} entries \
-         still verifies, the one of {bad} does not, so an entry from {index} on was rewritten, reordered or replaced; \
+        "entry {good}: the stored log differs from the history this log signed — the checkpoint of {good} entries \
+         still verifies, the one of {bad} does not, so an entry from {good} on was rewritten, reordered or replaced; \
          refusing to sign over it (restore the store from a backup)"
     )]
     Differs {
-        /// The first entry that can differ.
-        index: u64,
-        /// The largest checkpoint the entries still reproduce.
+        /// The largest checkpoint the entries still reproduce, which is
+        /// also the index of the first entry that can differ.
         good: u64,
         /// The smallest one they do not.
         bad: u64,
@@ -99,7 +98,7 @@ pub(crate) fn check_history(tree: &Tree, checkpoints: &[(u64, String)], key: &Ve
         }
     }
     let good = if high == 0 { 0 } else { checkpoints[high - 1].0 };
-    Err(HistoryError::Differs { index: good, good, bad: checkpoints[high].0 })
+    Err(HistoryError::Differs { good, bad: checkpoints[high].0 })
 }
 
 /// What `fsck` found in a store's log and state.
@@ -121,6 +120,7 @@ pub struct Fsck {
 /// and the log against every signed checkpoint kept, as a server does
 /// before it opens.
 pub async fn fsck(store: &dyn Store, key: Option<&VerifierKey>) -> Result<Fsck, CoreError> {
+    let mut store = store.read().await?;
     let mut problems: Vec<String> = Vec::new();
 
     // The log by itself: contiguous, each entry matching its leaf hash and
@@ -284,7 +284,7 @@ impl Core {
                 format!("{} covers entries {start}..{end}, beyond the log's {size} entries", tile.path()),
             ));
         }
-        let entries = self.store.log_entries(start, end).await?;
+        let entries = self.reads().await?.log_entries(start, end).await?;
         verdict_log::encode_bundle(entries.iter().map(Vec::as_slice))
             .map_err(|e| CoreError::Internal(format!("cannot bundle entries {start}..{end}: {e}")))
     }
@@ -342,7 +342,7 @@ impl Core {
                 format!("the log has {size} entries (indexes 0..{size}); there is no entry {index} yet"),
             ));
         }
-        let entry = self.store.log_entries(index, index + 1).await?.pop();
+        let entry = self.reads().await?.log_entries(index, index + 1).await?.pop();
         let proof = self.inclusion_proof(index, size)?;
         Ok(Receipt { extra: entry, index, proof, checkpoint: signed.note.clone() })
     }
@@ -358,7 +358,8 @@ impl Core {
                 format!("the log has {size} entries (indexes 0..{size}); there is no entry {index}"),
             ));
         }
-        self.store
+        self.reads()
+            .await?
             .log_records(index, 1)
             .await?
             .pop()

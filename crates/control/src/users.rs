@@ -83,11 +83,11 @@ impl Core {
 
     /// Every user, revoked ones included, by name.
     pub async fn users(&self) -> Result<Vec<User>, CoreError> {
-        Ok(self.store.users().await?.into_iter().map(|(u, _)| u).collect())
+        Ok(self.reads().await?.users().await?.into_iter().map(|(u, _)| u).collect())
     }
 
     pub(crate) async fn refresh_directory(&self) -> Result<(), CoreError> {
-        self.directory.store(Arc::new(directory(&self.store.users().await?)));
+        self.directory.store(Arc::new(directory(&self.reads().await?.users().await?)));
         Ok(())
     }
 

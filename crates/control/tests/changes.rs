@@ -40,7 +40,7 @@ fn order_body() -> serde_json::Value {
 }
 
 async fn fingerprint(store: &SqliteStore, core: &Core) -> String {
-    let loaded = store.load().await.unwrap();
+    let loaded = store.read().await.unwrap().load().await.unwrap();
     format!("{:?}|{:?}|{}|{:?}", loaded.inventory, loaded.orders, loaded.version, core.snapshot().counts())
 }
 
@@ -175,7 +175,7 @@ async fn reimport_moves_into_new_units_with_retention() {
     .unwrap();
     let summary = core.import(&Actor::admin(), moved, &|_| ()).await.unwrap();
     assert_eq!((summary.subscriptions_moved, summary.units_created), (1, 3));
-    let loaded = store.load().await.unwrap();
+    let loaded = store.read().await.unwrap().load().await.unwrap();
     let sig = loaded.inventory.subscriptions.iter().find(|s| s.id == "sig").unwrap();
     assert_eq!(sig.unit.as_str(), "brand/new/unit");
     assert_eq!(loaded.orders[0].retained, vec!["sig".to_owned()]);

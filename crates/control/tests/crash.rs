@@ -148,7 +148,8 @@ async fn run(action: Action, core: &Core, ids: &(String, String, String)) -> Res
 /// What a user can observe of the state: the log's entry kinds, each
 /// order's status, the notices and appeals, and two decisions.
 async fn fingerprint(core: &Core, store: &SqliteStore) -> Value {
-    let kinds: Vec<String> = store.log_records(0, 10_000).await.unwrap().into_iter().map(|r| r.kind).collect();
+    let kinds: Vec<String> =
+        store.read().await.unwrap().log_records(0, 10_000).await.unwrap().into_iter().map(|r| r.kind).collect();
     let mut orders: Vec<String> = core
         .orders(None, None, &verdict_store::Page { after: None, limit: 100 })
         .await

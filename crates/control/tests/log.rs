@@ -42,7 +42,7 @@ fn order(end: Option<Timestamp>) -> verdict_model::OrderSpec {
 
 /// The stored entries rebuild the tree the published checkpoint signs.
 async fn assert_log_matches_checkpoint(core: &Core, store: &SqliteStore) -> u64 {
-    let records = store.log_records(0, 100_000).await.unwrap();
+    let records = store.read().await.unwrap().log_records(0, 100_000).await.unwrap();
     let signed = core.checkpoint();
     let checked = Checkpoint::open(&signed.note, &core.log_key()).unwrap();
     assert_eq!(checked.size, records.len() as u64);
@@ -228,7 +228,7 @@ async fn users_survive_a_restart_and_revocation_sticks() {
     assert_eq!(again.authenticate(&kept).unwrap().roles, [verdict_model::Role::Approver]);
     assert!(again.authenticate(&gone).is_none());
     assert!(again.authenticate("vdt_approver_0000").is_none());
-    let records = store.log_records(0, 100).await.unwrap();
+    let records = store.read().await.unwrap().log_records(0, 100).await.unwrap();
     let revoked = records.iter().find(|r| r.kind == "user.revoked").unwrap();
     let private: serde_json::Value = serde_json::from_slice(&revoked.private).unwrap();
     assert_eq!(private["actor"], "cli:root");

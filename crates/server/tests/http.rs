@@ -66,7 +66,7 @@ impl Server {
     }
 
     async fn fingerprint(&self) -> String {
-        let loaded = self.store.load().await.unwrap();
+        let loaded = self.store.read().await.unwrap().load().await.unwrap();
         format!("{:?}{:?}{}", loaded.inventory, loaded.orders, loaded.version)
     }
 }

@@ -73,7 +73,7 @@ async fn start() -> (Server, Staff) {
 
 impl Server {
     async fn entries(&self) -> Vec<verdict_store::LogRecord> {
-        self.store.log_records(0, 100_000).await.unwrap()
+        self.store.read().await.unwrap().log_records(0, 100_000).await.unwrap()
     }
 
     /// Whether a write to sig-archive is denied now.

@@ -97,12 +97,21 @@ impl World {
     }
 
     async fn kinds_about(&self, subject: &str) -> Vec<String> {
-        let records = self.store.log_records(0, 1_000_000).await.unwrap();
+        let records = self.store.read().await.unwrap().log_records(0, 1_000_000).await.unwrap();
         records.into_iter().filter(|r| r.subject.as_deref() == Some(subject)).map(|r| r.kind).collect()
     }
 
     async fn count(&self, kind: &str) -> usize {
-        self.store.log_records(0, 1_000_000).await.unwrap().iter().filter(|r| r.kind == kind).count()
+        self.store
+            .read()
+            .await
+            .unwrap()
+            .log_records(0, 1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.kind == kind)
+            .count()
     }
 }
 

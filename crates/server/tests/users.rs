@@ -92,7 +92,7 @@ async fn each_role_does_what_it_may_and_nothing_else() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Private log records: admins, auditors, and the tenant for its own.
-    let records = s.store.log_records(0, 1000).await.unwrap();
+    let records = s.store.read().await.unwrap().log_records(0, 1000).await.unwrap();
     let own = records.iter().find(|r| r.tenant.as_deref() == Some("mod")).unwrap().index;
     let other = records.iter().find(|r| r.tenant.as_deref() == Some("acme")).unwrap().index;
     let private = |i: u64| format!("/v1/log/entries/{i}/private");
@@ -108,21 +108,21 @@ async fn tokens_are_hashed_revocable_and_every_change_is_attributed() {
     let s = start().await;
     let token = s.add("zelda", "analyst", None).await;
     // Only a hash is stored.
-    let stored = s.store.users().await.unwrap();
+    let stored = s.store.read().await.unwrap().users().await.unwrap();
     let (user, hash) = stored.iter().find(|(u, _)| u.name == "zelda").unwrap();
     assert_eq!(user.roles, [verdict_model::Role::Analyst]);
     assert_ne!(&hash[..], token.as_bytes());
     assert_eq!(s.core.authenticate(&token).unwrap().name, "zelda");
 
     // The change is logged with its actor, and the user's name is private.
-    let records = s.store.log_records(0, 1000).await.unwrap();
+    let records = s.store.read().await.unwrap().log_records(0, 1000).await.unwrap();
     let added = records.iter().find(|r| r.kind == "user.added").unwrap();
     assert!(!String::from_utf8_lossy(&added.entry).contains("zelda"));
     let private: Value = serde_json::from_slice(&added.private).unwrap();
     assert_eq!((private["actor"].as_str(), private["facts"]["name"].as_str()), (Some("admin"), Some("zelda")));
 
     // Refusals, each specific, each leaving nothing behind.
-    let before = s.store.log_records(0, 1000).await.unwrap().len();
+    let before = s.store.read().await.unwrap().log_records(0, 1000).await.unwrap().len();
     for (body, status, code) in [
         (json!({"name": "zelda", "role": "auditor"}), StatusCode::CONFLICT, "user-exists"),
         (json!({"name": "admin", "role": "auditor"}), StatusCode::CONFLICT, "reserved-user-name"),
@@ -142,7 +142,7 @@ async fn tokens_are_hashed_revocable_and_every_change_is_attributed() {
         let (got, answer) = s.call("POST", "/v1/users", ADMIN, Some(body.clone())).await;
         assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{body}: {answer}");
     }
-    assert_eq!(s.store.log_records(0, 1000).await.unwrap().len(), before);
+    assert_eq!(s.store.read().await.unwrap().log_records(0, 1000).await.unwrap().len(), before);
 
     // Revoked: refused at once, and revoking again is an illegal transition.
     let (status, body) = s.call("POST", "/v1/users/zelda/revoke", ADMIN, None).await;

@@ -20,7 +20,7 @@ use verdict_model::{
     UnitPath, User,
 };
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteReader, SqliteStore, SqliteTx};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -257,9 +257,10 @@ pub struct Page {
 /// Persistence for verdict. Implementations: [`SqliteStore`]; PostgreSQL
 /// follows behind the same trait.
 ///
-/// **API boundary**: reads here see committed state and may run
-/// concurrently. Every write, and every read a write depends on, goes
-/// through a [`StoreTx`] from [`Store::begin`].
+/// **API boundary**: reads go through [`Reads`] — from [`Store::read`] (a
+/// connection seeing committed state; readers run concurrently) or from a
+/// [`StoreTx`] (which sees its own writes). Every write, and every read a
+/// write depends on, goes through a [`StoreTx`] from [`Store::begin`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Begins a write transaction. Writers are serialised by the store
@@ -267,72 +268,23 @@ pub trait Store: Send + Sync + 'static {
     /// a PostgreSQL store takes a lock on the log head), so one transaction
     /// at a time reads-for-write, across processes too.
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
-    /// Loads everything a snapshot is compiled from.
-    async fn load(&self) -> Result<Loaded, StoreError>;
-    /// One tenant.
-    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
-    /// Lists tenants by id.
-    async fn tenants(&self, page: &Page) -> Result<Vec<Tenant>, StoreError>;
-    /// Lists a tenant's units by path.
-    async fn units(&self, tenant: &str) -> Result<Vec<UnitPath>, StoreError>;
-    /// One subscription.
-    async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError>;
-    /// Lists subscriptions by id, optionally of one tenant.
-    async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError>;
-    /// One order.
-    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
-    /// Lists orders newest first, optionally of one tenant.
-    async fn orders(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError>;
-    /// Change-feed entries after `after`, oldest first.
-    async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
-    /// Every clause version, by id then version.
-    async fn clauses(&self) -> Result<Vec<Clause>, StoreError>;
-    /// One case.
-    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError>;
-    /// Cases, newest first, optionally of one tenant.
-    async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
-    /// A case's timeline, oldest first.
-    async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
-    /// Every guard, by id.
-    async fn guards(&self) -> Result<Vec<Guard>, StoreError>;
-    /// Appeals, newest first, optionally of one tenant.
-    async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError>;
-    /// Notices, newest first, optionally of one tenant.
-    async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError>;
-    /// One notice.
-    async fn notice(&self, id: &str) -> Result<Option<Notice>, StoreError>;
-    /// Undelivered outbox items due by `now_ms`, oldest first.
-    async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
-    /// Every outbox item of a notice.
-    async fn outbox_of(&self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError>;
-    /// Every user (revoked ones too) with its token hash, by name.
-    async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
+    /// A reader of committed state.
+    async fn read(&self) -> Result<Box<dyn Reads>, StoreError>;
     /// Makes every committed transaction durable (on disk, fsync'd), for
     /// stores whose commits do not wait for the disk; nothing is
     /// acknowledged before this returns. SQLite commits durably already.
     async fn sync(&self) -> Result<(), StoreError>;
-    /// Every log entry's leaf hash, in index order. Fails with
-    /// [`StoreError::Corrupt`] if the indexes are not 0, 1, 2, ….
-    async fn log_leaves(&self) -> Result<Vec<[u8; 32]>, StoreError>;
-    /// The public entries with index in `start..end`, in order.
-    async fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
-    /// Up to `limit` whole log records from index `start` on, in order.
-    async fn log_records(&self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError>;
-    /// The ids of orders whose expiry has been logged.
-    async fn logged_expiries(&self) -> Result<Vec<String>, StoreError>;
-    /// Every stored signed checkpoint (tree size, note), smallest first.
-    async fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
 }
 
-/// One write transaction: reads that see its own writes, the writes, and
-/// the commit. Dropped without [`StoreTx::commit`], it rolls back.
+/// Every read, over one connection: a reader's or a transaction's.
 #[async_trait]
-pub trait StoreTx: Send {
-    /// Loads everything a snapshot is compiled from (an import compares
-    /// against it).
+pub trait Reads: Send {
+    /// Loads everything a snapshot is compiled from.
     async fn load(&mut self) -> Result<Loaded, StoreError>;
     /// One tenant.
     async fn tenant(&mut self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Lists tenants by id.
+    async fn tenants(&mut self, page: &Page) -> Result<Vec<Tenant>, StoreError>;
     /// A tenant's units by path.
     async fn units(&mut self, tenant: &str) -> Result<Vec<UnitPath>, StoreError>;
     /// One subscription.
@@ -347,22 +299,51 @@ pub trait StoreTx: Send {
     async fn orders(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError>;
     /// The highest order sequence number used (0 if none).
     async fn max_order_seq(&mut self) -> Result<i64, StoreError>;
+    /// Change-feed entries after `after`, oldest first.
+    async fn changes(&mut self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
     /// Every clause version, by id then version.
     async fn clauses(&mut self) -> Result<Vec<Clause>, StoreError>;
     /// One case.
     async fn case(&mut self, id: &str) -> Result<Option<Case>, StoreError>;
+    /// Cases, newest first, optionally of one tenant.
+    async fn cases(&mut self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
     /// A case's timeline, oldest first.
     async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
     /// Every guard, by id.
     async fn guards(&mut self) -> Result<Vec<Guard>, StoreError>;
+    /// One appeal.
+    async fn appeal(&mut self, id: &str) -> Result<Option<Appeal>, StoreError>;
     /// Appeals, newest first, optionally of one tenant.
     async fn appeals(&mut self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError>;
     /// Notices, newest first, optionally of one tenant.
     async fn notices(&mut self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError>;
-    /// Every user with its token hash, by name.
+    /// One notice.
+    async fn notice(&mut self, id: &str) -> Result<Option<Notice>, StoreError>;
+    /// Undelivered outbox items due by `now_ms`, oldest first.
+    async fn outbox_due(&mut self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Every outbox item of a notice.
+    async fn outbox_of(&mut self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Every user (revoked ones too) with its token hash, by name.
     async fn users(&mut self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
     /// How many entries the log holds (the next entry's index).
     async fn log_size(&mut self) -> Result<u64, StoreError>;
+    /// Every log entry's leaf hash, in index order. Fails with
+    /// [`StoreError::Corrupt`] if the indexes are not 0, 1, 2, ….
+    async fn log_leaves(&mut self) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The public entries with index in `start..end`, in order.
+    async fn log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Up to `limit` whole log records from index `start` on, in order.
+    async fn log_records(&mut self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError>;
+    /// The ids of orders whose expiry has been logged.
+    async fn logged_expiries(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Every stored signed checkpoint (tree size, note), smallest first.
+    async fn checkpoints(&mut self) -> Result<Vec<(u64, String)>, StoreError>;
+}
+
+/// One write transaction: reads that see its own writes, the writes, and
+/// the commit. Dropped without [`StoreTx::commit`], it rolls back.
+#[async_trait]
+pub trait StoreTx: Reads {
     /// Applies writes in order. `progress` is told how many are written.
     async fn apply(
         &mut self,

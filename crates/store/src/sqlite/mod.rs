@@ -12,14 +12,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use verdict_model::{
     Appeal, Case, CaseEvent, Clause, Guard, Notice, Order, OrderSpec, Subscription, Tenant, TenantKind, Timestamp,
     UnitPath, User,
 };
 
-use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Store, StoreError, StoreTx};
+use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx};
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
 #[derive(Debug)]
@@ -161,110 +162,19 @@ impl Store for SqliteStore {
         Ok(Box::new(SqliteTx { tx }))
     }
 
+    async fn read(&self) -> Result<Box<dyn Reads>, StoreError> {
+        Ok(Box::new(SqliteReader { conn: self.pool.acquire().await? }))
+    }
+
     async fn sync(&self) -> Result<(), StoreError> {
         // synchronous=FULL: every commit was fsync'd as it returned.
         Ok(())
     }
+}
 
-    async fn load(&self) -> Result<Loaded, StoreError> {
-        read::load(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        read::tenant(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn tenants(&self, page: &Page) -> Result<Vec<Tenant>, StoreError> {
-        read::tenants(&mut *self.pool.acquire().await?, page).await
-    }
-
-    async fn units(&self, tenant: &str) -> Result<Vec<UnitPath>, StoreError> {
-        read::units(&mut *self.pool.acquire().await?, tenant).await
-    }
-
-    async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
-        read::subscription(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn subscriptions(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError> {
-        read::subscriptions(&mut *self.pool.acquire().await?, tenant, page).await
-    }
-
-    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        read::order(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn orders(&self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError> {
-        read::orders(&mut *self.pool.acquire().await?, tenant, page).await
-    }
-
-    async fn changes(&self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
-        read::changes(&mut *self.pool.acquire().await?, after, limit).await
-    }
-
-    async fn clauses(&self) -> Result<Vec<Clause>, StoreError> {
-        read::clauses(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
-        read::case(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn cases(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError> {
-        read::cases(&mut *self.pool.acquire().await?, tenant, limit).await
-    }
-
-    async fn case_events(&self, id: &str) -> Result<Vec<CaseEvent>, StoreError> {
-        read::case_events(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn guards(&self) -> Result<Vec<Guard>, StoreError> {
-        read::guards(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn appeals(&self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError> {
-        read::appeals(&mut *self.pool.acquire().await?, tenant).await
-    }
-
-    async fn notices(&self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError> {
-        read::notices(&mut *self.pool.acquire().await?, tenant).await
-    }
-
-    async fn notice(&self, id: &str) -> Result<Option<Notice>, StoreError> {
-        read::notice(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        read::outbox_due(&mut *self.pool.acquire().await?, now_ms, limit).await
-    }
-
-    async fn outbox_of(&self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
-        read::outbox_of(&mut *self.pool.acquire().await?, notice_id).await
-    }
-
-    async fn users(&self) -> Result<Vec<(User, [u8; 32])>, StoreError> {
-        read::users(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn log_leaves(&self) -> Result<Vec<[u8; 32]>, StoreError> {
-        read::log_leaves(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        read::log_entries(&mut *self.pool.acquire().await?, start, end).await
-    }
-
-    async fn log_records(&self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
-        read::log_records(&mut *self.pool.acquire().await?, start, limit).await
-    }
-
-    async fn logged_expiries(&self) -> Result<Vec<String>, StoreError> {
-        read::logged_expiries(&mut *self.pool.acquire().await?).await
-    }
-
-    async fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        read::checkpoints(&mut *self.pool.acquire().await?).await
-    }
+/// A pooled connection reading committed state.
+pub struct SqliteReader {
+    conn: PoolConnection<Sqlite>,
 }
 
 /// A write transaction on a [`SqliteStore`], holding the database's write
@@ -273,76 +183,144 @@ pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
 }
 
+/// The connection a reader or a transaction reads over.
+trait Connection: Send {
+    fn connection(&mut self) -> &mut SqliteConnection;
+}
+
+impl Connection for SqliteReader {
+    fn connection(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl Connection for SqliteTx {
+    fn connection(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
 #[async_trait]
-impl StoreTx for SqliteTx {
+impl<C: Connection> Reads for C {
     async fn load(&mut self) -> Result<Loaded, StoreError> {
-        read::load(&mut self.tx).await
+        read::load(self.connection()).await
     }
 
     async fn tenant(&mut self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        read::tenant(&mut self.tx, id).await
+        read::tenant(self.connection(), id).await
+    }
+
+    async fn tenants(&mut self, page: &Page) -> Result<Vec<Tenant>, StoreError> {
+        read::tenants(self.connection(), page).await
     }
 
     async fn units(&mut self, tenant: &str) -> Result<Vec<UnitPath>, StoreError> {
-        read::units(&mut self.tx, tenant).await
+        read::units(self.connection(), tenant).await
     }
 
     async fn subscription(&mut self, id: &str) -> Result<Option<Subscription>, StoreError> {
-        read::subscription(&mut self.tx, id).await
+        read::subscription(self.connection(), id).await
     }
 
     async fn subscriptions(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<Subscription>, StoreError> {
-        read::subscriptions(&mut self.tx, tenant, page).await
+        read::subscriptions(self.connection(), tenant, page).await
     }
 
     async fn subscriptions_within(&mut self, tenant: &str, unit: &UnitPath) -> Result<u64, StoreError> {
-        read::subscriptions_within(&mut self.tx, tenant, unit).await
+        read::subscriptions_within(self.connection(), tenant, unit).await
     }
 
     async fn order(&mut self, id: &str) -> Result<Option<Order>, StoreError> {
-        read::order(&mut self.tx, id).await
+        read::order(self.connection(), id).await
     }
 
     async fn orders(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError> {
-        read::orders(&mut self.tx, tenant, page).await
+        read::orders(self.connection(), tenant, page).await
     }
 
     async fn max_order_seq(&mut self) -> Result<i64, StoreError> {
-        read::max_order_seq(&mut self.tx).await
+        read::max_order_seq(self.connection()).await
+    }
+
+    async fn changes(&mut self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
+        read::changes(self.connection(), after, limit).await
     }
 
     async fn clauses(&mut self) -> Result<Vec<Clause>, StoreError> {
-        read::clauses(&mut self.tx).await
+        read::clauses(self.connection()).await
     }
 
     async fn case(&mut self, id: &str) -> Result<Option<Case>, StoreError> {
-        read::case(&mut self.tx, id).await
+        read::case(self.connection(), id).await
+    }
+
+    async fn cases(&mut self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError> {
+        read::cases(self.connection(), tenant, limit).await
     }
 
     async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError> {
-        read::case_events(&mut self.tx, id).await
+        read::case_events(self.connection(), id).await
     }
 
     async fn guards(&mut self) -> Result<Vec<Guard>, StoreError> {
-        read::guards(&mut self.tx).await
+        read::guards(self.connection()).await
+    }
+
+    async fn appeal(&mut self, id: &str) -> Result<Option<Appeal>, StoreError> {
+        read::appeal(self.connection(), id).await
     }
 
     async fn appeals(&mut self, tenant: Option<&str>) -> Result<Vec<Appeal>, StoreError> {
-        read::appeals(&mut self.tx, tenant).await
+        read::appeals(self.connection(), tenant).await
     }
 
     async fn notices(&mut self, tenant: Option<&str>) -> Result<Vec<Notice>, StoreError> {
-        read::notices(&mut self.tx, tenant).await
+        read::notices(self.connection(), tenant).await
+    }
+
+    async fn notice(&mut self, id: &str) -> Result<Option<Notice>, StoreError> {
+        read::notice(self.connection(), id).await
+    }
+
+    async fn outbox_due(&mut self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        read::outbox_due(self.connection(), now_ms, limit).await
+    }
+
+    async fn outbox_of(&mut self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
+        read::outbox_of(self.connection(), notice_id).await
     }
 
     async fn users(&mut self) -> Result<Vec<(User, [u8; 32])>, StoreError> {
-        read::users(&mut self.tx).await
+        read::users(self.connection()).await
     }
 
     async fn log_size(&mut self) -> Result<u64, StoreError> {
-        write::log_size(&mut self.tx).await
+        read::log_size(self.connection()).await
     }
 
+    async fn log_leaves(&mut self) -> Result<Vec<[u8; 32]>, StoreError> {
+        read::log_leaves(self.connection()).await
+    }
+
+    async fn log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        read::log_entries(self.connection(), start, end).await
+    }
+
+    async fn log_records(&mut self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
+        read::log_records(self.connection(), start, limit).await
+    }
+
+    async fn logged_expiries(&mut self) -> Result<Vec<String>, StoreError> {
+        read::logged_expiries(self.connection()).await
+    }
+
+    async fn checkpoints(&mut self) -> Result<Vec<(u64, String)>, StoreError> {
+        read::checkpoints(self.connection()).await
+    }
+}
+
+#[async_trait]
+impl StoreTx for SqliteTx {
     async fn apply(
         &mut self,
         at: Timestamp,

@@ -413,3 +413,14 @@ pub(super) async fn checkpoints(c: &mut SqliteConnection) -> Result<Vec<(u64, St
     let rows = sqlx::query("SELECT size, note FROM log_checkpoints ORDER BY size").fetch_all(&mut *c).await?;
     rows.iter().map(|row| Ok((row.try_get::<i64, _>("size")? as u64, row.try_get("note")?))).collect()
 }
+
+pub(super) async fn appeal(c: &mut SqliteConnection, id: &str) -> Result<Option<Appeal>, StoreError> {
+    let body: Option<String> =
+        sqlx::query_scalar("SELECT body FROM appeals WHERE id = ?").bind(id).fetch_optional(&mut *c).await?;
+    body.as_deref().map(from_json).transpose()
+}
+
+pub(super) async fn log_size(c: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(max(idx) + 1, 0) FROM log_entries").fetch_one(&mut *c).await?;
+    Ok(next as u64)
+}

@@ -316,12 +316,6 @@ pub(super) async fn put_checkpoint(c: &mut SqliteConnection, size: u64, note: &s
     Ok(())
 }
 
-/// The log's length: the index the next entry takes.
-pub(super) async fn log_size(c: &mut SqliteConnection) -> Result<u64, StoreError> {
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(max(idx) + 1, 0) FROM log_entries").fetch_one(&mut *c).await?;
-    Ok(next as u64)
-}
-
 /// Appends entries at the log's next indexes, each with its change row.
 pub(super) async fn append(c: &mut SqliteConnection, entries: &[Appended]) -> Result<Vec<u64>, StoreError> {
     let Some(first) = entries.first() else { return Ok(Vec::new()) };
@@ -331,7 +325,7 @@ pub(super) async fn append(c: &mut SqliteConnection, entries: &[Appended]) -> Re
     }
     // Only the next index may be written: the log never gets a gap or a
     // duplicate, whoever writes.
-    let next = log_size(c).await?;
+    let next = super::read::log_size(c).await?;
     if next != start {
         return Err(StoreError::Conflict(format!("log entry {start} is not the next one: the log holds {next}")));
     }
