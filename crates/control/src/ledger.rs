@@ -207,11 +207,7 @@ impl Core {
         if appended.is_empty() {
             return Ok(answers);
         }
-        let seqs = tx.store.append(&appended).await?;
-        failpoint::hit("ledger.after-entry")?;
-        tx.next += appended.len() as u64;
-        tx.leaves.extend(appended.iter().map(|a| a.record.leaf_hash));
-        tx.version = seqs.last().copied();
+        tx.append(&appended).await?;
         tx.commit().await?;
         Ok(answers)
     }
@@ -275,16 +271,22 @@ impl Tx<'_> {
         failpoint::hit("ledger.before-ops")?;
         self.store.apply(at, &ops, progress).await?;
         failpoint::hit("ledger.after-ops")?;
-        let leaf = record.leaf_hash;
         let index = record.index;
-        let seqs = self.store.append(&[Appended { at, summary, record }]).await?;
-        failpoint::hit("ledger.after-entry")?;
-        self.next += 1;
-        self.leaves.push(leaf);
-        self.version = seqs.last().copied();
+        self.append(&[Appended { at, summary, record }]).await?;
         self.changes.extend(changes);
         self.users_changed |= ops.iter().any(|op| matches!(op, Op::PutUser { .. } | Op::RevokeUser { .. }));
         Ok(index)
+    }
+
+    /// Appends entries at the next indexes; the tree takes their leaves at
+    /// the commit.
+    async fn append(&mut self, appended: &[Appended]) -> Result<(), CoreError> {
+        let seqs = self.store.append(appended).await?;
+        failpoint::hit("ledger.after-entry")?;
+        self.next += appended.len() as u64;
+        self.leaves.extend(appended.iter().map(|a| a.record.leaf_hash));
+        self.version = seqs.last().copied().or(self.version);
+        Ok(())
     }
 
     /// Writes that are not governance changes and make no log entry (a

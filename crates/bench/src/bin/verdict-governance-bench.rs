@@ -70,8 +70,9 @@ async fn world(core: &Core) -> anyhow::Result<String> {
     let subscriptions: Vec<_> = (0..1000)
         .map(|i| json!({"id": format!("s{i:04}"), "tenant": "mod", "unit": "signals", "services": ["storage.blob", "ai.vision"]}))
         .collect();
-    let inventory =
-        serde_json::from_value(json!({"tenants": [{"id": "mod", "kind": "government"}], "subscriptions": subscriptions}))?;
+    let inventory = serde_json::from_value(
+        json!({"tenants": [{"id": "mod", "kind": "government"}], "subscriptions": subscriptions}),
+    )?;
     core.import(&Actor::admin(), inventory, &|_| ()).await?;
     let admin = person("admin", Role::Admin);
     let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance", "text": "None."}))?;
@@ -157,7 +158,10 @@ async fn run(o: Options) -> anyhow::Result<()> {
         medians.push(percentile(&took, 0.5));
     }
     medians.sort();
-    println!("\napproval that completes an order (approval + notice), median of round medians: {}\n", ms(medians[medians.len() / 2]));
+    println!(
+        "\napproval that completes an order (approval + notice), median of round medians: {}\n",
+        ms(medians[medians.len() / 2])
+    );
 
     println!("| concurrency | changes/s per round | median | p50 / p99 latency (median round) |");
     println!("|---|---|---|---|");
