@@ -2,21 +2,12 @@
 //! and serves decisions locally — nginx `auth_request`, Envoy `ext_authz`
 //! and AuthZEN — plus its own health and metrics.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use clap::Args;
 use verdict_pep::{HttpSource, Replica, ReplicaOptions, StalenessPolicy};
-use verdict_server::{ApiError, DecisionSource, Decisions, Metrics};
 
 /// Arguments of `verdict pep`.
 #[derive(Args)]
@@ -57,26 +48,6 @@ fn duration(text: &str) -> Result<Duration, String> {
     verdict_pep::parse_duration(text)
 }
 
-/// The replica as the decision endpoints see it.
-struct ReplicaSource(Arc<Replica>);
-
-impl DecisionSource for ReplicaSource {
-    fn snapshot(&self) -> Arc<verdict_engine::Snapshot> {
-        self.0.snapshot()
-    }
-
-    fn admit(&self, service: &str) -> Result<(), String> {
-        self.0.admit(service)
-    }
-}
-
-struct Sidecar {
-    replica: Arc<Replica>,
-    metrics: Arc<Metrics>,
-    server: String,
-    caller_token: Option<String>,
-}
-
 /// Runs the sidecar until SIGINT or SIGTERM.
 pub async fn run(args: PepArgs) -> anyhow::Result<()> {
     let token = std::fs::read_to_string(&args.token_file)
@@ -107,6 +78,7 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         policy,
         heartbeat: args.heartbeat,
         bootstrap_timeout: args.bootstrap_timeout,
+        cache: args.cache_file.clone(),
         ..Default::default()
     };
     eprintln!("fetching the snapshot from {}", args.server);
@@ -120,23 +92,13 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         status.version,
         status.age.as_secs_f64()
     );
-    let metrics = Arc::new(Metrics::default());
-    let decisions = Arc::new(Decisions { source: Arc::new(ReplicaSource(replica.clone())), metrics: metrics.clone() });
-    let sidecar = Arc::new(Sidecar { replica, metrics, server: args.server.clone(), caller_token });
-    let guarded = verdict_server::decision_routes::<Arc<Sidecar>>(decisions)
-        .route_layer(axum::middleware::from_fn_with_state(sidecar.clone(), require_caller));
-    let app = Router::new()
-        .merge(guarded)
-        .merge(verdict_server::discovery_routes())
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .with_state(sidecar.clone());
-    let app = verdict_server::with_fallbacks(app);
+    let guarded = caller_token.is_some();
+    let app = verdict_pep::sidecar::router(replica, &args.server, caller_token);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}; pick another address with --listen", args.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && sidecar.caller_token.is_none() {
+    if !addr.ip().is_loopback() && !guarded {
         eprintln!(
             "warning: serving decisions on {addr} to anyone who can reach it; bind to loopback or set --caller-token-file"
         );
@@ -145,64 +107,4 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(crate::serve::shutdown()).await.context("the sidecar failed")?;
     eprintln!("verdict pep stopped");
     Ok(())
-}
-
-async fn require_caller(State(sidecar): State<Arc<Sidecar>>, request: Request, next: Next) -> Response {
-    let Some(expected) = &sidecar.caller_token else { return next.run(request).await };
-    let given = request.headers().get(header::AUTHORIZATION).and_then(verdict_server::bearer);
-    match given {
-        Some(token) if verdict_server::same_secret(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
-        Some(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-token",
-            "the bearer token is not this sidecar's caller token",
-        )
-        .into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing-token",
-            "this sidecar requires 'Authorization: Bearer <token>' with the token of its --caller-token-file",
-        )
-        .into_response(),
-    }
-}
-
-/// Version, age and connection: 200 while connected, 503 while not (the
-/// sidecar still decides, under its staleness policy).
-async fn healthz(State(sidecar): State<Arc<Sidecar>>) -> Response {
-    let status = sidecar.replica.status();
-    let body = serde_json::json!({
-        "status": if status.connected { "ok" } else { "disconnected" },
-        "server": sidecar.server,
-        "snapshot_version": status.version,
-        "snapshot_age_ms": status.age.as_millis() as u64,
-        "connected": status.connected,
-        "bootstraps": status.bootstraps,
-        "connects": status.connects,
-        "applied": status.applied,
-        "from_cache": status.from_cache,
-    });
-    let code = if status.connected { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(body)).into_response()
-}
-
-async fn metrics_text(State(sidecar): State<Arc<Sidecar>>) -> impl IntoResponse {
-    let status = sidecar.replica.status();
-    let mut out = sidecar.metrics.render(&sidecar.replica.snapshot(), verdict_model::Timestamp::now());
-    let _ = writeln!(
-        out,
-        "# HELP verdict_pep_snapshot_age_seconds Time since the control plane last confirmed the snapshot current."
-    );
-    let _ = writeln!(out, "# TYPE verdict_pep_snapshot_age_seconds gauge");
-    let _ = writeln!(out, "verdict_pep_snapshot_age_seconds {}", status.age.as_secs_f64());
-    let _ = writeln!(out, "# HELP verdict_pep_connected Whether the change stream is open.");
-    let _ = writeln!(out, "# TYPE verdict_pep_connected gauge");
-    let _ = writeln!(out, "verdict_pep_connected {}", u8::from(status.connected));
-    let _ = writeln!(out, "# HELP verdict_pep_bootstraps_total Whole snapshots fetched.");
-    let _ = writeln!(out, "# TYPE verdict_pep_bootstraps_total counter");
-    let _ = writeln!(out, "verdict_pep_bootstraps_total {}", status.bootstraps);
-    let _ = writeln!(out, "# HELP verdict_pep_applied_total Change sets applied.");
-    let _ = writeln!(out, "# TYPE verdict_pep_applied_total counter");
-    let _ = writeln!(out, "verdict_pep_applied_total {}", status.applied);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

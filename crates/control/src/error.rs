@@ -1,21 +1,11 @@
 //! The control plane's errors: each has a kind (which the server maps to an
 //! HTTP status), a stable code, and a message that quotes the input.
 
-use verdict_model::ModelError;
+use verdict_model::{ModelError, Problem};
 use verdict_store::StoreError;
 
 /// Broad class of a [`CoreError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The input is malformed or refers to something that does not exist.
-    Invalid,
-    /// The addressed resource does not exist.
-    NotFound,
-    /// The change is illegal in the current state.
-    Conflict,
-    /// verdict itself failed; details are logged, not shown.
-    Internal,
-}
+pub use verdict_model::ProblemKind as ErrorKind;
 
 /// Why a control-plane operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -202,5 +192,15 @@ impl CoreError {
             CoreError::History(e) => e.code(),
             CoreError::Store(_) | CoreError::Internal(_) => "internal",
         }
+    }
+}
+
+impl Problem for CoreError {
+    fn kind(&self) -> ErrorKind {
+        CoreError::kind(self)
+    }
+
+    fn code(&self) -> &'static str {
+        CoreError::code(self)
     }
 }

@@ -63,6 +63,9 @@ pub use report::{Counts, Medians, Report, Tally};
 pub use tlog::{Fsck, HistoryError, fsck};
 pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
+// Store types that appear in the control plane's API, so its callers need not
+// name the store.
+pub use verdict_store::{OutboxItem, Page};
 
 use crate::index::InventoryIndex;
 use crate::ledger::{Prepared, Writer};

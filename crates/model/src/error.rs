@@ -95,3 +95,36 @@ impl ModelError {
         }
     }
 }
+
+/// The class of a refusal, which each transport maps to its own status
+/// (HTTP: 422, 404, 409, 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The input is malformed or refers to something that does not exist.
+    Invalid,
+    /// The addressed resource does not exist.
+    NotFound,
+    /// The change is illegal in the current state.
+    Conflict,
+    /// verdict itself failed; details are logged, not shown.
+    Internal,
+}
+
+/// An error every verdict surface reports the same way: a class, a stable
+/// code and (through `Display`) a sentence quoting the input.
+pub trait Problem: std::fmt::Display + std::fmt::Debug {
+    /// The class.
+    fn kind(&self) -> ProblemKind;
+    /// The stable, machine-readable code, e.g. `unknown-order`.
+    fn code(&self) -> &'static str;
+}
+
+impl Problem for ModelError {
+    fn kind(&self) -> ProblemKind {
+        ProblemKind::Invalid
+    }
+
+    fn code(&self) -> &'static str {
+        ModelError::code(self)
+    }
+}

@@ -23,12 +23,14 @@ mod cache;
 mod layer;
 mod policy;
 mod replica;
+pub mod sidecar;
 mod source;
 
 pub use layer::{PepLayer, PepService, Target};
 pub use policy::{Staleness, StalenessPolicy, parse_duration};
 pub use replica::{Replica, ReplicaOptions, Status};
-pub use source::{ChangeSource, Event, EventStream, HttpSource};
+pub use source::{ChangeSource, EventStream, HttpSource};
+pub use verdict_wire::StreamEvent as Event;
 
 /// What can go wrong talking to the control plane.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use verdict_engine::{ChangeSet, Decision, Engine, Snapshot, SnapshotDocument};
 use verdict_model::Timestamp;
 
+use crate::Event;
 use crate::PepError;
 use crate::policy::{Staleness, StalenessPolicy};
-use crate::source::{ChangeSource, Event, EventStream};
+use crate::source::{ChangeSource, EventStream};
 
 /// How a replica follows the control plane.
 #[derive(Debug, Clone)]
@@ -390,7 +391,7 @@ async fn read<T: EventStream>(replica: &Weak<Replica>, mut stream: T, silence: D
                 return Ended::Resume { delivered };
             }
             Ok(Ok(None)) => return Ended::Resume { delivered },
-            Ok(Ok(Some(Event::Heartbeat { version }))) => {
+            Ok(Ok(Some(Event::Heartbeat { version, .. }))) => {
                 if version != r.version() {
                     tracing::warn!(version, held = r.version(), "the stream is at another version; resyncing");
                     return Ended::Resync;
@@ -403,7 +404,7 @@ async fn read<T: EventStream>(replica: &Weak<Replica>, mut stream: T, silence: D
                     return Ended::Resync;
                 }
             }
-            Ok(Ok(Some(Event::Resync { reason }))) => {
+            Ok(Ok(Some(Event::Resync { reason, .. }))) => {
                 tracing::info!(%reason, "the control plane asks for a resync");
                 return Ended::Resync;
             }

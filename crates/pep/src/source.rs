@@ -5,26 +5,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use verdict_engine::{ChangeSet, SnapshotDocument};
+use verdict_engine::SnapshotDocument;
+use verdict_wire::StreamEvent as Event;
 
 use crate::PepError;
-
-/// One event of the change stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Changes to apply on top of `prev`.
-    Changes(ChangeSet),
-    /// The server is alive and the stream is at `version`.
-    Heartbeat {
-        /// The stream's version.
-        version: u64,
-    },
-    /// The replica must fetch the whole snapshot again.
-    Resync {
-        /// Why, for people.
-        reason: String,
-    },
-}
 
 /// A transport for replication: the whole snapshot, and the changes after
 /// a version. Implemented by [`HttpSource`]; a message bus (NATS
@@ -180,43 +164,7 @@ impl EventStream for SseStream {
 fn parse_event(block: &[u8]) -> Result<Option<Event>, PepError> {
     let text = std::str::from_utf8(block)
         .map_err(|e| PepError::Protocol { what: "event", detail: format!("not UTF-8: {e}") })?;
-    let mut kind = "message";
-    let mut data = String::new();
-    for line in text.lines() {
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "event" => kind = value,
-            "data" => {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(value);
-            }
-            _ => {}
-        }
-    }
-    let bad = |e: serde_json::Error| PepError::Protocol { what: "event", detail: format!("{kind}: {e}") };
-    Ok(match kind {
-        "changes" => Some(Event::Changes(serde_json::from_str(&data).map_err(bad)?)),
-        "heartbeat" => {
-            #[derive(serde::Deserialize)]
-            struct Beat {
-                version: u64,
-            }
-            let beat: Beat = serde_json::from_str(&data).map_err(bad)?;
-            Some(Event::Heartbeat { version: beat.version })
-        }
-        "resync" => {
-            #[derive(serde::Deserialize)]
-            struct Resync {
-                reason: String,
-            }
-            let resync: Resync = serde_json::from_str(&data).map_err(bad)?;
-            Some(Event::Resync { reason: resync.reason })
-        }
-        _ => None,
-    })
+    Event::decode(text).map_err(|e| PepError::Protocol { what: "event", detail: e.to_string() })
 }
 
 #[cfg(test)]
@@ -224,12 +172,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_parse_and_comments_are_skipped() {
-        let beat = parse_event(b"event: heartbeat\ndata: {\"version\":7,\"time\":\"2026-12-02T10:00:00Z\"}").unwrap();
-        assert_eq!(beat, Some(Event::Heartbeat { version: 7 }));
-        let set = parse_event(b"id: 9\nevent: changes\ndata: {\"version\":9,\"prev\":7,\"changes\":[]}").unwrap();
-        assert_eq!(set, Some(Event::Changes(ChangeSet { version: 9, prev: 7, changes: vec![] })));
+    fn blocks_that_are_not_text_are_protocol_errors() {
+        assert!(matches!(parse_event(b"event: changes\ndata: \xff"), Err(PepError::Protocol { .. })));
         assert_eq!(parse_event(b": skipped").unwrap(), None);
-        assert!(parse_event(b"event: changes\ndata: {not json").is_err());
     }
 }

@@ -15,6 +15,7 @@ use verdict_model::Role;
 
 use crate::AppState;
 use crate::error::ApiError;
+use verdict_wire::{bearer, same_secret};
 
 /// The data directory's two tokens (the `admin` and `pep` principals).
 #[derive(Clone)]
@@ -23,16 +24,6 @@ pub struct Tokens {
     pub admin: String,
     /// Decisions only.
     pub pep: String,
-}
-
-/// Compares secrets in time independent of where the inputs differ.
-pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The token of an `Authorization: Bearer …` header value, if it is one.
-pub fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
-    value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim)
 }
 
 /// Who sent `req`: the data directory's admin or PEP token, or a user's.

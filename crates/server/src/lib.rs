@@ -9,12 +9,8 @@
 
 mod appeals;
 mod auth;
-mod authzen;
-mod decide;
 mod error;
-mod gateway;
 mod manage;
-mod metrics;
 mod notices;
 pub mod outbox;
 mod process;
@@ -26,21 +22,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use tower_http::request_id::PropagateRequestIdLayer;
 use utoipa::OpenApi;
 use verdict_control::Core;
 
-pub use auth::{Tokens, bearer, same_secret};
-pub use decide::{DecisionSource, Decisions};
-pub use error::ApiError;
-pub use metrics::Metrics;
+pub use auth::Tokens;
+pub use verdict_wire::{ApiError, BODY_LIMIT, DecisionSource, Decisions, Metrics};
 
-/// Largest body most endpoints accept.
-pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Largest body `/v1/import` accepts.
 pub const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
 
@@ -65,7 +56,7 @@ impl AppState {
     /// The state of a server over `core` accepting `tokens`.
     pub fn new(core: Arc<Core>, tokens: Tokens) -> AppState {
         let metrics = Arc::new(Metrics::default());
-        let decisions = Arc::new(Decisions { source: core.clone(), metrics: metrics.clone() });
+        let decisions = Arc::new(Decisions { source: Arc::new(ControlPlane(core.clone())), metrics: metrics.clone() });
         AppState {
             core,
             tokens,
@@ -83,12 +74,26 @@ impl AppState {
     }
 }
 
+/// The control plane's own engine as the decision endpoints' source: it is
+/// the truth, so it is never stale.
+struct ControlPlane(Arc<Core>);
+
+impl DecisionSource for ControlPlane {
+    fn snapshot(&self) -> Arc<verdict_engine::Snapshot> {
+        self.0.snapshot()
+    }
+
+    fn admit(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "verdict", description = "Acceptable-use enforcement: AuthZEN decisions, gateway adapters and the management API. Every error is JSON {\"error\": {\"code\", \"message\"}}."),
     paths(
-        authzen::evaluation, authzen::evaluations, authzen::configuration,
-        gateway::nginx, gateway::envoy, replication::snapshot, replication::watch,
+        verdict_wire::evaluation, verdict_wire::evaluations, verdict_wire::configuration,
+        verdict_wire::nginx, verdict_wire::envoy, replication::snapshot, replication::watch,
         manage::list_tenants, manage::create_tenant, manage::get_tenant, manage::list_units, manage::create_unit, manage::delete_unit,
         manage::create_subscription, manage::list_subscriptions, manage::get_subscription, manage::move_subscription, manage::delete_subscription,
         manage::catalog, manage::create_order, manage::list_orders, manage::get_order, manage::lift_order, manage::import,
@@ -160,58 +165,16 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(openapi())
 }
 
-async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no-route",
-        format!("there is no endpoint {method} {}; see /openapi.json for the API", uri.path()),
-    )
-}
-
-async fn wrong_method(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        format!("{} does not accept {method}; see /openapi.json for the methods it takes", uri.path()),
-    )
-}
-
 /// The whole application.
 pub fn router(state: Arc<AppState>) -> Router {
     router_with(state, Router::new())
-}
-
-/// The decision endpoints alone — AuthZEN, nginx and Envoy — over any
-/// [`DecisionSource`], with no authentication and no fallback: the server
-/// mounts them behind its token check, the `verdict pep` sidecar beside its
-/// own health and metrics.
-pub fn decision_routes<S: Clone + Send + Sync + 'static>(decisions: Arc<Decisions>) -> Router<S> {
-    Router::new()
-        .route("/access/v1/evaluation", post(authzen::evaluation))
-        .route("/access/v1/evaluations", post(authzen::evaluations))
-        .route("/authz/nginx", get(gateway::nginx))
-        .route("/authz/envoy/", any(gateway::envoy))
-        .route("/authz/envoy/{*path}", any(gateway::envoy))
-        .with_state(decisions)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-}
-
-/// AuthZEN discovery (`/.well-known/authzen-configuration`), open to all.
-pub fn discovery_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/.well-known/authzen-configuration", get(authzen::configuration))
-}
-
-/// The JSON errors every verdict HTTP surface answers for unknown paths and
-/// methods.
-pub fn with_fallbacks(router: Router) -> Router {
-    router.fallback(no_route).method_not_allowed_fallback(wrong_method)
 }
 
 /// The application with `extra` routes mounted behind the same decision-token
 /// check and layers as the decision endpoints (the HTTP benchmark mounts an
 /// empty handler this way, to compare like with like).
 pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
-    let decisions = decision_routes::<Arc<AppState>>(state.decisions.clone())
+    let decisions = verdict_wire::decision_routes::<Arc<AppState>>(state.decisions.clone())
         .merge(extra)
         .route("/v1/snapshot", get(replication::snapshot))
         .route("/v1/watch", get(replication::watch))
@@ -270,13 +233,10 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/log/proof/inclusion", get(tlog::inclusion))
         .route("/log/proof/consistency", get(tlog::consistency))
         .route("/log/receipt/{index}", get(tlog::receipt));
-    Router::new()
+    let router = Router::new()
         .merge(decisions.layer(DefaultBodyLimit::max(BODY_LIMIT)))
-        .merge(discovery_routes())
+        .merge(verdict_wire::discovery_routes())
         .merge(management)
-        .merge(open)
-        .fallback(no_route)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .with_state(state)
+        .merge(open);
+    verdict_wire::with_fallbacks(router).layer(PropagateRequestIdLayer::x_request_id()).with_state(state)
 }

@@ -7,11 +7,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use verdict_control::Page;
 use verdict_control::{ImportSummary, Moved};
 use verdict_model::{
     Catalog, Inventory, Order, OrderSpec, OrderStatus, PhaseMode, Role, Subscription, Tenant, Timestamp, Unit, UnitPath,
 };
-use verdict_store::Page;
 
 use crate::AppState;
 use crate::auth::{Admin, Caller, Staff, require};

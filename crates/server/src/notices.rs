@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use verdict_control::OutboxItem;
 use verdict_control::Principal;
 use verdict_model::{Notice, Role};
-use verdict_store::OutboxItem;
 
 use crate::AppState;
 use crate::auth::{Caller, Staff};

@@ -71,7 +71,7 @@ pub async fn deliver_forever(core: Arc<Core>, hook: Webhook) {
     }
 }
 
-async fn deliver(core: &Core, http: &reqwest::Client, hook: &Webhook, item: verdict_store::OutboxItem) {
+async fn deliver(core: &Core, http: &reqwest::Client, hook: &Webhook, item: verdict_control::OutboxItem) {
     let timestamp = Timestamp::now().seconds();
     let sent = http
         .post(&hook.url)

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use verdict_control::feed::{Frame, FrameBody, Resume};
 use verdict_model::Timestamp;
+use verdict_wire::StreamEvent;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -230,8 +231,7 @@ impl Drop for Watch {
 }
 
 fn resync(reason: &str, current: u64) -> Bytes {
-    let data = serde_json::json!({"reason": reason, "version": current});
-    Bytes::from(format!("event: resync\ndata: {data}\n\n"))
+    Bytes::from(StreamEvent::Resync { reason: reason.to_owned(), version: current }.encode())
 }
 
 impl Watch {
@@ -280,8 +280,7 @@ impl Watch {
             }
             Next::Frame(Err(RecvError::Closed)) => None,
             Next::Beat => {
-                let data = serde_json::json!({"version": self.cursor, "time": Timestamp::now()});
-                Some(Bytes::from(format!("event: heartbeat\ndata: {data}\n\n")))
+                Some(Bytes::from(StreamEvent::Heartbeat { version: self.cursor, time: Timestamp::now() }.encode()))
             }
         }
     }
@@ -299,7 +298,7 @@ impl Watch {
             FrameBody::Changes(json) => {
                 self.cursor = frame.version;
                 self.state.metrics.streamed(json.len());
-                Bytes::from(format!("id: {}\nevent: changes\ndata: {json}\n\n", frame.version))
+                Bytes::from(verdict_wire::events::encode_changes(frame.version, json))
             }
             FrameBody::Resync(reason) => {
                 self.done = true;

@@ -79,7 +79,7 @@ fn missing_header(state: &Decisions, name: &'static str) -> Response {
         (status = 403, description = "Denied (headers X-Verdict-Order, X-Verdict-Reason) or a header is missing (reason missing-header)"),
     ),
     security(("bearer" = [])))]
-pub(crate) async fn nginx(State(state): State<Arc<Decisions>>, headers: HeaderMap) -> Response {
+pub async fn nginx(State(state): State<Arc<Decisions>>, headers: HeaderMap) -> Response {
     match decide_from_headers(&state, &headers) {
         Verdict::Missing(name) => missing_header(&state, name),
         Verdict::Decided(allowed, context) => {
@@ -100,7 +100,7 @@ pub(crate) async fn nginx(State(state): State<Arc<Decisions>>, headers: HeaderMa
         (status = 403, description = "Denied; the body is the reason sentence"),
     ),
     security(("bearer" = [])))]
-pub(crate) async fn envoy(State(state): State<Arc<Decisions>>, headers: HeaderMap) -> Response {
+pub async fn envoy(State(state): State<Arc<Decisions>>, headers: HeaderMap) -> Response {
     match decide_from_headers(&state, &headers) {
         Verdict::Missing(name) => missing_header(&state, name),
         Verdict::Decided(allowed, context) => {

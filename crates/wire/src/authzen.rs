@@ -310,16 +310,12 @@ fn write(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), ApiError> {
     request_body = EvaluationRequest,
     responses(
         (status = 200, description = "The decision; a deny is `decision: false`", body = EvaluationResponse),
-        (status = 400, description = "A required field is missing or malformed", body = crate::error::ErrorBody),
-        (status = 401, description = "No or unknown token", body = crate::error::ErrorBody),
+        (status = 400, description = "A required field is missing or malformed", body = crate::ErrorBody),
+        (status = 401, description = "No or unknown token", body = crate::ErrorBody),
     ),
     security(("bearer" = []))
 )]
-pub(crate) async fn evaluation(
-    State(state): State<Arc<Decisions>>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Response {
+pub async fn evaluation(State(state): State<Arc<Decisions>>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
     let answer = parse_json::<EvaluationRequest>(&headers, &body).and_then(|req| {
         let parts = Parts {
             subject: req.subject.as_ref(),
@@ -353,16 +349,12 @@ enum Semantic {
     request_body = EvaluationsRequest,
     responses(
         (status = 200, description = "The decisions in order (or one decision if `evaluations` is absent)", body = EvaluationsResponse),
-        (status = 400, description = "Malformed request or unknown semantic", body = crate::error::ErrorBody),
-        (status = 401, description = "No or unknown token", body = crate::error::ErrorBody),
+        (status = 400, description = "Malformed request or unknown semantic", body = crate::ErrorBody),
+        (status = 401, description = "No or unknown token", body = crate::ErrorBody),
     ),
     security(("bearer" = []))
 )]
-pub(crate) async fn evaluations(
-    State(state): State<Arc<Decisions>>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Response {
+pub async fn evaluations(State(state): State<Arc<Decisions>>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
     respond(&state, batch(&state, &headers, &body))
 }
 
@@ -451,7 +443,7 @@ pub struct PdpMetadata {
 /// AuthZEN discovery.
 #[utoipa::path(get, path = "/.well-known/authzen-configuration", tag = "authzen",
     responses((status = 200, description = "PDP metadata", body = PdpMetadata)))]
-pub(crate) async fn configuration(headers: HeaderMap) -> axum::Json<PdpMetadata> {
+pub async fn configuration(headers: HeaderMap) -> axum::Json<PdpMetadata> {
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8750");
     let scheme = headers
         .get("x-forwarded-proto")

@@ -7,7 +7,7 @@ use serde::Serialize;
 use verdict_engine::{Basis, Snapshot};
 use verdict_model::{ActionClass, PhaseMode, Timestamp};
 
-use crate::Metrics;
+use crate::metrics::Metrics;
 
 /// Where the decision endpoints get their snapshot: the server's own engine,
 /// or a replica of it (the `verdict pep` sidecar).
@@ -26,16 +26,6 @@ pub struct Decisions {
     pub source: Arc<dyn DecisionSource>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-}
-
-impl DecisionSource for verdict_control::Core {
-    fn snapshot(&self) -> Arc<Snapshot> {
-        verdict_control::Core::snapshot(self)
-    }
-
-    fn admit(&self, _: &str) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 /// What the wire formats say about one decision.
