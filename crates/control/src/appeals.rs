@@ -9,15 +9,16 @@ use verdict_model::{
 };
 use verdict_store::{Op, Reads};
 
+use crate::error::{AppealError, Thing};
 use crate::ledger::{Prepared, Tx};
 use crate::log::{Actor, Draft};
 use crate::notices::write_notice;
 use crate::orders::{check_scope, new_order, new_order_id, order_draft, order_in, write_lift};
-use crate::{Core, CoreError, Principal, conflict, new_id};
+use crate::{Core, CoreError, Principal, new_id};
 
 /// An appeal by id.
 async fn appeal_in(reads: &mut dyn Reads, id: &str) -> Result<Appeal, CoreError> {
-    reads.appeal(id).await?.ok_or_else(|| CoreError::NotFound { kind: "appeal", id: id.to_owned() })
+    reads.appeal(id).await?.ok_or_else(|| CoreError::NotFound { kind: Thing::Appeal, id: id.to_owned() })
 }
 
 impl Core {
@@ -42,14 +43,14 @@ impl Core {
         let order = tx.store().order(order_id).await?;
         // Another tenant's order does not exist as far as this user can tell.
         let Some(order) = order.filter(|o| who.tenant.as_deref() == Some(o.spec.tenant.as_str())) else {
-            return Err(CoreError::NotFound { kind: "order", id: order_id.to_owned() });
+            return Err(CoreError::NotFound { kind: Thing::Order, id: order_id.to_owned() });
         };
         let now = tx.now();
         if !order.is_effective() || !order.binding_at(now) {
-            return Err(conflict(
-                "order-not-in-force",
-                format!("order {order_id} is {}; there is nothing to appeal", order.status_at(now)),
-            ));
+            return Err(CoreError::from(AppealError::OrderNotInForce {
+                order: order_id.to_string(),
+                status: order.status_at(now),
+            }));
         }
         if tx
             .store()
@@ -58,10 +59,7 @@ impl Core {
             .iter()
             .any(|a| a.order == order_id && a.decision.is_none())
         {
-            return Err(conflict(
-                "appeal-pending",
-                format!("order {order_id} already has an appeal waiting for a decision"),
-            ));
+            return Err(CoreError::from(AppealError::Pending { order: order_id.to_string() }));
         }
         let appeal = Appeal {
             id: new_id("apl-")?,
@@ -107,33 +105,32 @@ impl Core {
         let mut tx = self.begin().await?;
         let mut appeal = appeal_in(tx.store(), appeal_id).await?;
         if let Some(decision) = &appeal.decision {
-            return Err(conflict(
-                "appeal-decided",
-                format!("appeal {appeal_id} was already decided ({}) by {}", decision.outcome.as_str(), decision.by),
-            ));
+            return Err(CoreError::from(AppealError::Decided {
+                appeal: appeal_id.to_string(),
+                outcome: decision.outcome.as_str(),
+                by: decision.by.clone(),
+            }));
         }
         let order = order_in(tx.store(), &appeal.order).await?;
         let involved = order.lifecycle.proposed_by.as_deref() == Some(who.name.as_str())
             || order.lifecycle.approvals.iter().any(|a| a.by == who.name);
         if involved {
-            return Err(conflict(
-                "reviewer-conflict",
-                format!("{} proposed or approved order {} and so cannot decide its appeal", who.name, order.id),
-            ));
+            return Err(CoreError::from(AppealError::ReviewerConflict {
+                who: who.name.clone(),
+                order: order.id.clone(),
+            }));
         }
         let amendment = match (outcome, amendment) {
             (AppealOutcome::Amend, None) => {
-                return Err(conflict(
-                    "amendment-required",
-                    "an amendment gives the order's new version as 'amendment'".into(),
-                ));
+                return Err(CoreError::from(AppealError::AmendmentRequired));
             }
             (AppealOutcome::Amend, Some(mut spec)) => {
                 if spec.tenant != order.spec.tenant {
-                    return Err(conflict(
-                        "case-tenant-mismatch",
-                        format!("the amendment is for tenant {}, the order for {}", spec.tenant, order.spec.tenant),
-                    ));
+                    return Err(CoreError::from(AppealError::AmendmentChangesTenant {
+                        order: order.id.clone(),
+                        tenant: order.spec.tenant.clone(),
+                        given: spec.tenant.clone(),
+                    }));
                 }
                 spec.case_id = order.spec.case_id.clone();
                 spec.amends = None;

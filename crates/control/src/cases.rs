@@ -6,9 +6,10 @@ use serde_json::json;
 use verdict_model::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, Role};
 use verdict_store::{Op, Reads};
 
+use crate::error::{CaseError, Thing};
 use crate::ledger::{Prepared, Tx};
 use crate::log::Draft;
-use crate::{Core, CoreError, Principal, conflict, new_id};
+use crate::{Core, CoreError, Principal, new_id};
 
 /// One event on a case: its log entry's type and public part, and the
 /// timeline entry's kind and details (which the private record keeps).
@@ -73,7 +74,7 @@ impl Core {
             .await?
             .case(id)
             .await?
-            .ok_or_else(|| CoreError::NotFound { kind: "case", id: id.to_owned() })?;
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Case, id: id.to_owned() })?;
         let events = self.reads().await?.case_events(id).await?;
         Ok((case, events))
     }
@@ -88,15 +89,15 @@ impl Core {
         spec.validate()?;
         let mut tx = self.begin().await?;
         let Some(tenant) = tx.store().tenant(&spec.tenant).await? else {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant });
+            return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: spec.tenant });
         };
         let units = tx.store().units(&spec.tenant).await?;
         if let Some(unit) = spec.units.iter().find(|u| !units.contains(u)) {
-            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{unit}", spec.tenant) });
+            return Err(CoreError::UnknownReference { kind: Thing::Unit, id: format!("{}:{unit}", spec.tenant) });
         }
         for clause in &spec.clauses {
             if clause_in(tx.store(), clause).await?.is_none() {
-                return Err(CoreError::UnknownReference { kind: "clause", id: clause.clone() });
+                return Err(CoreError::UnknownReference { kind: Thing::Clause, id: clause.clone() });
             }
         }
         let now = tx.now();
@@ -170,12 +171,10 @@ impl Core {
     }
 
     pub(crate) async fn open_case_for_change(tx: &mut Tx<'_>, id: &str) -> Result<Case, CoreError> {
-        let case = tx.store().case(id).await?.ok_or_else(|| CoreError::NotFound { kind: "case", id: id.to_owned() })?;
+        let case =
+            tx.store().case(id).await?.ok_or_else(|| CoreError::NotFound { kind: Thing::Case, id: id.to_owned() })?;
         if case.status == CaseStatus::Closed {
-            return Err(conflict(
-                "case-closed",
-                format!("case {id} is closed; reopen it (status \"open\") before adding to it"),
-            ));
+            return Err(CoreError::from(CaseError::Closed { id: id.to_string() }));
         }
         Ok(case)
     }
@@ -219,15 +218,12 @@ impl Core {
         let mut case = Self::open_case_for_change(&mut tx, case_id).await?;
         let users = tx.store().users().await?;
         match users.iter().find(|(u, _)| u.name == assignee && u.revoked_at.is_none()) {
-            None => return Err(CoreError::UnknownReference { kind: "user", id: assignee.to_owned() }),
+            None => return Err(CoreError::UnknownReference { kind: Thing::User, id: assignee.to_owned() }),
             Some((u, _)) if !u.roles.contains(&Role::Analyst) => {
-                return Err(conflict(
-                    "assignee-not-analyst",
-                    format!(
-                        "{assignee} is a {} user; cases are assigned to analysts",
-                        verdict_model::roles_text(&u.roles)
-                    ),
-                ));
+                return Err(CoreError::from(CaseError::AssigneeNotAnalyst {
+                    who: assignee.to_string(),
+                    roles: verdict_model::roles_text(&u.roles).to_string(),
+                }));
             }
             Some(_) => {}
         }
@@ -247,16 +243,14 @@ impl Core {
         reason: Option<&str>,
     ) -> Result<Case, CoreError> {
         let mut tx = self.begin().await?;
-        let mut case =
-            tx.store().case(case_id).await?.ok_or_else(|| CoreError::NotFound { kind: "case", id: case_id.into() })?;
+        let mut case = tx
+            .store()
+            .case(case_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Case, id: case_id.into() })?;
         let from = case.status;
         if !from.can_become(status) {
-            return Err(conflict(
-                "illegal-case-transition",
-                format!(
-                    "case {case_id} is {from} and cannot become {status}; cases go open → under_review → decided → closed, and decided or closed may reopen"
-                ),
-            ));
+            return Err(CoreError::from(CaseError::IllegalTransition { id: case_id.to_string(), from, to: status }));
         }
         case.status = status;
         let body = json!({"from": from.as_str(), "to": status.as_str(), "reason": reason});

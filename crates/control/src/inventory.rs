@@ -11,6 +11,7 @@ use verdict_engine::Change;
 use verdict_model::{Catalog, Inventory, Subscription, Tenant, Unit, UnitPath};
 use verdict_store::{Op, Page};
 
+use crate::error::{ImportError, InventoryError, Thing};
 use crate::ledger::{Prepared, Tx};
 use crate::log::{Actor, Draft};
 use crate::orders::customer_kind;
@@ -90,7 +91,7 @@ impl Core {
         tenant.validate()?;
         let mut tx = self.begin().await?;
         if tenant_exists(&mut tx, &tenant.id).await? {
-            return Err(CoreError::Exists { kind: "tenant", id: tenant.id });
+            return Err(InventoryError::Exists { kind: Thing::Tenant, id: tenant.id }.into());
         }
         let draft = Draft::new("tenant.created", json!({"customer_kind": tenant.kind.as_str()}))
             .tenant(&tenant.id)
@@ -112,11 +113,13 @@ impl Core {
         verdict_model::validate_id("tenant id", &unit.tenant)?;
         let mut tx = self.begin().await?;
         if !tenant_exists(&mut tx, &unit.tenant).await? {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: unit.tenant });
+            return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: unit.tenant });
         }
         let existing: HashSet<UnitPath> = tx.store().units(&unit.tenant).await?.into_iter().collect();
         if existing.contains(&unit.path) {
-            return Err(CoreError::Exists { kind: "unit", id: format!("{}:{}", unit.tenant, unit.path) });
+            return Err(
+                InventoryError::Exists { kind: Thing::Unit, id: format!("{}:{}", unit.tenant, unit.path) }.into()
+            );
         }
         let created: Vec<UnitPath> = unit.path.lineage().into_iter().filter(|p| !existing.contains(p)).collect();
         let ops =
@@ -143,20 +146,22 @@ impl Core {
         let mut tx = self.begin().await?;
         let units = tx.store().units(tenant).await?;
         if !units.contains(path) {
-            return Err(CoreError::NotFound { kind: "unit", id: format!("{tenant}:{path}") });
+            return Err(CoreError::NotFound { kind: Thing::Unit, id: format!("{tenant}:{path}") });
         }
         if let Some(child) = units.iter().find(|u| *u != path && u.is_within(path)) {
-            return Err(CoreError::UnitNotEmpty {
+            return Err(InventoryError::UnitNotEmpty {
                 unit: path.to_string(),
                 why: format!("it has the child unit {child:?}"),
-            });
+            }
+            .into());
         }
         let subs = tx.store().subscriptions_within(tenant, path).await?;
         if subs > 0 {
-            return Err(CoreError::UnitNotEmpty {
+            return Err(InventoryError::UnitNotEmpty {
                 unit: path.to_string(),
                 why: format!("it holds {subs} subscription(s); move or delete them first"),
-            });
+            }
+            .into());
         }
         let mut page = Page { after: None, limit: 1000 };
         loop {
@@ -164,10 +169,11 @@ impl Core {
             let done = orders.len() < page.limit as usize;
             page.after = orders.last().map(|o| o.id.clone());
             if let Some(order) = orders.iter().find(|o| o.spec.scope.units.contains(path)) {
-                return Err(CoreError::UnitNotEmpty {
+                return Err(InventoryError::UnitNotEmpty {
                     unit: path.to_string(),
                     why: format!("order {} names it in its scope", order.id),
-                });
+                }
+                .into());
             }
             if done {
                 break;
@@ -196,13 +202,13 @@ impl Core {
         sub.validate(self.snapshot().catalog())?;
         let mut tx = self.begin().await?;
         if !tenant_exists(&mut tx, &sub.tenant).await? {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: sub.tenant });
+            return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: sub.tenant });
         }
         if !unit_exists(&mut tx, &sub.tenant, &sub.unit).await? {
-            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", sub.tenant, sub.unit) });
+            return Err(CoreError::UnknownReference { kind: Thing::Unit, id: format!("{}:{}", sub.tenant, sub.unit) });
         }
         if tx.store().subscription(&sub.id).await?.is_some() {
-            return Err(CoreError::Exists { kind: "subscription", id: sub.id });
+            return Err(InventoryError::Exists { kind: Thing::Subscription, id: sub.id }.into());
         }
         let kind = customer_kind(tx.store(), &sub.tenant).await?;
         let draft = Draft::new(
@@ -232,9 +238,9 @@ impl Core {
             .store()
             .subscription(id)
             .await?
-            .ok_or_else(|| CoreError::NotFound { kind: "subscription", id: id.to_owned() })?;
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Subscription, id: id.to_owned() })?;
         if !unit_exists(&mut tx, &sub.tenant, &unit).await? {
-            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", sub.tenant, unit) });
+            return Err(CoreError::UnknownReference { kind: Thing::Unit, id: format!("{}:{}", sub.tenant, unit) });
         }
         let now = tx.now();
         let retained_by = tx.snapshot().orders_covering(id, now);
@@ -266,7 +272,7 @@ impl Core {
     pub async fn delete_subscription(&self, actor: &Actor, id: &str) -> Result<(Vec<String>, u64), CoreError> {
         let mut tx = self.begin().await?;
         let Some(sub) = tx.store().subscription(id).await? else {
-            return Err(CoreError::NotFound { kind: "subscription", id: id.to_owned() });
+            return Err(CoreError::NotFound { kind: Thing::Subscription, id: id.to_owned() });
         };
         let now = tx.now();
         let retained_by = tx.snapshot().orders_covering(id, now);
@@ -301,16 +307,16 @@ impl Core {
         let catalog = Catalog::builtin();
         let mut seen_tenants = HashSet::new();
         for (i, t) in inventory.tenants.iter().enumerate() {
-            t.validate().map_err(|e| CoreError::invalid_record("tenant", i, e))?;
+            t.validate().map_err(|e| invalid_record(Thing::Tenant, i, e))?;
             if !seen_tenants.insert(t.id.as_str()) {
-                return Err(CoreError::ImportDuplicate { kind: "tenant", id: t.id.clone() });
+                return Err(ImportError::Duplicate { kind: Thing::Tenant, id: t.id.clone() }.into());
             }
         }
         let mut seen_subs = HashSet::new();
         for (i, s) in inventory.subscriptions.iter().enumerate() {
-            s.validate(&catalog).map_err(|e| CoreError::invalid_record("subscription", i, e))?;
+            s.validate(&catalog).map_err(|e| invalid_record(Thing::Subscription, i, e))?;
             if !seen_subs.insert(s.id.as_str()) {
-                return Err(CoreError::ImportDuplicate { kind: "subscription", id: s.id.clone() });
+                return Err(ImportError::Duplicate { kind: Thing::Subscription, id: s.id.clone() }.into());
             }
         }
         let mut tx = self.begin().await?;
@@ -320,16 +326,17 @@ impl Core {
         let known = |id: &str| seen_tenants.contains(id) || stored_tenants.contains_key(id);
         for (i, u) in inventory.units.iter().enumerate() {
             if !known(&u.tenant) {
-                return Err(CoreError::ImportUnknownTenant { kind: "unit", index: i, tenant: u.tenant.clone() });
+                return Err(ImportError::UnknownTenant { kind: Thing::Unit, index: i, tenant: u.tenant.clone() }.into());
             }
         }
         for (i, s) in inventory.subscriptions.iter().enumerate() {
             if !known(&s.tenant) {
-                return Err(CoreError::ImportUnknownTenant {
-                    kind: "subscription",
+                return Err(ImportError::UnknownTenant {
+                    kind: Thing::Subscription,
                     index: i,
                     tenant: s.tenant.clone(),
-                });
+                }
+                .into());
             }
         }
         let stored_units: HashSet<(&str, &str)> =
@@ -381,11 +388,12 @@ impl Core {
             match stored_subs.get(s.id.as_str()) {
                 None => summary.subscriptions_created += 1,
                 Some(old) if old.tenant != s.tenant => {
-                    return Err(CoreError::CrossTenantMove {
+                    return Err(InventoryError::CrossTenantMove {
                         subscription: s.id.clone(),
                         from: old.tenant.clone(),
                         to: s.tenant.clone(),
-                    });
+                    }
+                    .into());
                 }
                 Some(old) if *old == s => {
                     summary.unchanged += 1;
@@ -429,4 +437,8 @@ impl Core {
         summary.version = tx.commit().await?;
         Ok(summary)
     }
+}
+
+fn invalid_record(kind: Thing, index: usize, error: verdict_model::ModelError) -> CoreError {
+    ImportError::InvalidRecord { kind, index, error }.into()
 }

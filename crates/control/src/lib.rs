@@ -54,7 +54,10 @@ use verdict_store::{Reads, Store};
 
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
-pub use error::{CoreError, ErrorKind};
+pub use error::{
+    AppealError, ApprovalError, CaseError, CoreError, ErrorKind, ImportError, InventoryError, OrderError, Thing,
+    UserError,
+};
 pub use inventory::{ImportSummary, Moved};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
 pub use orders::DEFAULT_APPROVALS;
@@ -125,11 +128,6 @@ fn new_id(prefix: &str) -> Result<String, CoreError> {
     let mut id = String::from(prefix);
     id.extend(bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
     Ok(id)
-}
-
-/// A refusal because of the state something is in (a 409).
-pub(crate) fn conflict(code: &'static str, message: String) -> CoreError {
-    CoreError::IllegalTransition { code, message }
 }
 
 fn log_error(code: &'static str, not_found: bool, message: String) -> CoreError {

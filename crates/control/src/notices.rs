@@ -10,6 +10,7 @@ use verdict_model::{Appeal, Notice, NoticeKind, Order, OrderState, StatementOfRe
 use verdict_store::{Op, OutboxItem};
 
 use crate::cases::clause_in;
+use crate::error::Thing;
 use crate::ledger::{Prepared, Tx};
 use crate::log::{Actor, Draft};
 use crate::orders::{coverage, customer_kind};
@@ -29,14 +30,14 @@ async fn statement_in(tx: &mut Tx<'_>, order: &Order) -> Result<StatementOfReaso
     let spec = &order.spec;
     let clause = clause_in(tx.store(), &spec.clause)
         .await?
-        .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
+        .ok_or_else(|| CoreError::UnknownReference { kind: Thing::Clause, id: spec.clause.clone() })?;
     let (case, events) = match &spec.case_id {
         Some(id) => {
             let case = tx
                 .store()
                 .case(id)
                 .await?
-                .ok_or_else(|| CoreError::UnknownReference { kind: "case", id: id.clone() })?;
+                .ok_or_else(|| CoreError::UnknownReference { kind: Thing::Case, id: id.clone() })?;
             (Some(case), tx.store().case_events(id).await?)
         }
         None => (None, Vec::new()),
@@ -138,7 +139,11 @@ impl Core {
 
     /// One notice.
     pub async fn notice(&self, id: &str) -> Result<Notice, CoreError> {
-        self.reads().await?.notice(id).await?.ok_or_else(|| CoreError::NotFound { kind: "notice", id: id.to_owned() })
+        self.reads()
+            .await?
+            .notice(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Notice, id: id.to_owned() })
     }
 
     /// Issues the restriction notice of every approved order proposed from a

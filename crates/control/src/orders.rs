@@ -15,9 +15,10 @@ use verdict_model::{
 use verdict_store::{Op, Page, Reads};
 
 use crate::cases::clause_in;
+use crate::error::{ApprovalError, OrderError, Thing};
 use crate::ledger::{Prepared, Tx};
 use crate::log::{Actor, Draft};
-use crate::{Core, CoreError, Principal, conflict, new_id};
+use crate::{Core, CoreError, Principal, new_id};
 
 /// Approvers an order needs when its clause does not say.
 pub const DEFAULT_APPROVALS: u32 = 2;
@@ -33,7 +34,7 @@ pub(crate) async fn customer_kind(reads: &mut dyn Reads, tenant: &str) -> Result
 
 /// An order by id, read inside an action.
 pub(crate) async fn order_in(reads: &mut dyn Reads, id: &str) -> Result<Order, CoreError> {
-    reads.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })
+    reads.order(id).await?.ok_or_else(|| CoreError::NotFound { kind: Thing::Order, id: id.to_owned() })
 }
 
 /// A new order, next in sequence and in the log.
@@ -61,23 +62,24 @@ pub(crate) async fn new_order(
 /// its tenant.
 pub(crate) async fn check_scope(reads: &mut dyn Reads, spec: &OrderSpec) -> Result<(), CoreError> {
     if reads.tenant(&spec.tenant).await?.is_none() {
-        return Err(CoreError::UnknownReference { kind: "tenant", id: spec.tenant.clone() });
+        return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: spec.tenant.clone() });
     }
     let units: HashSet<UnitPath> = reads.units(&spec.tenant).await?.into_iter().collect();
     for unit in &spec.scope.units {
         if !units.contains(unit) {
-            return Err(CoreError::UnknownReference { kind: "unit", id: format!("{}:{}", spec.tenant, unit) });
+            return Err(CoreError::UnknownReference { kind: Thing::Unit, id: format!("{}:{}", spec.tenant, unit) });
         }
     }
     for id in &spec.scope.subscriptions {
         match reads.subscription(id).await? {
-            None => return Err(CoreError::UnknownReference { kind: "subscription", id: id.clone() }),
+            None => return Err(CoreError::UnknownReference { kind: Thing::Subscription, id: id.clone() }),
             Some(sub) if sub.tenant != spec.tenant => {
-                return Err(CoreError::ScopeSpansTenants {
+                return Err(OrderError::ScopeSpansTenants {
                     subscription: id.clone(),
                     belongs_to: sub.tenant,
                     order_tenant: spec.tenant.clone(),
-                });
+                }
+                .into());
             }
             Some(_) => {}
         }
@@ -148,22 +150,13 @@ pub(crate) async fn write_lift(
     let now = tx.now();
     let id = order.id.clone();
     if order.lifecycle.state != OrderState::Approved {
-        return Err(conflict(
-            "order-not-approved",
-            format!(
-                "order {id} is {} and has no effect to lift; a proposed order is rejected instead",
-                order.lifecycle.state.as_str()
-            ),
-        ));
+        return Err(CoreError::from(OrderError::NotApproved { id: id.to_string(), status: order.status_at(now) }));
     }
     if let Some(at) = order.lifted_at {
-        return Err(conflict("order-already-lifted", format!("order {id} was already lifted at {at}")));
+        return Err(CoreError::from(OrderError::AlreadyLifted { id: id.to_string(), at }));
     }
     if let Some(end) = order.spec.end.filter(|end| *end <= now) {
-        return Err(conflict(
-            "order-expired",
-            format!("order {id} already ended at {end}; there is nothing left to lift"),
-        ));
+        return Err(CoreError::from(OrderError::Expired { id: id.to_string(), end }));
     }
     order.lifted_at = Some(now);
     order.lift_reason = Some(reason.to_owned());
@@ -291,32 +284,30 @@ impl Core {
     pub async fn propose_order(&self, who: &Principal, spec: OrderSpec) -> Result<Order, CoreError> {
         spec.validate(self.snapshot().catalog())?;
         let Some(case_id) = spec.case_id.clone() else {
-            return Err(conflict("case-required", "an order is proposed from a case: give case_id".into()));
+            return Err(CoreError::from(OrderError::CaseRequired));
         };
         if spec.skips_notice() && spec.emergency_reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(conflict(
-                "emergency-reason-required",
-                "the first phase restricts at once, skipping notice; say why in emergency_reason (the notice shows it)"
-                    .into(),
-            ));
+            return Err(CoreError::from(OrderError::EmergencyReasonRequired));
         }
         let mut tx = self.begin().await?;
         let mut case = Core::open_case_for_change(&mut tx, &case_id).await?;
         if case.spec.tenant != spec.tenant {
-            return Err(conflict(
-                "case-tenant-mismatch",
-                format!("case {case_id} is about tenant {}, not {}", case.spec.tenant, spec.tenant),
-            ));
+            return Err(CoreError::from(OrderError::CaseTenantMismatch {
+                case: case_id.to_string(),
+                case_tenant: case.spec.tenant.clone(),
+                tenant: spec.tenant.clone(),
+            }));
         }
         if !case.spec.clauses.contains(&spec.clause) {
-            return Err(conflict(
-                "clause-not-in-case",
-                format!("case {case_id} concerns {:?}, not clause {}", case.spec.clauses, spec.clause),
-            ));
+            return Err(CoreError::from(OrderError::ClauseNotInCase {
+                case: case_id.to_string(),
+                clauses: case.spec.clauses.clone(),
+                clause: spec.clause.clone(),
+            }));
         }
         let clause = clause_in(tx.store(), &spec.clause)
             .await?
-            .ok_or_else(|| CoreError::UnknownReference { kind: "clause", id: spec.clause.clone() })?;
+            .ok_or_else(|| CoreError::UnknownReference { kind: Thing::Clause, id: spec.clause.clone() })?;
         check_scope(tx.store(), &spec).await?;
         if let Some(old) = &spec.amends {
             amendable(&mut tx, old, &spec).await?;
@@ -372,7 +363,7 @@ impl Core {
         if let Some(tenant) = &guard.tenant
             && tx.store().tenant(tenant).await?.is_none()
         {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: tenant.clone() });
+            return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: tenant.clone() });
         }
         let services: Vec<String> = guard.services.iter().map(ToString::to_string).collect();
         let draft = Draft::new(
@@ -410,10 +401,7 @@ impl Core {
         let mut tx = self.begin().await?;
         let mut order = proposed_order(&mut tx, who, id, "approved").await?;
         if order.lifecycle.approvals.iter().any(|a| a.by == who.name) {
-            return Err(conflict(
-                "already-approved",
-                format!("{} already approved order {id}; it needs approvals from distinct approvers", who.name),
-            ));
+            return Err(CoreError::from(ApprovalError::AlreadyApproved { who: who.name.clone(), id: id.to_string() }));
         }
         // The approval is bound to what the approver saw. The preview reads
         // the inventory index, which holds exactly what the store committed
@@ -422,28 +410,15 @@ impl Core {
         let preview = self.preview_of(&order.spec, Some(id))?;
         match preview_hash {
             None => {
-                return Err(conflict(
-                    "preview-required",
-                    format!(
-                        "approve with the preview's hash: GET /v1/orders/{id}/preview, check it, and send its 'hash' as preview_hash"
-                    ),
-                ));
+                return Err(CoreError::from(ApprovalError::PreviewRequired { id: id.to_string() }));
             }
             Some(hash) if hash != preview.hash => {
-                return Err(conflict(
-                    "preview-stale",
-                    format!(
-                        "what order {id} would do has changed since that preview (the inventory or the order moved on); preview it again and approve what you see"
-                    ),
-                ));
+                return Err(CoreError::from(ApprovalError::PreviewStale { id: id.to_string() }));
             }
             Some(_) => {}
         }
         if let Some(o) = overrides.iter().find(|o| o.reason.trim().is_empty()) {
-            return Err(conflict(
-                "override-reason-required",
-                format!("the override of guard {} gives no reason", o.guard),
-            ));
+            return Err(CoreError::from(ApprovalError::OverrideReasonRequired { guard: o.guard.clone() }));
         }
         let kind = tx.store().tenant(&order.spec.tenant).await?.map(|t| t.kind);
         let guards = tx.store().guards().await?;
@@ -451,13 +426,10 @@ impl Core {
         let unexcused: Vec<&str> =
             broken.iter().filter(|g| !overrides.iter().any(|o| &o.guard == *g)).map(String::as_str).collect();
         if !unexcused.is_empty() {
-            return Err(conflict(
-                "guard-violated",
-                format!(
-                    "order {id} would restrict what guard(s) {} protect; an approver may override each with a reason (overrides: [{{\"guard\": …, \"reason\": …}}])",
-                    unexcused.join(", ")
-                ),
-            ));
+            return Err(CoreError::from(ApprovalError::GuardViolated {
+                id: id.to_string(),
+                guards: unexcused.iter().map(|g| g.to_string()).collect(),
+            }));
         }
         let overrides: Vec<GuardOverride> = overrides.iter().filter(|o| broken.contains(&o.guard)).cloned().collect();
         let now = tx.now();
@@ -613,38 +585,37 @@ fn broken_guards(
 /// An order may be amended while it is in force: approved, neither lifted
 /// nor ended, and of the same tenant.
 async fn amendable(tx: &mut Tx<'_>, id: &str, spec: &OrderSpec) -> Result<Order, CoreError> {
-    let old =
-        tx.store().order(id).await?.ok_or_else(|| CoreError::UnknownReference { kind: "order", id: id.to_owned() })?;
+    let old = tx
+        .store()
+        .order(id)
+        .await?
+        .ok_or_else(|| CoreError::UnknownReference { kind: Thing::Order, id: id.to_owned() })?;
     let now = tx.now();
     if !old.is_effective() || !old.binding_at(now) {
-        return Err(conflict(
-            "order-not-in-force",
-            format!("order {id} is {}; only an order in force can be amended", old.status_at(now)),
-        ));
+        return Err(CoreError::from(OrderError::NotInForce { id: id.to_string(), status: old.status_at(now) }));
     }
     if old.spec.tenant != spec.tenant {
-        return Err(conflict(
-            "case-tenant-mismatch",
-            format!("order {id} is for tenant {}, not {}", old.spec.tenant, spec.tenant),
-        ));
+        return Err(CoreError::from(OrderError::AmendmentChangesTenant {
+            id: id.to_string(),
+            tenant: old.spec.tenant.clone(),
+            given: spec.tenant.clone(),
+        }));
     }
     Ok(old)
 }
 
 /// A proposed order that `who` (not its proposer) may approve or reject.
-async fn proposed_order(tx: &mut Tx<'_>, who: &Principal, id: &str, verb: &str) -> Result<Order, CoreError> {
+async fn proposed_order(tx: &mut Tx<'_>, who: &Principal, id: &str, verb: &'static str) -> Result<Order, CoreError> {
     let order = order_in(tx.store(), id).await?;
     if order.lifecycle.state != OrderState::Proposed {
-        return Err(conflict(
-            "order-not-proposed",
-            format!("order {id} is {}, not proposed; only a proposed order can be {verb}", order.status_at(tx.now())),
-        ));
+        return Err(CoreError::from(ApprovalError::NotProposed {
+            id: id.to_string(),
+            status: order.status_at(tx.now()),
+            verb,
+        }));
     }
     if order.lifecycle.proposed_by.as_deref() == Some(who.name.as_str()) {
-        return Err(conflict(
-            "self-approval",
-            format!("{} proposed order {id} and so cannot be the one who has it {verb}", who.name),
-        ));
+        return Err(CoreError::from(ApprovalError::SelfApproval { who: who.name.clone(), id: id.to_string(), verb }));
     }
     Ok(order)
 }

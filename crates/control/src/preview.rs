@@ -13,6 +13,7 @@ use verdict_model::{
     UnitPath,
 };
 
+use crate::error::Thing;
 use crate::index::{IndexedSubscription, InventoryIndex, TenantSubscriptions};
 use crate::orders::check_scope;
 use crate::{Core, CoreError};
@@ -317,7 +318,7 @@ impl Core {
             .await?
             .order(id)
             .await?
-            .ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Order, id: id.to_owned() })?;
         self.preview(&order.spec, Some(id)).await
     }
 
@@ -403,7 +404,7 @@ impl Core {
             .await?
             .order(id)
             .await?
-            .ok_or_else(|| CoreError::NotFound { kind: "order", id: id.to_owned() })?;
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Order, id: id.to_owned() })?;
         self.diff(&order.spec, Some(id)).await
     }
 }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use verdict_model::{Role, User};
 use verdict_store::Op;
 
+use crate::error::{Thing, UserError};
 use crate::inventory::tenant_exists;
 use crate::ledger::Prepared;
 use crate::log::Draft;
@@ -105,17 +106,11 @@ impl Core {
         user.revoked_at = None;
         user.validate()?;
         if ["admin", "pep", "verdict"].contains(&user.name.as_str()) {
-            return Err(CoreError::IllegalTransition {
-                code: "reserved-user-name",
-                message: format!(
-                    "{:?} is reserved for the data directory's own tokens and verdict itself; pick another name",
-                    user.name
-                ),
-            });
+            return Err(UserError::Reserved { name: user.name }.into());
         }
         let mut tx = self.begin().await?;
         if tx.store().users().await?.iter().any(|(u, _)| u.name == user.name) {
-            return Err(CoreError::Exists { kind: "user", id: user.name });
+            return Err(UserError::Exists { name: user.name }.into());
         }
         let hash = token_hash(token);
         if self.directory.load().contains_key(&hash) {
@@ -124,7 +119,7 @@ impl Core {
         if let Some(tenant) = &user.tenant
             && !tenant_exists(&mut tx, tenant).await?
         {
-            return Err(CoreError::UnknownReference { kind: "tenant", id: tenant.clone() });
+            return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: tenant.clone() });
         }
         let roles = verdict_model::roles_text(&user.roles);
         let mut draft =
@@ -148,13 +143,10 @@ impl Core {
     pub async fn revoke_user(&self, actor: &Actor, name: &str) -> Result<User, CoreError> {
         let mut tx = self.begin().await?;
         let Some((mut user, _)) = tx.store().users().await?.into_iter().find(|(u, _)| u.name == name) else {
-            return Err(CoreError::NotFound { kind: "user", id: name.to_owned() });
+            return Err(CoreError::NotFound { kind: Thing::User, id: name.to_owned() });
         };
         if let Some(at) = user.revoked_at {
-            return Err(CoreError::IllegalTransition {
-                code: "user-already-revoked",
-                message: format!("user {name:?} was already revoked at {at}"),
-            });
+            return Err(UserError::AlreadyRevoked { name: name.to_owned(), at }.into());
         }
         let now = tx.now();
         user.revoked_at = Some(now);

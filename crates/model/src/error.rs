@@ -128,3 +128,24 @@ impl Problem for ModelError {
         ModelError::code(self)
     }
 }
+
+thread_local! {
+    /// The code of the last [`ModelError`] a model type raised while being
+    /// deserialised on this thread (see [`refuse`]).
+    static REFUSAL: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// A model type's refusal while it is deserialised. serde carries only the
+/// sentence (`Error::custom`); the typed code is kept beside it, on this
+/// thread, for a body parser to collect with [`take_refusal`] — so an API
+/// reports `invalid-pattern`, not a guess from the message's words.
+pub fn refuse<E: serde::de::Error>(error: ModelError) -> E {
+    REFUSAL.with(|r| r.set(Some(error.code())));
+    E::custom(error)
+}
+
+/// The code of the last refusal [`refuse`] recorded on this thread, clearing
+/// it. Call it before deserialising (to clear) and after a custom error.
+pub fn take_refusal() -> Option<&'static str> {
+    REFUSAL.with(std::cell::Cell::take)
+}

@@ -20,7 +20,7 @@ mod user;
 
 pub use case::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, SourceType};
 pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
-pub use error::{ModelError, Problem, ProblemKind};
+pub use error::{ModelError, Problem, ProblemKind, refuse, take_refusal};
 pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};
 pub use names::{UnitPath, validate_id};
 pub use notice::{Appeal, AppealDecision, AppealOutcome, Ground, Notice, NoticeKind, StatementOfReasons};

@@ -88,7 +88,7 @@ impl Serialize for UnitPath {
 impl<'de> Deserialize<'de> for UnitPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        UnitPath::parse(&text).map_err(serde::de::Error::custom)
+        UnitPath::parse(&text).map_err(crate::refuse)
     }
 }
 

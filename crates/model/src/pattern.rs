@@ -83,7 +83,7 @@ impl Serialize for ServicePattern {
 impl<'de> Deserialize<'de> for ServicePattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        ServicePattern::parse(&text).map_err(serde::de::Error::custom)
+        ServicePattern::parse(&text).map_err(crate::refuse)
     }
 }
 

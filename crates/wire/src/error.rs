@@ -1,7 +1,7 @@
 //! The one error type of the HTTP API: a status, a stable code and a
 //! sentence, always sent as `{"error": {"code", "message"}}`.
 
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -81,28 +81,6 @@ impl<E: Problem> From<E> for ApiError {
     }
 }
 
-/// A data error's code. Model types refuse bad values while they are
-/// deserialised; their messages start with fixed phrases, mapped here to the
-/// same codes the model's own errors carry.
-fn data_error_code(message: &str) -> &'static str {
-    const PREFIXES: &[(&str, &str)] = &[
-        ("invalid service pattern", "invalid-pattern"),
-        ("invalid unit path", "invalid-unit-path"),
-        ("invalid time", "invalid-time"),
-        ("unknown field", "unknown-field"),
-        ("missing field", "missing-field"),
-        ("unknown variant", "invalid-value"),
-        ("invalid type", "invalid-type"),
-    ];
-    // axum puts the JSON path first: `services[0]: invalid service pattern …`.
-    let bare = message.split_once(": ").map(|(_, rest)| rest).unwrap_or(message);
-    PREFIXES
-        .iter()
-        .find(|(prefix, _)| message.starts_with(prefix) || bare.starts_with(prefix))
-        .map(|(_, code)| *code)
-        .unwrap_or("invalid-body")
-}
-
 /// A body that could not be read (too large, or broken off), as an
 /// [`ApiError`].
 pub fn from_bytes_rejection(r: BytesRejection) -> ApiError {
@@ -117,37 +95,7 @@ pub fn from_bytes_rejection(r: BytesRejection) -> ApiError {
     }
 }
 
-/// `axum::Json`'s refusals, as [`ApiError`]s.
-pub fn from_json_rejection(r: JsonRejection) -> ApiError {
-    {
-        match r {
-            JsonRejection::JsonDataError(e) => {
-                let message = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
-                ApiError::bad_request(data_error_code(&message), format!("the JSON body does not fit: {message}"))
-            }
-            JsonRejection::JsonSyntaxError(e) => {
-                let message = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
-                ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {message}"))
-            }
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the body as JSON with the header 'Content-Type: application/json'",
-            ),
-            JsonRejection::BytesRejection(b) => from_bytes_rejection(b),
-            other => ApiError::bad_request("invalid-body", other.body_text()),
-        }
-    }
-}
-
-/// Parses a JSON body that borrows from `bytes` (no copies of its strings),
-/// with the same errors as [`Json`]: 415 without a JSON content type, 400
-/// `malformed-json` for bad syntax, 400 with a field-specific code for data
-/// that does not fit.
-pub fn parse_json<'a, T: serde::Deserialize<'a>>(
-    headers: &axum::http::HeaderMap,
-    bytes: &'a [u8],
-) -> Result<T, ApiError> {
+fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let json_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -157,19 +105,58 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(
             mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false);
-    if !json_type {
-        return Err(ApiError::new(
+    if json_type {
+        Ok(())
+    } else {
+        Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "send the body as JSON with the header 'Content-Type: application/json'",
-        ));
+        ))
     }
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            let message = e.to_string();
-            ApiError::bad_request(data_error_code(&message), format!("the JSON body does not fit: {message}"))
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
+}
+
+fn does_not_fit(code: &'static str, why: &dyn std::fmt::Display) -> ApiError {
+    ApiError::bad_request(code, format!("the JSON body does not fit: {why}"))
+}
+
+/// Parses a JSON body into an owned `T`. 415 without a JSON content type,
+/// 400 `malformed-json` for bad syntax, and for data that does not fit, 400
+/// with the code of serde's error kind (`unknown-field`, `missing-field`,
+/// `invalid-type`, `invalid-value`, or a model type's own, such as
+/// `invalid-pattern`) and the path to the field (see [`crate::body`]).
+pub fn parse_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
+    require_json(headers)?;
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(e) if e.classify() != serde_json::error::Category::Data => Err(malformed(&e)),
+        Err(e) => {
+            // Only a body that failed pays for the second, classifying pass.
+            let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
+            Err(match crate::body::why_not::<T>(&value) {
+                Some(why) => does_not_fit(why.kind.code(), &why),
+                None => does_not_fit("invalid-body", &e),
+            })
         }
-        _ => ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")),
+    }
+}
+
+/// Parses a JSON body that borrows from `bytes` (no copies of its strings),
+/// for the lenient AuthZEN wire types, whose fields are all optional and
+/// untyped beyond JSON: the only way their data can fail is a value of the
+/// wrong JSON type (`invalid-type`). Otherwise as [`parse_body`].
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(
+    headers: &axum::http::HeaderMap,
+    bytes: &'a [u8],
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => does_not_fit("invalid-type", &e),
+        _ => malformed(&e),
     })
 }
 
@@ -184,26 +171,16 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// `axum::Json`, with rejections turned into [`ApiError`]s.
+/// A JSON body as [`parse_body`] reads it.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Json(v)).map_err(from_json_rejection)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_refusals_keep_their_codes() {
-        assert_eq!(data_error_code("invalid service pattern \"st orage\": use ..."), "invalid-pattern");
-        assert_eq!(data_error_code("unknown field `exmept`, expected ..."), "unknown-field");
-        assert_eq!(data_error_code("services[0]: invalid service pattern \"x\""), "invalid-pattern");
-        assert_eq!(data_error_code("something else"), "invalid-body");
+        require_json(req.headers())?;
+        let headers = req.headers().clone();
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_body(&headers, &bytes).map(Json)
     }
 }

@@ -10,6 +10,7 @@
 //! enforcement point links only the engine and this.
 
 mod authzen;
+pub mod body;
 mod decide;
 mod error;
 pub mod events;
@@ -28,9 +29,7 @@ pub use authzen::{
     configuration, evaluation, evaluations,
 };
 pub use decide::{DecisionContext, DecisionSource, Decisions, NextPhase};
-pub use error::{
-    ApiError, ErrorBody, ErrorDetail, Json, RawBody, from_bytes_rejection, from_json_rejection, parse_json,
-};
+pub use error::{ApiError, ErrorBody, ErrorDetail, Json, RawBody, from_bytes_rejection, parse_body, parse_json};
 pub use events::StreamEvent;
 pub use gateway::{__path_envoy, __path_nginx, envoy, nginx};
 pub use metrics::Metrics;
