@@ -1,6 +1,7 @@
 //! The in-memory inventory index: each tenant's subscriptions (id, unit,
-//! enabled services) in id order, so the blast-radius preview and diff read
-//! memory instead of a tenant's worth of store rows.
+//! region, enabled services) in id order, so the blast-radius preview and
+//! diff, and which subscriptions an order covers, read memory instead of a
+//! tenant's worth of store rows.
 //!
 //! **Invariant**: derived state, like the engine snapshot. It is built from
 //! the store on start and, after every commit, takes the same
@@ -11,15 +12,16 @@
 //! never sees half a change.
 //!
 //! Compact at a million subscriptions: a chunk stores its ids back to back
-//! in one string, a subscription's unit as an index into its tenant's unit
-//! table and its services as a catalog bit set, about 24 bytes plus the id.
+//! in one string, a subscription's unit and region as indexes into its
+//! tenant's tables and its services as a catalog bit set, about 28 bytes
+//! plus the id.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Arc;
 
 use verdict_engine::Change;
-use verdict_model::{Catalog, Inventory, ServiceSet, Subscription, UnitPath};
+use verdict_model::{Catalog, Inventory, Scope, ServiceSet, Subscription, UnitPath};
 
 /// Subscriptions a chunk is filled with when built in bulk; an insert
 /// splits a chunk that grows past twice this. Small enough that copying a
@@ -44,6 +46,8 @@ struct Chunk {
     ends: Vec<u32>,
     /// Each subscription's unit, an index into its tenant's unit table.
     units: Vec<u32>,
+    /// Each subscription's region, an index into its tenant's region table.
+    regions: Vec<u32>,
     /// Each subscription's services (every service if it lists none).
     services: Vec<ServiceSet>,
 }
@@ -75,21 +79,23 @@ impl Chunk {
         Err(low)
     }
 
-    fn push(&mut self, id: &str, unit: u32, services: ServiceSet) {
+    fn push(&mut self, id: &str, place: Place, services: ServiceSet) {
         self.ids.push_str(id);
         self.ends.push(self.ids.len() as u32);
-        self.units.push(unit);
+        self.units.push(place.unit);
+        self.regions.push(place.region);
         self.services.push(services);
     }
 
-    fn insert(&mut self, at: usize, id: &str, unit: u32, services: ServiceSet) {
+    fn insert(&mut self, at: usize, id: &str, place: Place, services: ServiceSet) {
         let start = if at == 0 { 0 } else { self.ends[at - 1] };
         self.ids.insert_str(start as usize, id);
         for end in &mut self.ends[at..] {
             *end += id.len() as u32;
         }
         self.ends.insert(at, start + id.len() as u32);
-        self.units.insert(at, unit);
+        self.units.insert(at, place.unit);
+        self.regions.insert(at, place.region);
         self.services.insert(at, services);
     }
 
@@ -102,6 +108,7 @@ impl Chunk {
             *end -= len;
         }
         self.units.remove(at);
+        self.regions.remove(at);
         self.services.remove(at);
     }
 
@@ -110,11 +117,12 @@ impl Chunk {
         let half = self.len() / 2;
         let mut upper = Chunk::default();
         for i in half..self.len() {
-            upper.push(self.id(i), self.units[i], self.services[i]);
+            upper.push(self.id(i), self.place(i), self.services[i]);
         }
         self.ids.truncate(self.ends[half - 1] as usize);
         self.ends.truncate(half);
         self.units.truncate(half);
+        self.regions.truncate(half);
         self.services.truncate(half);
         // A bulk import in id order never comes back to the lower half:
         // give back the room it grew into.
@@ -126,23 +134,58 @@ impl Chunk {
         self.ids.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.units.shrink_to_fit();
+        self.regions.shrink_to_fit();
         self.services.shrink_to_fit();
+    }
+
+    fn place(&self, i: usize) -> Place {
+        Place { unit: self.units[i], region: self.regions[i] }
     }
 
     fn heap_bytes(&self) -> usize {
         self.ids.capacity()
             + self.ends.capacity() * 4
             + self.units.capacity() * 4
+            + self.regions.capacity() * 4
             + self.services.capacity() * size_of::<ServiceSet>()
     }
 }
 
-/// A tenant's unit paths, each stored once; subscriptions refer to them by
-/// position. Only grows: a position stays valid for every chunk that uses it.
-#[derive(Clone, Default)]
-struct UnitTable {
-    paths: Vec<UnitPath>,
-    positions: HashMap<UnitPath, u32>,
+/// Where a subscription is: its unit and region, as positions in its
+/// tenant's tables.
+#[derive(Clone, Copy)]
+struct Place {
+    unit: u32,
+    region: u32,
+}
+
+/// A tenant's unit paths (or regions), each stored once; subscriptions
+/// refer to them by position. Only grows: a position stays valid for every
+/// chunk that uses it.
+#[derive(Clone)]
+struct Table<T> {
+    values: Vec<T>,
+    positions: HashMap<T, u32>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table { values: Vec::new(), positions: HashMap::new() }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Table<T> {
+    /// The position of `value`, added if it is new (copying the table only then).
+    fn position(table: &mut Arc<Table<T>>, value: &T) -> u32 {
+        if let Some(position) = table.positions.get(value) {
+            return *position;
+        }
+        let table = Arc::make_mut(table);
+        let position = table.values.len() as u32;
+        table.values.push(value.clone());
+        table.positions.insert(value.clone(), position);
+        position
+    }
 }
 
 /// One of a tenant's subscriptions, as the index holds it.
@@ -152,6 +195,8 @@ pub(crate) struct IndexedSubscription<'a> {
     pub id: &'a str,
     /// Its unit, a position in [`TenantSubscriptions::units`].
     pub unit: u32,
+    /// Its region, a position in [`TenantSubscriptions::regions`].
+    pub region: u32,
     /// Its services; every service of the catalog if it lists none.
     pub services: ServiceSet,
 }
@@ -159,7 +204,8 @@ pub(crate) struct IndexedSubscription<'a> {
 /// One tenant's subscriptions in id order, in shared chunks.
 #[derive(Clone, Default)]
 pub(crate) struct TenantSubscriptions {
-    units: Arc<UnitTable>,
+    units: Arc<Table<UnitPath>>,
+    regions: Arc<Table<String>>,
     chunks: Vec<Arc<Chunk>>,
     len: usize,
 }
@@ -173,7 +219,27 @@ impl TenantSubscriptions {
     /// Every unit path a subscription of the tenant uses or has used,
     /// indexed by [`IndexedSubscription::unit`].
     pub fn units(&self) -> &[UnitPath] {
-        &self.units.paths
+        &self.units.values
+    }
+
+    /// Every region a subscription of the tenant is or was in (`""`: none
+    /// given), indexed by [`IndexedSubscription::region`].
+    pub fn regions(&self) -> &[String] {
+        &self.regions.values
+    }
+
+    /// Each subscription with whether `scope` covers it: named in it, or in
+    /// a unit within one it names (as the tree is now). The one definition
+    /// of coverage the previews, the diff and the log entries share.
+    pub fn with_coverage<'a>(&'a self, scope: &Scope) -> impl Iterator<Item = (IndexedSubscription<'a>, bool)> {
+        let named: std::collections::HashSet<&str> = scope.subscriptions.iter().map(String::as_str).collect();
+        // Decided once per unit, not once per subscription.
+        let unit_covered: Vec<bool> =
+            self.units().iter().map(|unit| scope.units.iter().any(|u| unit.is_within(u))).collect();
+        self.iter().map(move |sub| {
+            let covered = unit_covered[sub.unit as usize] || named.contains(sub.id);
+            (sub, covered)
+        })
     }
 
     /// The subscriptions in id order.
@@ -182,20 +248,14 @@ impl TenantSubscriptions {
             (0..chunk.len()).map(move |i| IndexedSubscription {
                 id: chunk.id(i),
                 unit: chunk.units[i],
+                region: chunk.regions[i],
                 services: chunk.services[i],
             })
         })
     }
 
-    fn unit_position(&mut self, path: &UnitPath) -> u32 {
-        if let Some(position) = self.units.positions.get(path) {
-            return *position;
-        }
-        let table = Arc::make_mut(&mut self.units);
-        let position = table.paths.len() as u32;
-        table.paths.push(path.clone());
-        table.positions.insert(path.clone(), position);
-        position
+    fn place(&mut self, unit: &UnitPath, region: &String) -> Place {
+        Place { unit: Table::position(&mut self.units, unit), region: Table::position(&mut self.regions, region) }
     }
 
     /// The chunk that holds `id` or should, and where in it.
@@ -212,8 +272,7 @@ impl TenantSubscriptions {
     }
 
     /// Adds or replaces a subscription; true if it is new.
-    fn put(&mut self, id: &str, unit: &UnitPath, services: ServiceSet) -> bool {
-        let unit = self.unit_position(unit);
+    fn put(&mut self, id: &str, place: Place, services: ServiceSet) -> bool {
         let (at, found) = self.locate(id);
         if self.chunks.is_empty() {
             self.chunks.push(Arc::new(Chunk::default()));
@@ -221,12 +280,13 @@ impl TenantSubscriptions {
         let chunk = Arc::make_mut(&mut self.chunks[at]);
         match found {
             Ok(i) => {
-                chunk.units[i] = unit;
+                chunk.units[i] = place.unit;
+                chunk.regions[i] = place.region;
                 chunk.services[i] = services;
                 false
             }
             Err(i) => {
-                chunk.insert(i, id, unit, services);
+                chunk.insert(i, id, place, services);
                 if chunk.len() > 2 * CHUNK_FILL {
                     let upper = chunk.split();
                     self.chunks.insert(at + 1, Arc::new(upper));
@@ -239,7 +299,7 @@ impl TenantSubscriptions {
 
     /// Changes a subscription's unit; false if the tenant has no such subscription.
     fn relocate(&mut self, id: &str, unit: &UnitPath) -> bool {
-        let unit = self.unit_position(unit);
+        let unit = Table::position(&mut self.units, unit);
         let (at, Ok(i)) = self.locate(id) else { return false };
         Arc::make_mut(&mut self.chunks[at]).units[i] = unit;
         true
@@ -291,8 +351,8 @@ impl InventoryIndex {
             let tenant = Arc::make_mut(&mut index.tenants[position as usize]);
             let mut chunk = Chunk::default();
             for (_, sub) in group {
-                let unit = tenant.unit_position(&sub.unit);
-                chunk.push(&sub.id, unit, Self::services_of(index.every_service, &catalog_services, sub));
+                let place = tenant.place(&sub.unit, &sub.region);
+                chunk.push(&sub.id, place, Self::services_of(index.every_service, &catalog_services, sub));
                 locator.add(&sub.id, position);
                 if chunk.len() == CHUNK_FILL {
                     chunk.shrink();
@@ -342,7 +402,8 @@ impl InventoryIndex {
             .tenants
             .iter()
             .map(|t| {
-                let units: usize = t.units.paths.iter().map(|p| 2 * (p.as_str().len() + 24) + 8).sum();
+                let units: usize = t.units.values.iter().map(|p| 2 * (p.as_str().len() + 24) + 8).sum::<usize>()
+                    + t.regions.values.iter().map(|r| 2 * (r.len() + 24) + 8).sum::<usize>();
                 units + t.chunks.iter().map(|c| c.heap_bytes() + 16).sum::<usize>() + size_of::<TenantSubscriptions>()
             })
             .sum();
@@ -395,7 +456,9 @@ impl InventoryIndex {
                         Arc::make_mut(&mut next.tenants[previous as usize]).remove(&sub.id);
                         locator.remove(&sub.id);
                     }
-                    if Arc::make_mut(&mut next.tenants[position as usize]).put(&sub.id, &sub.unit, services) {
+                    let tenant = Arc::make_mut(&mut next.tenants[position as usize]);
+                    let place = tenant.place(&sub.unit, &sub.region);
+                    if tenant.put(&sub.id, place, services) {
                         locator.add(&sub.id, position);
                     }
                 }
@@ -562,5 +625,58 @@ mod tests {
             assert_eq!(services[1], ServiceSet::from_fn(&catalog, |n| n == "storage.blob"));
             assert_eq!(index.len(), 3);
         }
+    }
+
+    #[test]
+    fn coverage_is_by_unit_subtree_or_name_and_regions_follow_every_change() {
+        let catalog = Catalog::builtin();
+        let mut subs = vec![
+            sub("a", "t", "x", &[]),
+            sub("b", "t", "x/y", &[]),
+            sub("c", "t", "z", &[]),
+            sub("d", "t", "z", &[]),
+            sub("e", "t", "xx", &[]),
+        ];
+        for (s, region) in subs.iter_mut().zip(["eu-west", "us-east", "", "eu-west", "ap-south"]) {
+            s.region = region.to_owned();
+        }
+        let inventory = Inventory { tenants: vec![], units: vec![], subscriptions: subs.clone() };
+        let (index, mut locator) = InventoryIndex::build(&catalog, &inventory);
+        let scope = Scope { units: vec![UnitPath::parse("x").unwrap()], subscriptions: vec!["d".into()] };
+        let covered = |index: &InventoryIndex| -> Vec<(String, String)> {
+            let t = index.tenant("t").unwrap();
+            t.with_coverage(&scope)
+                .filter(|(_, covered)| *covered)
+                .map(|(s, _)| (s.id.to_owned(), t.regions()[s.region as usize].clone()))
+                .collect()
+        };
+        // "xx" is not within "x": coverage is by path segment, not prefix.
+        assert_eq!(
+            covered(&index),
+            [("a", "eu-west"), ("b", "us-east"), ("d", "eu-west")].map(|(s, r)| (s.into(), r.into())).to_vec()
+        );
+        let mut b = subs[1].clone();
+        b.region = "ap-south".into();
+        let next = index
+            .apply(
+                &catalog,
+                &[
+                    Change::PutSubscription(b),
+                    Change::MoveSubscription {
+                        id: "c".into(),
+                        unit: UnitPath::parse("x/q").unwrap(),
+                        retained_by: vec![],
+                    },
+                ],
+                &mut locator,
+            )
+            .unwrap();
+        assert_eq!(
+            covered(&next),
+            [("a", "eu-west"), ("b", "ap-south"), ("c", ""), ("d", "eu-west")]
+                .map(|(s, r)| (s.into(), r.into()))
+                .to_vec()
+        );
+        assert_eq!(covered(&index).len(), 3, "the published index is untouched");
     }
 }

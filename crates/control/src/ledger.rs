@@ -93,6 +93,23 @@ impl Core {
         })
     }
 
+    /// Pushes `leaves` onto the tree; its new size and root. Only a
+    /// committing action does this, holding the writer lock; readers ask
+    /// for sizes up to the published checkpoint, so they never see leaves
+    /// that a failed commit takes back.
+    fn grow_tree(&self, leaves: &[Hash]) -> (u64, Hash) {
+        let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
+        for leaf in leaves {
+            tree.push(*leaf);
+        }
+        (tree.size(), tree.root())
+    }
+
+    /// Takes back the leaves of an action that did not commit.
+    fn truncate_tree(&self, size: u64) {
+        self.tree.write().unwrap_or_else(|e| e.into_inner()).truncate(size);
+    }
+
     /// The size of the tree of every committed entry.
     pub(crate) fn tree_size(&self) -> u64 {
         self.tree.read().unwrap_or_else(|e| e.into_inner()).size()
@@ -103,14 +120,8 @@ impl Core {
     /// they cannot), the expiry queue and the token directory follow, and
     /// that point waits for a sync. Returns the log's size.
     async fn committed(&self, w: &mut Writer, done: Committed) -> Result<u64, CoreError> {
-        let Committed { leaves, changes, version, users_changed, expired } = done;
-        let (size, root) = {
-            let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
-            for leaf in leaves {
-                tree.push(leaf);
-            }
-            (tree.size(), tree.root())
-        };
+        let Committed { checkpoint, changes, version, users_changed, expired } = done;
+        let size = checkpoint.checkpoint.size;
         let streamed = match w.snapshot.apply(&changes, version) {
             Ok(next) => {
                 w.snapshot = Arc::new(next);
@@ -158,7 +169,7 @@ impl Core {
             self.refresh_directory().await?;
         }
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
-            crate::Pending { size, root, snapshot: w.snapshot.clone() };
+            crate::Pending { checkpoint, snapshot: w.snapshot.clone() };
         Ok(size)
     }
 
@@ -176,10 +187,9 @@ impl Core {
             }
             let target = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.store.sync().await?;
-            let signed = SignedCheckpoint::sign(&self.key, target.size, target.root)?;
             self.engine.publish((*target.snapshot).clone());
             self.feed.publish(target.snapshot.clone(), self.take_unpublished(target.snapshot.version()));
-            self.published.store(Arc::new(signed));
+            self.published.store(target.checkpoint);
         }
     }
 
@@ -215,7 +225,7 @@ impl Core {
 
 /// What a commit brings into memory.
 struct Committed {
-    leaves: Vec<Hash>,
+    checkpoint: Arc<SignedCheckpoint>,
     changes: Vec<Change>,
     version: u64,
     users_changed: bool,
@@ -231,6 +241,12 @@ impl Tx<'_> {
     /// The snapshot as of the last commit: what the store holds.
     pub(crate) fn snapshot(&self) -> &Arc<Snapshot> {
         &self.writer.snapshot
+    }
+
+    /// The inventory index as of the last commit: what the store holds
+    /// (this action holds the store's write lock).
+    pub(crate) fn inventory_index(&self) -> Arc<crate::index::InventoryIndex> {
+        self.core.inventory.load_full()
     }
 
     /// Reads for the action, inside its transaction.
@@ -289,6 +305,22 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Before the commit: the new leaves join the tree, and the checkpoint
+    /// over them is signed and written into the transaction (`None` if the
+    /// action appended nothing). On an error the caller truncates the tree.
+    async fn seal(&mut self) -> Result<Option<Arc<SignedCheckpoint>>, CoreError> {
+        let signed = if self.leaves.is_empty() {
+            None
+        } else {
+            let (size, root) = self.core.grow_tree(&self.leaves);
+            let signed = SignedCheckpoint::sign(&self.core.key, size, root)?;
+            self.store.put_checkpoint(size, &signed.note).await?;
+            Some(Arc::new(signed))
+        };
+        failpoint::hit("ledger.before-commit")?;
+        Ok(signed)
+    }
+
     /// Writes that are not governance changes and make no log entry (a
     /// notice's delivery state).
     pub(crate) async fn write_unlogged(&mut self, ops: &[Op]) -> Result<(), CoreError> {
@@ -301,24 +333,29 @@ impl Tx<'_> {
     /// that holds it.
     pub(crate) async fn commit(mut self) -> Result<u64, CoreError> {
         let core = self.core;
-        // The latest signed checkpoint rides along, so the store keeps every
-        // checkpoint the log published (a restart checks each).
-        let published = core.published.load_full();
-        let stored = core.stored_checkpoint.load(std::sync::atomic::Ordering::Acquire);
-        if self.version.is_some() && published.checkpoint.size > stored {
-            self.store.put_checkpoint(published.checkpoint.size, &published.note).await?;
-        }
-        failpoint::hit("ledger.before-commit")?;
-        self.store.commit().await?;
-        if self.version.is_some() {
-            core.stored_checkpoint.fetch_max(published.checkpoint.size, std::sync::atomic::Ordering::AcqRel);
+        let start = self.next - self.leaves.len() as u64;
+        // The checkpoint over the new entries is signed now and stored in
+        // the same transaction: every checkpoint the log ever publishes is
+        // in the store with the entries it covers, so a restart checks the
+        // history against the newest one (a crash leaves no window).
+        let checkpoint = match self.seal().await {
+            Ok(checkpoint) => checkpoint,
+            Err(e) => {
+                core.truncate_tree(start);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.store.commit().await {
+            core.truncate_tree(start);
+            return Err(e.into());
         }
         let Some(version) = self.version else { return Ok(self.writer.snapshot.version()) };
+        let checkpoint = checkpoint.ok_or_else(|| CoreError::Internal("a new version without a log entry".into()))?;
         // From here on a failure is a crash: nothing may refuse between the
         // commit and the derived state, which a restart rebuilds anyway.
         failpoint::die_here("ledger.after-commit");
         let done = Committed {
-            leaves: std::mem::take(&mut self.leaves),
+            checkpoint,
             changes: std::mem::take(&mut self.changes),
             version,
             users_changed: self.users_changed,

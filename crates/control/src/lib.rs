@@ -48,7 +48,7 @@ use arc_swap::ArcSwap;
 use serde_json::json;
 use tokio::sync::Mutex;
 use verdict_engine::{Change, Engine, Snapshot};
-use verdict_log::{Hash, Tree};
+use verdict_log::Tree;
 use verdict_model::{Catalog, Order, OrderStatus, Timestamp};
 use verdict_store::{Reads, Store};
 
@@ -95,8 +95,6 @@ pub struct Core {
     appends: std::sync::Mutex<Vec<QueuedAppend>>,
     /// Held by whoever commits the queued appends.
     appender: Mutex<()>,
-    /// The largest signed checkpoint the store keeps.
-    stored_checkpoint: std::sync::atomic::AtomicU64,
     /// Engine changes committed but not yet published, by version
     /// (`Err`: the snapshot was recompiled instead, or they are too many).
     unpublished: std::sync::Mutex<Vec<(u64, Streamed)>>,
@@ -115,8 +113,9 @@ type QueuedAppend = (Actor, Draft, tokio::sync::oneshot::Sender<Result<u64, Core
 
 #[derive(Clone)]
 pub(crate) struct Pending {
-    pub(crate) size: u64,
-    pub(crate) root: Hash,
+    /// Signed and stored in the transaction that committed what it covers;
+    /// published once a sync made that durable.
+    pub(crate) checkpoint: Arc<SignedCheckpoint>,
     pub(crate) snapshot: Arc<Snapshot>,
 }
 
@@ -182,7 +181,8 @@ impl Core {
         let mut tx = store.begin().await?;
         tx.put_checkpoint(signed.checkpoint.size, &signed.note).await?;
         tx.commit().await?;
-        let pending = Pending { size: tree.size(), root: tree.root(), snapshot: snapshot.clone() };
+        let signed = Arc::new(signed);
+        let pending = Pending { checkpoint: signed.clone(), snapshot: snapshot.clone() };
         let core = Core {
             store,
             engine: Engine::new((*snapshot).clone()),
@@ -192,8 +192,7 @@ impl Core {
             tree: std::sync::RwLock::new(tree),
             pending: std::sync::Mutex::new(pending),
             syncer: Mutex::new(()),
-            stored_checkpoint: std::sync::atomic::AtomicU64::new(signed.checkpoint.size),
-            published: ArcSwap::from_pointee(signed),
+            published: ArcSwap::new(signed),
             appends: std::sync::Mutex::new(Vec::new()),
             appender: Mutex::new(()),
             unpublished: std::sync::Mutex::new(Vec::new()),

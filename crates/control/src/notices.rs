@@ -62,7 +62,7 @@ async fn statement_in(tx: &mut Tx<'_>, order: &Order) -> Result<StatementOfReaso
         facts.push_str("\n- ");
         facts.push_str(&line);
     }
-    let (regions, _) = coverage(tx, spec).await?;
+    let (regions, _) = coverage(&tx.inventory_index(), spec);
     let source_type = case.as_ref().map_or(verdict_model::SourceType::InternalSignal, |c| c.spec.source_type);
     Ok(StatementOfReasons {
         restriction: "partial_suspension".into(),

@@ -16,6 +16,7 @@ use verdict_store::{Op, Page, Reads};
 
 use crate::cases::clause_in;
 use crate::error::{ApprovalError, OrderError, Thing};
+use crate::index::InventoryIndex;
 use crate::ledger::{Prepared, Tx};
 use crate::log::{Actor, Draft};
 use crate::{Core, CoreError, Principal, new_id};
@@ -88,35 +89,27 @@ pub(crate) async fn check_scope(reads: &mut dyn Reads, spec: &OrderSpec) -> Resu
 }
 
 /// The regions of the subscriptions an order's scope covers now, and how
-/// many subscriptions that is: the one coverage function, read inside the
-/// action that needs it.
-pub(crate) async fn coverage(tx: &mut Tx<'_>, spec: &OrderSpec) -> Result<(BTreeSet<String>, u64), CoreError> {
+/// many subscriptions that is, from the inventory index (which holds what
+/// the store committed; the action holds the store's write lock).
+pub(crate) fn coverage(index: &InventoryIndex, spec: &OrderSpec) -> (BTreeSet<String>, u64) {
     let mut regions = BTreeSet::new();
     let mut covered = 0u64;
-    let mut page = Page { after: None, limit: 10_000 };
-    loop {
-        let subs = tx.store().subscriptions(Some(&spec.tenant), &page).await?;
-        let done = subs.len() < page.limit as usize;
-        page.after = subs.last().map(|s| s.id.clone());
-        for sub in subs {
-            if spec.scope.subscriptions.contains(&sub.id) || spec.scope.units.iter().any(|u| sub.unit.is_within(u)) {
-                covered += 1;
-                if !sub.region.is_empty() {
-                    regions.insert(sub.region);
-                }
-            }
-        }
-        if done {
-            return Ok((regions, covered));
+    let Some(tenant) = index.tenant(&spec.tenant) else { return (regions, covered) };
+    for (sub, _) in tenant.with_coverage(&spec.scope).filter(|(_, covered)| *covered) {
+        covered += 1;
+        let region = &tenant.regions()[sub.region as usize];
+        if !region.is_empty() {
+            regions.insert(region.clone());
         }
     }
+    (regions, covered)
 }
 
 /// The public part of an order's entry: what kind of restriction, on which
 /// service families, when, where, and on what kind of customer; never who.
 pub(crate) async fn order_draft(tx: &mut Tx<'_>, kind: &'static str, order: &Order) -> Result<Draft, CoreError> {
     let spec = &order.spec;
-    let (regions, covered) = coverage(tx, spec).await?;
+    let (regions, covered) = coverage(&tx.inventory_index(), spec);
     let phases: Vec<_> = spec.phases.iter().map(|p| json!({"mode": p.mode, "start": p.start})).collect();
     let public = json!({
         "order": order.id,

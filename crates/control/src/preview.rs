@@ -2,7 +2,7 @@
 //! phase, and what it spares — before anyone approves it — and the tenant's
 //! effective entitlements before and after it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -218,12 +218,7 @@ fn walk_tenant<'a>(
     mut visit: impl FnMut(IndexedSubscription<'a>, &'a UnitPath, ServiceSet),
 ) {
     let Some(tenant) = tenant else { return };
-    let named: HashSet<&str> = spec.scope.subscriptions.iter().map(String::as_str).collect();
-    // Scope by unit is decided once per unit, not once per subscription.
-    let unit_covered: Vec<bool> =
-        tenant.units().iter().map(|unit| spec.scope.units.iter().any(|u| unit.is_within(u))).collect();
-    for sub in tenant.iter() {
-        let covered = unit_covered[sub.unit as usize] || named.contains(sub.id);
+    for (sub, covered) in tenant.with_coverage(&spec.scope) {
         let lost = if covered { intersection(restricted, sub.services) } else { ServiceSet::default() };
         visit(sub, &tenant.units()[sub.unit as usize], lost);
     }

@@ -181,3 +181,26 @@ async fn reimport_moves_into_new_units_with_retention() {
     assert_eq!(loaded.orders[0].retained, vec!["sig".to_owned()]);
     assert!(!core.engine().decide("sig", "storage.blob", "get-blob", core.now()).allowed, "{}", order.id);
 }
+
+#[tokio::test]
+async fn an_order_entry_states_the_coverage_and_regions_of_the_inventory_as_committed() {
+    let (core, _store, _dir) = core().await;
+    let admin = Actor::admin();
+    for (id, unit, region) in [("sig-2", "intel/signals/nl", "westeurope"), ("log-1", "logistics", "northeurope")] {
+        let unit = UnitPath::parse(unit).unwrap();
+        if !core.units("mod").await.unwrap().contains(&unit) {
+            core.create_unit(&admin, Unit { tenant: "mod".into(), path: unit.clone() }).await.unwrap();
+        }
+        let sub = Subscription { id: id.into(), tenant: "mod".into(), unit, services: vec![], region: region.into() };
+        core.create_subscription(&admin, sub).await.unwrap();
+    }
+    // A move just before the order: the order's entry counts it where it is now.
+    core.move_subscription(&admin, "log-1", UnitPath::parse("intel/signals").unwrap()).await.unwrap();
+    core.create_order(&admin, spec(order_body())).await.unwrap();
+    let index = core.checkpoint().checkpoint.size - 1;
+    let record = core.log_record(index).await.unwrap();
+    let entry: serde_json::Value = serde_json::from_slice(&record.entry).unwrap();
+    let public = &entry["public"];
+    assert_eq!(public["scope"]["subscriptions_covered"], 3, "{entry}");
+    assert_eq!(public["territorial_scope"], serde_json::json!(["northeurope", "westeurope"]), "{entry}");
+}

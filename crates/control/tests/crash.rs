@@ -174,12 +174,24 @@ async fn fingerprint(core: &Core, store: &SqliteStore) -> Value {
            "put-blob": decide("storage.blob", "put-blob"), "analyze": decide("ai.vision", "analyze")})
 }
 
+/// Copies a stopped store's directory. A connection's close can still be
+/// folding the WAL into the database when the pool reports it closed: a
+/// file that vanishes mid-copy means the copy may mix before and after, so
+/// it starts again.
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    for _ in 0..100 {
+        let _ = std::fs::remove_dir_all(to);
+        std::fs::create_dir_all(to).unwrap();
+        let copied = std::fs::read_dir(from)
+            .unwrap()
+            .map(|entry| entry.map(|e| std::fs::copy(e.path(), to.join(e.file_name()))))
+            .all(|outcome| matches!(outcome, Ok(Ok(_))));
+        if copied {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    panic!("{} kept changing while it was copied", from.display());
 }
 
 async fn fsck_clean(store: &SqliteStore, key: &SigningKey) {

@@ -234,3 +234,28 @@ async fn users_survive_a_restart_and_revocation_sticks() {
     assert_eq!(private["actor"], "cli:root");
     assert_eq!(revoked.tenant.as_deref(), Some("mod"));
 }
+
+#[tokio::test]
+async fn every_checkpoint_the_log_publishes_is_already_stored_with_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (core, store) = open(dir.path(), clock).await;
+    seed(&core).await;
+    let admin = Actor::admin();
+    for i in 0..5 {
+        let sub = Subscription {
+            id: format!("s{i}"),
+            tenant: "mod".into(),
+            unit: UnitPath::parse("intel").unwrap(),
+            services: vec![],
+            region: String::new(),
+        };
+        core.create_subscription(&admin, sub).await.unwrap();
+        // The moment an action returns, its checkpoint is published, and
+        // the store — as another process would read it, with no later
+        // action or restart to write it — already holds it.
+        let published = core.checkpoint();
+        let stored = store.read().await.unwrap().checkpoints().await.unwrap();
+        assert_eq!(stored.last(), Some(&(published.checkpoint.size, published.note.clone())), "after change {i}");
+    }
+}

@@ -81,6 +81,19 @@ impl Tree {
         }
     }
 
+    /// Drops every leaf from `size` on (and the subtrees they completed), as
+    /// if they had never been pushed; a no-op if the tree is not larger.
+    pub fn truncate(&mut self, size: u64) {
+        for (k, row) in self.levels.iter_mut().enumerate() {
+            // Level k holds the complete subtrees of 2^k leaves within `size`.
+            let keep = usize::try_from(size >> k).unwrap_or(usize::MAX);
+            row.truncate(keep);
+        }
+        while self.levels.last().is_some_and(Vec::is_empty) {
+            self.levels.pop();
+        }
+    }
+
     /// The number of leaves.
     pub fn size(&self) -> u64 {
         self.levels.first().map_or(0, |leaves| leaves.len() as u64)
@@ -372,6 +385,23 @@ pub fn verify_consistency(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn truncating_is_as_if_the_leaves_were_never_pushed() {
+        let leaves: Vec<Hash> = (0u32..37).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for keep in [0usize, 1, 2, 5, 16, 17, 36, 37] {
+            let mut tree = Tree::from_leaves(leaves.iter().copied());
+            tree.truncate(keep as u64);
+            let expected = Tree::from_leaves(leaves[..keep].iter().copied());
+            assert_eq!(tree.size(), keep as u64);
+            assert_eq!(tree.root(), expected.root(), "root after truncating to {keep}");
+            tree.push(leaves[0]);
+            let mut grown = expected.clone();
+            grown.push(leaves[0]);
+            assert_eq!(tree.root(), grown.root(), "pushing after truncating to {keep}");
+        }
+    }
+
     use super::*;
 
     /// RFC 6962 §2.1 MTH, straight from the definition.
