@@ -7,8 +7,10 @@
 //!   child of its parent unit: `principal in Unit::"t/a"` is "the subscription
 //!   sits in unit `a` of tenant `t` or below it", as the tree is now.
 //! - `Service::"<family.name>"`, child of `Family::"<family>"`, child of
-//!   `Catalog::"services"`. A service the catalog does not list has no
-//!   parents, so no pattern matches it (verdict allows unknown services).
+//!   `Catalog::"services"`. A service the catalog does not list is a child
+//!   of its family's entity (or, with no family, of the root) all the same,
+//!   so `*` and `family.*` reach it as they do in verdict; only a service no
+//!   pattern reaches is allowed as unknown.
 //! - `Action::"<service>:<action>"`, child of the class group
 //!   `Action::"<class>"`; an action the catalog does not list joins
 //!   `Action::"write"`, as verdict classes it.
@@ -219,6 +221,10 @@ impl<'w> CedarPdp<'w> {
         action: &str,
         at: Timestamp,
     ) -> anyhow::Result<CedarRequest> {
+        // The gateway adapter folds names to the catalog's lowercase, as
+        // verdict does, so no spelling of a name slips past a policy.
+        let (service, action) = (service.to_ascii_lowercase(), action.to_ascii_lowercase());
+        let (service, action) = (service.as_str(), action.as_str());
         let t = &self.types;
         let mut entities: Vec<Entity> = Vec::with_capacity(8);
         let principal = uid(&t.subscription, subscription);
@@ -242,7 +248,21 @@ impl<'w> CedarPdp<'w> {
                 entities.push(Entity::new_no_attrs(family, HashSet::from([root])));
                 self.catalog.classify(index, action).0
             }
-            None => ActionClass::Write,
+            None => {
+                // An unlisted service is still in its family (if it names
+                // one) and in the catalog's root: `*` and `family.*` reach
+                // it, as they do in verdict.
+                let root = uid(&t.catalog, "services");
+                match service.split_once('.') {
+                    Some((family, _)) => {
+                        let family = uid(&t.family, family);
+                        entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([family.clone()])));
+                        entities.push(Entity::new_no_attrs(family, HashSet::from([root])));
+                    }
+                    None => entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([root]))),
+                }
+                ActionClass::Write
+            }
         };
         let action_uid = uid(&t.action, &format!("{service}:{action}"));
         entities.push(Entity::new_no_attrs(action_uid.clone(), HashSet::from([uid(&t.action, class.as_str())])));

@@ -36,6 +36,7 @@ fn assert_exercises_every_path(snapshot: &Snapshot, stream: &RequestStream, seed
         let slot = match (d.basis, d.allowed) {
             (Basis::UnknownService, _) => 0,
             (Basis::UnknownSubscription, _) => 1,
+            (Basis::MalformedName, _) => 5,
             (Basis::NoOrder, _) => 2,
             (Basis::Order { mode: PhaseMode::Notice, .. }, _) => 3,
             (Basis::Order { mode: PhaseMode::ExportOnly, .. }, true) => 4,

@@ -292,6 +292,8 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_en
 
 /// `verdict demo`.
 pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
+    // Bind first: a busy port must not leave a half-told story behind.
+    let listener = serve::bind(listen).await?;
     let clock = Arc::new(ShiftedClock::new(0));
     let opened = serve::open_with_clock(data, None, clock.clone()).await?;
     if opened.core.snapshot().counts() == (0, 0, 0, 0) {
@@ -305,5 +307,5 @@ pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
     let newest = opened.core.orders(None, None, &verdict_store::Page { after: None, limit: 1 }).await?;
     let order_entry = newest.first().and_then(|o| o.log_index);
     let order = newest.first().map(|o| o.id.clone());
-    serve::run(opened, listen, |addr| serve::say(&guide(addr, &dir, &vkey, order.as_deref(), order_entry))).await
+    serve::run(opened, listener, |addr| serve::say(&guide(addr, &dir, &vkey, order.as_deref(), order_entry))).await
 }

@@ -54,11 +54,20 @@ pub async fn open_with_clock(
     Ok(Opened { dir, core, tokens: Tokens { admin, pep }, webhook: None, _lock: lock })
 }
 
-/// Serves `opened` on `listen` until SIGINT or SIGTERM.
-pub async fn run(opened: Opened, listen: &str, ready: impl FnOnce(std::net::SocketAddr)) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen on {listen}; is another server using it? Pick another with --listen")
-    })?;
+/// Binds the listen address, first thing: a busy port is refused before
+/// anything is opened or written.
+pub async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another server using it? Pick another with --listen"))
+}
+
+/// Serves `opened` on `listener` until SIGINT or SIGTERM.
+pub async fn run(
+    opened: Opened,
+    listener: tokio::net::TcpListener,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState::new(opened.core.clone(), opened.tokens.clone()));
     let app = verdict_server::router(state.clone());
@@ -109,6 +118,7 @@ pub fn say(text: &str) {
 
 /// `verdict serve`.
 pub async fn serve(data: &Path, listen: &str, origin: Option<&str>, webhook: Option<&str>) -> anyhow::Result<()> {
+    let listener = bind(listen).await?;
     let mut opened = open(data, origin).await?;
     if let Some(url) = webhook {
         // The secret lives beside the tokens; the receiver is given a copy.
@@ -135,5 +145,5 @@ pub async fn serve(data: &Path, listen: &str, origin: Option<&str>, webhook: Opt
         checkpoint.checkpoint.size,
         opened.core.log_key()
     );
-    run(opened, listen, |addr| say(&format!("verdict listening on http://{addr}\n"))).await
+    run(opened, listener, |addr| say(&format!("verdict listening on http://{addr}\n"))).await
 }

@@ -280,3 +280,18 @@ fn serve_writes_private_tokens_and_never_prints_them() {
     assert!(!stderr.contains(&seed), "the log's signing key leaked into the log");
     assert!(stderr.contains("verifier key"), "{stderr}");
 }
+
+#[test]
+fn demo_and_serve_on_a_busy_port_fail_before_writing_anything() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["demo", "serve"] {
+        let data = dir.path().join(command);
+        let out = run(&[command, "--listen", &address, "--data", data.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command} on a busy port succeeded");
+        assert!(stderr.contains(&format!("cannot listen on {address}")), "{command}: {stderr}");
+        assert!(!data.exists(), "{command} wrote {} before failing to bind", data.display());
+    }
+}

@@ -7,8 +7,11 @@ use crate::OrderRef;
 /// Why a decision came out as it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
-    /// The catalog has no such service; verdict only subtracts, so it allows.
+    /// The catalog has no such service and no order's pattern reaches it
+    /// (`*` or its `family.*`); verdict only subtracts, so it allows.
     UnknownService,
+    /// The service or action name is malformed; denied (fail closed).
+    MalformedName,
     /// verdict knows no such subscription; allowed.
     UnknownSubscription,
     /// No order in force restricts this service for this subscription.
@@ -44,7 +47,8 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
     /// Stable reason code: `no-order`, `unknown-subscription`,
-    /// `unknown-service`, `notice`, `export-window`, `restricted`.
+    /// `unknown-service`, `malformed-name`, `notice`, `export-window`,
+    /// `restricted`.
     pub code: &'static str,
     /// The deciding order's id.
     pub order: Option<String>,

@@ -380,6 +380,8 @@ impl Snapshot {
         let catalog = &self.catalog.catalog;
         let services =
             order.spec.validate(catalog).map_err(|e| EngineError::InvalidOrder(order.id.clone(), e.to_string()))?;
+        // The services the catalog does not list that its patterns reach.
+        let services = services.union(self.catalog.unlisted_covered(&order.spec.services, &order.spec.exempt));
         let tenant = *self
             .tenant_index
             .get(&order.spec.tenant)
@@ -518,20 +520,42 @@ impl Snapshot {
         // lookups below run while it is in flight.
         let located = self.subs.locate(subscription);
         self.subs.prefetch(located);
-        let Resolved::Service { service: svc, class, known: action_known } = self.catalog.resolve(service, action)
-        else {
-            return Decision {
-                allowed: true,
-                basis: Basis::UnknownService,
-                class: ActionClass::Write,
-                action_known: false,
-                at,
-            };
+        let resolved = self.catalog.resolve(service, action);
+        self.decide_resolved(subscription, resolved, || self.subs.get_at(located, subscription).copied(), at)
+    }
+
+    /// A decision once the names are resolved; `sub` looks the subscription up.
+    #[inline]
+    fn decide_resolved(
+        &self,
+        subscription: &str,
+        resolved: Resolved,
+        sub: impl FnOnce() -> Option<SubRec>,
+        at: Timestamp,
+    ) -> Decision {
+        let (svc, class, action_known) = match resolved {
+            Resolved::Service { service, class, known } => (service, class, known),
+            Resolved::Unlisted { slot } => (slot, ActionClass::Write, false),
+            // Fail closed: a name no catalog spelling matches could be any.
+            Resolved::Malformed => {
+                return Decision {
+                    allowed: false,
+                    basis: Basis::MalformedName,
+                    class: ActionClass::Write,
+                    action_known: false,
+                    at,
+                };
+            }
         };
-        let Some(sub) = self.subs.get_at(located, subscription) else {
+        let Some(sub) = sub() else {
             return Decision { allowed: true, basis: Basis::UnknownSubscription, class, action_known, at };
         };
-        self.decide_known(subscription, *sub, svc, class, action_known, at)
+        let decision = self.decide_known(subscription, sub, svc, class, action_known, at);
+        if decision.basis == Basis::NoOrder && self.catalog.is_unlisted(svc) {
+            // No order's pattern reaches this unlisted service.
+            return Decision { basis: Basis::UnknownService, ..decision };
+        }
+        decision
     }
 
     /// The rest of a decision once the service, class and subscription are
@@ -595,22 +619,8 @@ impl Snapshot {
                 }
             }
             for (q, sub) in group.iter().zip(subs) {
-                let decision = match self.catalog.resolve(q.service, q.action) {
-                    Resolved::UnknownService => Decision {
-                        allowed: true,
-                        basis: Basis::UnknownService,
-                        class: ActionClass::Write,
-                        action_known: false,
-                        at: q.at,
-                    },
-                    Resolved::Service { service: svc, class, known: action_known } => match sub {
-                        None => {
-                            Decision { allowed: true, basis: Basis::UnknownSubscription, class, action_known, at: q.at }
-                        }
-                        Some(sub) => self.decide_known(q.subscription, sub, svc, class, action_known, q.at),
-                    },
-                };
-                out.push(decision);
+                let resolved = self.catalog.resolve(q.service, q.action);
+                out.push(self.decide_resolved(q.subscription, resolved, || sub, q.at));
             }
         }
     }
@@ -706,6 +716,7 @@ impl Snapshot {
         let Basis::Order { order, phase, mode } = decision.basis else {
             let code = match decision.basis {
                 Basis::UnknownService => "unknown-service",
+                Basis::MalformedName => "malformed-name",
                 Basis::UnknownSubscription => "unknown-subscription",
                 _ => "no-order",
             };
@@ -748,6 +759,10 @@ impl Snapshot {
             }
         };
         match decision.basis {
+            Basis::MalformedName => write!(
+                w,
+                "denied: {service:?} with {action:?} is not a service and action name verdict accepts (lowercase letters, digits, '.', '_' and '-', at most 128 bytes; case is folded); a gateway must pass names as the catalog spells them"
+            ),
             Basis::UnknownService => write!(
                 w,
                 "allowed: verdict's catalog has no service {service:?}, so no order can restrict it; the platform's own access control still applies"

@@ -12,6 +12,7 @@ use crate::{ModelError, Timestamp, UnitPath, validate_id};
 /// One version of an acceptable-use clause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Clause {
     /// Identifier, e.g. `AUP-2`.
     pub id: String,
@@ -44,8 +45,11 @@ impl Clause {
         if self.text.trim().is_empty() {
             return Err(ModelError::Empty("text"));
         }
-        if self.title.len() > 300 || self.text.len() > 20_000 {
-            return Err(ModelError::InvalidCase("a clause's title is at most 300 bytes and its text 20,000".into()));
+        if self.title.len() > 300 {
+            return Err(ModelError::TooLong { field: "the clause's title", max: 300 });
+        }
+        if self.text.len() > 20_000 {
+            return Err(ModelError::TooLong { field: "the clause's text", max: 20_000 });
         }
         if let Some(n) = self
             .approvals_required
@@ -157,11 +161,12 @@ impl CaseSpec {
             return Err(ModelError::Empty("title"));
         }
         if self.title.len() > 500 {
-            return Err(ModelError::InvalidCase("a case title is at most 500 bytes".into()));
+            return Err(ModelError::TooLong { field: "the case's title", max: 500 });
         }
         if self.clauses.is_empty() {
             return Err(ModelError::Empty("clauses (name the clause or clauses the case is about)"));
         }
+        crate::check_list("the case's clauses", &self.clauses, 32)?;
         for clause in &self.clauses {
             validate_id("clause id", clause)?;
         }
@@ -207,6 +212,42 @@ const CONTENT_WORDS: &[&str] = &[
     "transcript",
 ];
 
+/// The content word `name` is, compared without case and with `-`, `.`
+/// and spaces read as `_` (`Customer-Data` is `customer_data`).
+fn content_word(name: &str) -> Option<&'static str> {
+    let normal: String =
+        name.trim().chars().map(|c| if matches!(c, '-' | '.' | ' ') { '_' } else { c.to_ascii_lowercase() }).collect();
+    CONTENT_WORDS.iter().copied().find(|w| *w == normal)
+}
+
+/// Refuses customer content anywhere in a body, at any depth: a field named
+/// like content (`transcript`, `Customer-Data`, …), or `"source":
+/// "customer"`. Every body that carries evidence, comments or notes goes
+/// through this before it is read, so the refusal is the same everywhere.
+pub fn refuse_content(value: &Value) -> Result<(), ModelError> {
+    match value {
+        Value::Object(object) => {
+            for (name, inner) in object {
+                if let Some(word) = content_word(name) {
+                    return Err(ModelError::CustomerContent(word.to_owned()));
+                }
+                if name == "source" && inner.as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case("customer")) {
+                    return Err(ModelError::CustomerContent("source".to_owned()));
+                }
+                if name == "kind"
+                    && let Some(word) = inner.as_str().and_then(content_word)
+                {
+                    return Err(ModelError::CustomerContent(word.to_owned()));
+                }
+                refuse_content(inner)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(refuse_content),
+        _ => Ok(()),
+    }
+}
+
 /// One item of evidence. Cases rest on metadata and outside evidence:
 /// verdict never stores or looks at what customers keep in the services.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,16 +283,10 @@ impl Evidence {
     /// Parses an evidence body, refusing customer content by name before
     /// anything else, then checking the fields of its kind.
     pub fn from_json(value: &Value) -> Result<Evidence, ModelError> {
-        let Some(object) = value.as_object() else {
+        if !value.is_object() {
             return Err(ModelError::InvalidEvidence("evidence is a JSON object with a \"kind\"".into()));
-        };
-        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-        let named = CONTENT_WORDS.iter().find(|w| kind == **w || object.contains_key(**w));
-        if let Some(word) =
-            named.or_else(|| (object.get("source").and_then(Value::as_str) == Some("customer")).then_some(&"source"))
-        {
-            return Err(ModelError::CustomerContent((*word).to_owned()));
         }
+        refuse_content(value)?;
         let evidence: Evidence =
             serde_json::from_value(value.clone()).map_err(|e| ModelError::InvalidEvidence(e.to_string()))?;
         evidence.validate()?;
@@ -267,7 +302,8 @@ impl Evidence {
         }
     }
 
-    fn validate(&self) -> Result<(), ModelError> {
+    /// Checks the fields of its kind (the shape is serde's to check).
+    pub fn validate(&self) -> Result<(), ModelError> {
         let short = |what: &str, text: &str, max: usize| {
             if text.trim().is_empty() {
                 Err(ModelError::InvalidEvidence(format!("{what} must not be empty")))
@@ -297,10 +333,10 @@ impl Evidence {
                 if figures.is_empty() || figures.len() > 100 {
                     return Err(ModelError::InvalidEvidence("figures holds between 1 and 100 named figures".into()));
                 }
-                if let Some((name, _)) = figures.iter().find(|(_, v)| !(v.is_number() || v.is_string())) {
-                    return Err(ModelError::InvalidEvidence(format!(
-                        "figure {name:?} is not a number or a short text"
-                    )));
+                // Figures are numbers about resources; text could carry
+                // what a customer stored, so it is refused as content.
+                if let Some((name, _)) = figures.iter().find(|(_, v)| !v.is_number()) {
+                    return Err(ModelError::CustomerContent(format!("figures.{name}")));
                 }
                 Ok(())
             }
@@ -337,6 +373,13 @@ mod tests {
             json!({"kind": "note", "text": "x", "content": "…"}),
             json!({"kind": "external_document", "address": "https://x", "sha256": "0", "summary": "s", "attachment": "…"}),
             json!({"kind": "note", "text": "x", "source": "customer"}),
+            json!({"kind": "metadata_finding", "summary": "s", "method": "m",
+                   "figures": {"transcript": "caller: meet at the station at 9"}}),
+            json!({"kind": "metadata_finding", "summary": "s", "method": "m", "figures": {"hours": "caller: meet at 9"}}),
+            json!({"kind": "metadata_finding", "summary": "s", "method": "m", "figures": {"Customer-Data": 3}}),
+            json!({"kind": "note", "text": "x", "extra": [{"deep": {"Recording": "…"}}]}),
+            json!({"kind": "note", "text": "x", "meta": {"source": "Customer"}}),
+            json!({"kind": "Customer Content", "text": "…"}),
         ] {
             assert_eq!(Evidence::from_json(&body).unwrap_err().code(), "customer-content-refused", "{body}");
         }

@@ -68,6 +68,32 @@ pub enum ModelError {
     /// Evidence that does not hold together.
     #[error("invalid evidence: {0}")]
     InvalidEvidence(String),
+    /// A text field longer than its limit.
+    #[error("{field} is longer than {max} bytes")]
+    TooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its limit.
+        max: usize,
+    },
+    /// A list names the same thing twice.
+    #[error("{list} lists {value:?} more than once; name each once")]
+    DuplicateEntry {
+        /// Which list.
+        list: &'static str,
+        /// The repeated entry.
+        value: String,
+    },
+    /// A list longer than its limit.
+    #[error("{list} has {given} entries; at most {max} are accepted")]
+    TooManyEntries {
+        /// Which list.
+        list: &'static str,
+        /// Its limit.
+        max: usize,
+        /// How many were given.
+        given: usize,
+    },
     /// Evidence offered as customer content.
     #[error(
         "evidence marked {0:?} looks like customer content, which verdict never takes: cases rest on service metadata and outside documents (by address and SHA-256), so that enforcement never requires reading what customers store"
@@ -92,6 +118,9 @@ impl ModelError {
             ModelError::InvalidCase(_) => "invalid-case",
             ModelError::InvalidEvidence(_) => "invalid-evidence",
             ModelError::CustomerContent(_) => "customer-content-refused",
+            ModelError::TooLong { .. } => "too-long",
+            ModelError::DuplicateEntry { .. } => "duplicate-entry",
+            ModelError::TooManyEntries { .. } => "too-many-entries",
         }
     }
 }
@@ -148,4 +177,24 @@ pub fn refuse<E: serde::de::Error>(error: ModelError) -> E {
 /// it. Call it before deserialising (to clear) and after a custom error.
 pub fn take_refusal() -> Option<&'static str> {
     REFUSAL.with(std::cell::Cell::take)
+}
+
+/// Refuses a list with more than `max` entries or with an entry twice
+/// (lists are sets: a duplicate is a mistake worth saying, not collapsing).
+pub fn check_list<T: PartialEq + std::fmt::Display>(
+    list: &'static str,
+    items: &[T],
+    max: usize,
+) -> Result<(), ModelError> {
+    if items.len() > max {
+        return Err(ModelError::TooManyEntries { list, max, given: items.len() });
+    }
+    // Lists are short (the limits are in the hundreds): a quadratic scan
+    // needs no hashing of the entry type.
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(ModelError::DuplicateEntry { list, value: item.to_string() });
+        }
+    }
+    Ok(())
 }

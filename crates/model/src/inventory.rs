@@ -46,9 +46,13 @@ impl fmt::Display for TenantKind {
     }
 }
 
+/// The most services a subscription lists.
+pub const MAX_SERVICES: usize = 64;
+
 /// A customer organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Tenant {
     /// Stable identifier, e.g. `ministry-of-defense`.
     pub id: String,
@@ -64,7 +68,7 @@ impl Tenant {
     pub fn validate(&self) -> Result<(), ModelError> {
         validate_id("tenant id", &self.id)?;
         if self.name.len() > 200 {
-            return Err(ModelError::InvalidOrder("tenant name is longer than 200 characters".into()));
+            return Err(ModelError::TooLong { field: "the tenant's name", max: 200 });
         }
         Ok(())
     }
@@ -73,6 +77,7 @@ impl Tenant {
 /// A node in a tenant's unit tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Unit {
     /// Owning tenant.
     pub tenant: String,
@@ -83,6 +88,7 @@ pub struct Unit {
 /// The isolation and billing container a data-plane request is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Subscription {
     /// Platform-wide identifier, e.g. `sig-archive-nl`.
     pub id: String,
@@ -106,6 +112,7 @@ impl Subscription {
         if !self.region.is_empty() {
             validate_id("region", &self.region)?;
         }
+        crate::check_list("the subscription's services", &self.services, MAX_SERVICES)?;
         for service in &self.services {
             if catalog.index_of(service).is_none() {
                 return Err(ModelError::UnknownService { value: service.clone() });

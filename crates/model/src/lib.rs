@@ -18,9 +18,9 @@ mod pattern;
 mod timestamp;
 mod user;
 
-pub use case::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, SourceType};
+pub use case::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, SourceType, refuse_content};
 pub use catalog::{ActionClass, Catalog, ServiceDef, ServiceIndex};
-pub use error::{ModelError, Problem, ProblemKind, refuse, take_refusal};
+pub use error::{ModelError, Problem, ProblemKind, check_list, refuse, take_refusal};
 pub use inventory::{Inventory, ParseError, Subscription, Tenant, TenantKind, Unit};
 pub use names::{UnitPath, validate_id};
 pub use notice::{Appeal, AppealDecision, AppealOutcome, Ground, Notice, NoticeKind, StatementOfReasons};

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ActionClass, Catalog, ModelError, ServicePattern, ServiceSet, Timestamp, UnitPath, validate_id};
 
+/// The most units, and the most subscriptions, an order's scope names.
+pub const MAX_SCOPE: usize = 1_000;
+/// The most service patterns in an order's `services` or `exempt`.
+pub const MAX_PATTERNS: usize = 64;
+
 /// What a phase restricts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -118,8 +123,12 @@ impl OrderSpec {
         validate_id("tenant id", &self.tenant)?;
         validate_id("clause", &self.clause)?;
         if self.title.len() > 500 {
-            return Err(ModelError::InvalidOrder("title is longer than 500 characters".into()));
+            return Err(ModelError::TooLong { field: "the order's title", max: 500 });
         }
+        crate::check_list("scope.units", &self.scope.units, MAX_SCOPE)?;
+        crate::check_list("scope.subscriptions", &self.scope.subscriptions, MAX_SCOPE)?;
+        crate::check_list("services", &self.services, MAX_PATTERNS)?;
+        crate::check_list("exempt", &self.exempt, MAX_PATTERNS)?;
         if self.scope.units.is_empty() && self.scope.subscriptions.is_empty() {
             return Err(ModelError::Empty("scope (give at least one unit or subscription)"));
         }
@@ -321,6 +330,7 @@ impl Guard {
         if self.services.is_empty() {
             return Err(ModelError::Empty("services (the services the guard keeps available)"));
         }
+        crate::check_list("services", &self.services, MAX_PATTERNS)?;
         ServiceSet::of_patterns(catalog, &self.services)
     }
 }

@@ -56,6 +56,17 @@ impl ServicePattern {
         }
     }
 
+    /// Whether the pattern covers services the catalog does not list in
+    /// `family` (`None`: a service of no catalog family): `*` covers every
+    /// one, `family.*` those of its family, an exact name none.
+    pub fn covers_unlisted(&self, family: Option<&str>) -> bool {
+        match self {
+            ServicePattern::All => true,
+            ServicePattern::Family(f) => family == Some(f.as_str()),
+            ServicePattern::Exact(_) => false,
+        }
+    }
+
     /// The catalog services this pattern selects; refuses a pattern that
     /// selects none (a typo must not become a silent no-op).
     pub fn select(&self, catalog: &Catalog) -> Result<ServiceSet, ModelError> {
@@ -111,6 +122,11 @@ impl ServiceSet {
             set = set.union(pattern.select(catalog)?);
         }
         Ok(set)
+    }
+
+    /// The set with one more index (0 to 127).
+    pub fn with(self, index: ServiceIndex) -> ServiceSet {
+        if index < 128 { ServiceSet(self.0 | 1u128 << index) } else { self }
     }
 
     /// Whether the set holds a service.

@@ -32,10 +32,11 @@ impl Default for StalenessPolicy {
 }
 
 impl StalenessPolicy {
-    /// The rule for `service` (`family.name`).
+    /// The rule for `service` (`family.name`). Families compare without
+    /// case, as the engine folds names: `AI.vision` is under `ai`'s rule.
     pub fn rule(&self, service: &str) -> Staleness {
         let family = service.split('.').next().unwrap_or(service);
-        self.families.iter().find(|(f, _)| f == family).map_or(self.default, |(_, rule)| *rule)
+        self.families.iter().find(|(f, _)| f.eq_ignore_ascii_case(family)).map_or(self.default, |(_, rule)| *rule)
     }
 
     /// Adds one rule written `FAMILY=keep` or `FAMILY=fail-closed:DURATION`
@@ -98,6 +99,7 @@ mod tests {
         policy.add("security=keep").unwrap();
         assert_eq!(policy.rule("storage.blob"), Staleness::FailClosedAfter(Duration::from_secs(30)));
         assert_eq!(policy.rule("security.defender"), Staleness::Keep);
+        assert_eq!(policy.rule("STORAGE.Blob"), Staleness::FailClosedAfter(Duration::from_secs(30)));
         assert_eq!(policy.rule("ai.translation"), Staleness::FailClosedAfter(Duration::from_secs(300)));
         for bad in
             ["storage", "storage=closed", "storage=fail-closed:30", "storage.blob=keep", "=keep", "x=fail-closed:s"]

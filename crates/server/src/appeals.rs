@@ -10,7 +10,8 @@ use verdict_model::{Appeal, AppealOutcome, Notice, OrderSpec, Role};
 
 use crate::AppState;
 use crate::auth::{Caller, require};
-use crate::error::{ApiError, Json};
+use crate::error::ApiError;
+use crate::screen::Screened;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -31,7 +32,7 @@ pub(crate) async fn file(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Json(body): Json<FileBody>,
+    Screened(body): Screened<FileBody>,
 ) -> Result<(StatusCode, axum::Json<Appeal>)> {
     require(&who, &[Role::Tenant], "file an appeal")?;
     Ok((StatusCode::CREATED, axum::Json(s.core.file_appeal(&who, &id, &body.statement).await?)))
@@ -93,7 +94,7 @@ pub(crate) async fn decide(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Json(body): Json<DecisionBody>,
+    Screened(body): Screened<DecisionBody>,
 ) -> Result<axum::Json<Decided>> {
     require(&who, &[Role::Reviewer], "decide an appeal")?;
     let (appeal, notice) = s.core.decide_appeal(&who, &id, body.outcome, &body.reasons, body.amendment).await?;

@@ -15,6 +15,7 @@ mod notices;
 pub mod outbox;
 mod process;
 mod replication;
+mod screen;
 mod tlog;
 mod users;
 

@@ -408,14 +408,30 @@ pub(crate) async fn import(
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid-body", "the import is not UTF-8 text"))?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let inventory =
-        if content_type.starts_with("application/x-ndjson") || content_type.starts_with("application/jsonl") {
-            Inventory::from_ndjson(text)
-        } else {
-            Inventory::from_json(text)
-        }
-        .map_err(|e| {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let inventory = match mime {
+        // Line by line, so an error names its line.
+        "application/x-ndjson" | "application/jsonl" => Inventory::from_ndjson(text).map_err(|e| {
             ApiError::bad_request("malformed-import", format!("the import does not parse at {e}; nothing was imported"))
-        })?;
+        })?,
+        "application/json" => match Inventory::from_json(text) {
+            Ok(inventory) => inventory,
+            // The same codes as every other JSON body (serde's kind, and
+            // where), found again only for a document that failed.
+            Err(e) => {
+                let refusal = verdict_wire::parse_body::<Inventory>(&headers, &body).err().unwrap_or_else(|| {
+                    ApiError::bad_request("malformed-import", format!("the import does not parse at {e}"))
+                });
+                return Err(ApiError { message: format!("{}; nothing was imported", refusal.message), ..refusal });
+            }
+        },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the import as JSON ('Content-Type: application/json') or NDJSON ('Content-Type: application/x-ndjson')",
+            ));
+        }
+    };
     Ok(axum::Json(s.core.import(&who.actor(), inventory, &|_| ()).await?))
 }

@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::auth::{Admin, Caller, Staff, require};
 use crate::error::{ApiError, Json, RawBody, parse_json};
 use crate::manage::{OrderView, Query};
+use crate::screen::Screened;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -40,7 +41,7 @@ pub(crate) async fn publish_clause(
 pub(crate) async fn open_case(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
-    Json(spec): Json<CaseSpec>,
+    Screened(spec): Screened<CaseSpec>,
 ) -> Result<(StatusCode, axum::Json<Case>)> {
     require(&who, &[Role::Analyst], "open a case")?;
     Ok((StatusCode::CREATED, axum::Json(s.core.open_case(&who, spec).await?)))
@@ -105,8 +106,11 @@ pub(crate) async fn add_evidence(
 ) -> Result<(StatusCode, axum::Json<CaseEvent>)> {
     require(&who, &[Role::Analyst], "add evidence")?;
     let value: Value = parse_json(&headers, &body)?;
-    let evidence = Evidence::from_json(&value)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    // Content first, at any depth; then the shape (serde's refusals, with
+    // their codes); then what each kind's fields must be.
+    crate::screen::screen(&value)?;
+    let evidence: Evidence = verdict_wire::from_value(&value)?;
+    evidence.validate().map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
     Ok((StatusCode::CREATED, axum::Json(s.core.add_evidence(&who, &id, evidence).await?)))
 }
 
@@ -125,7 +129,7 @@ pub(crate) async fn comment(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Json(body): Json<CommentBody>,
+    Screened(body): Screened<CommentBody>,
 ) -> Result<(StatusCode, axum::Json<CaseEvent>)> {
     require(&who, &[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin], "comment on a case")?;
     Ok((StatusCode::CREATED, axum::Json(s.core.comment_case(&who, &id, &body.text).await?)))
@@ -171,7 +175,7 @@ pub(crate) async fn set_status(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Json(body): Json<StatusBody>,
+    Screened(body): Screened<StatusBody>,
 ) -> Result<axum::Json<Case>> {
     require(&who, &[Role::Analyst, Role::Admin], "change a case's status")?;
     Ok(axum::Json(s.core.set_case_status(&who, &id, body.status, body.reason.as_deref()).await?))
@@ -245,7 +249,7 @@ pub(crate) async fn reject(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Json(body): Json<RejectBody>,
+    Screened(body): Screened<RejectBody>,
 ) -> Result<axum::Json<OrderView>> {
     require(&who, &[Role::Approver], "reject an order")?;
     Ok(axum::Json(OrderView::of(s.core.reject_order(&who, &id, &body.reason).await?, s.core.now())))
@@ -283,15 +287,21 @@ pub(crate) async fn report(
             )
         }),
     };
+    // Every refusal before the report is computed: it reads the whole store.
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request("invalid-format", format!("format {other:?} is not json or csv")));
+        }
+    };
     let from = instant("from", q.from.as_ref(), verdict_model::Timestamp(0))?;
     let to = instant("to", q.to.as_ref(), verdict_model::Timestamp::now().plus(1))?;
     let report = s.core.transparency_report(from, to).await?;
-    match q.format.as_deref() {
-        None | Some("json") => Ok(axum::Json(report).into_response()),
-        Some("csv") => {
-            Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], report.to_csv()).into_response())
-        }
-        Some(other) => Err(ApiError::bad_request("invalid-format", format!("format {other:?} is not json or csv"))),
+    if csv {
+        Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], report.to_csv()).into_response())
+    } else {
+        Ok(axum::Json(report).into_response())
     }
 }
 

@@ -182,8 +182,10 @@ pub(crate) struct PrivateView {
 /// for a tenant's users the entries that concern their tenant.
 #[utoipa::path(get, path = "/v1/log/entries/{index}/private", tag = "log",
     params(("index" = u64, Path, description = "Entry index, from 0")),
-    responses((status = 200, body = PrivateView), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = PrivateView),
+        (status = 403, description = "forbidden: the caller's role reads no private records", body = crate::error::ErrorBody),
+        (status = 404, description = "index-out-of-range; or unknown-record: another tenant's entry, to a tenant's user", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn private(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
@@ -192,12 +194,21 @@ pub(crate) async fn private(
     let index = parse_index(&index)?;
     let record = s.core.log_record(index).await?;
     let entitled = who.is(&[Role::Admin, Role::Auditor]) || record.tenant.as_deref().is_some_and(|t| who.speaks_for(t));
+    if !entitled && who.is(&[Role::Tenant]) {
+        // As documented: to a tenant's user, another tenant's entry has no
+        // private record (a 403 would confirm whom it concerns).
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-record",
+            format!("there is no private record of entry {index} for {} to read", who.name),
+        ));
+    }
     if !entitled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
-                "{} may not read the private record of entry {index}: admins, auditors and the tenant it concerns may",
+                "{} may not read private log records: admins, auditors and the users of the tenant an entry concerns may",
                 who.name
             ),
         ));

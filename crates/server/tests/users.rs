@@ -99,7 +99,8 @@ async fn each_role_does_what_it_may_and_nothing_else() {
     assert_eq!(s.call("GET", &private(own), &auditor, None).await.0, StatusCode::OK);
     assert_eq!(s.call("GET", &private(own), &legal, None).await.0, StatusCode::OK);
     let (status, body) = s.call("GET", &private(other), &legal, None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    // Another tenant's entry has, to a tenant's user, no private record.
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-record")), "{body}");
     assert_eq!(s.call("GET", &private(own), &analyst, None).await.0, StatusCode::FORBIDDEN);
 }
 

@@ -145,6 +145,15 @@ pub fn parse_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, bytes: &
     }
 }
 
+/// A parsed JSON value as an owned `T`, refused as [`parse_body`] refuses
+/// data that does not fit.
+pub fn from_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    T::deserialize(value).map_err(|e| match crate::body::why_not::<T>(value) {
+        Some(why) => does_not_fit(why.kind.code(), &why),
+        None => does_not_fit("invalid-body", &e),
+    })
+}
+
 /// Parses a JSON body that borrows from `bytes` (no copies of its strings),
 /// for the lenient AuthZEN wire types, whose fields are all optional and
 /// untyped beyond JSON: the only way their data can fail is a value of the

@@ -29,7 +29,9 @@ pub use authzen::{
     configuration, evaluation, evaluations,
 };
 pub use decide::{DecisionContext, DecisionSource, Decisions, NextPhase};
-pub use error::{ApiError, ErrorBody, ErrorDetail, Json, RawBody, from_bytes_rejection, parse_body, parse_json};
+pub use error::{
+    ApiError, ErrorBody, ErrorDetail, Json, RawBody, from_bytes_rejection, from_value, parse_body, parse_json,
+};
 pub use events::StreamEvent;
 pub use gateway::{__path_envoy, __path_nginx, envoy, nginx};
 pub use metrics::Metrics;
