@@ -104,7 +104,9 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         );
     }
     crate::serve::say(&format!("verdict pep listening on http://{addr}\n"));
-    axum::serve(listener, app).with_graceful_shutdown(crate::serve::shutdown()).await.context("the sidecar failed")?;
+    verdict_wire::edge::serve(listener, app, verdict_wire::edge::EdgeLimits::default(), crate::serve::shutdown())
+        .await
+        .context("the sidecar failed")?;
     eprintln!("verdict pep stopped");
     Ok(())
 }

@@ -81,7 +81,9 @@ pub async fn run(
         shutdown().await;
         state.close_streams();
     };
-    axum::serve(listener, app).with_graceful_shutdown(stopping).await.context("the server failed")?;
+    verdict_server::edge::serve(listener, app, verdict_server::EdgeLimits::default(), stopping)
+        .await
+        .context("the server failed")?;
     expiries.abort();
     if let Some(task) = deliveries {
         task.abort();

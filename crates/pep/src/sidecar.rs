@@ -50,6 +50,7 @@ pub fn router(replica: Arc<Replica>, server: &str, caller_token: Option<String>)
         .merge(verdict_wire::discovery_routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text));
+    let app = verdict_wire::edge::bounded(app, verdict_wire::edge::EdgeLimits::default(), verdict_wire::BODY_LIMIT);
     verdict_wire::with_fallbacks(app).with_state(sidecar)
 }
 

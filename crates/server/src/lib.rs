@@ -31,7 +31,10 @@ use utoipa::OpenApi;
 use verdict_control::Core;
 
 pub use auth::Tokens;
+pub use verdict_wire::edge::{self, EdgeLimits};
 pub use verdict_wire::{ApiError, BODY_LIMIT, DecisionSource, Decisions, Metrics};
+
+use verdict_wire::edge::bounded;
 
 /// Largest body `/v1/import` accepts.
 pub const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
@@ -46,6 +49,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The decision endpoints' state: the control plane's own engine.
     pub decisions: Arc<Decisions>,
+    /// The request-level bounds of the edge (body silence, whole request);
+    /// the connection-level ones are given to [`verdict_wire::edge::serve`].
+    pub edge: EdgeLimits,
     /// The snapshot document last encoded for replicas.
     documents: replication::DocumentCache,
     /// Set when the server shuts down: change streams end, so a graceful
@@ -63,6 +69,7 @@ impl AppState {
             tokens,
             metrics,
             decisions,
+            edge: EdgeLimits::default(),
             documents: replication::DocumentCache::default(),
             closing: tokio::sync::watch::channel(false).0,
         }
@@ -175,12 +182,20 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// check and layers as the decision endpoints (the HTTP benchmark mounts an
 /// empty handler this way, to compare like with like).
 pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
+    let limits = state.edge;
     let decisions = verdict_wire::decision_routes::<Arc<AppState>>(state.decisions.clone())
         .merge(extra)
         .route("/v1/snapshot", get(replication::snapshot))
         .route("/v1/watch", get(replication::watch))
         .route_layer(from_fn_with_state(state.clone(), auth::require_decider));
-    let import = Router::new().route("/v1/import", post(manage::import)).layer(DefaultBodyLimit::max(IMPORT_LIMIT));
+    let decisions = bounded(decisions, limits, BODY_LIMIT);
+    // The import alone may take minutes: its body is bounded by size and
+    // silence, not by a deadline.
+    let import = Router::new()
+        .route("/v1/import", post(manage::import))
+        .layer(DefaultBodyLimit::max(IMPORT_LIMIT))
+        .layer(axum::middleware::from_fn(|r, n| edge::declared_size(IMPORT_LIMIT, r, n)))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle));
     let management = Router::new()
         .route("/v1/tenants", get(manage::list_tenants).post(manage::create_tenant))
         .route("/v1/tenants/{id}", get(manage::get_tenant))
@@ -221,7 +236,8 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/notices/{id}/deliveries", get(notices::deliveries))
         .route("/v1/orders/{id}/reject", post(process::reject))
         .route("/v1/users/{name}/revoke", post(users::revoke))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let management = bounded(management, limits, BODY_LIMIT)
         .merge(import)
         .route_layer(from_fn_with_state(state.clone(), auth::require_user));
     let open = Router::new()
@@ -234,6 +250,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/log/proof/inclusion", get(tlog::inclusion))
         .route("/log/proof/consistency", get(tlog::consistency))
         .route("/log/receipt/{index}", get(tlog::receipt));
+    let open = bounded(open, limits, BODY_LIMIT);
     let router = Router::new()
         .merge(decisions.layer(DefaultBodyLimit::max(BODY_LIMIT)))
         .merge(verdict_wire::discovery_routes())

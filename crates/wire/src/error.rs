@@ -84,6 +84,17 @@ impl<E: Problem> From<E> for ApiError {
 /// A body that could not be read (too large, or broken off), as an
 /// [`ApiError`].
 pub fn from_bytes_rejection(r: BytesRejection) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&r);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "the request body stopped arriving (nothing for 10 s); send it again without pausing",
+            );
+        }
+        cause = error.source();
+    }
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -12,6 +12,7 @@
 mod authzen;
 pub mod body;
 mod decide;
+pub mod edge;
 mod error;
 pub mod events;
 mod gateway;

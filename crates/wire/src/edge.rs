@@ -1,0 +1,169 @@
+//! The edge: serving an application on a listener with bounds on every way
+//! a client can hold the server (the server and the sidecar both serve
+//! through here).
+//!
+//! | bound | default | why |
+//! |---|---|---|
+//! | request headers, and the idle time between requests on a kept-alive connection | 20 s | a gateway sends a request's headers in one packet; 20 s frees a slot held by a slow-header (slowloris) or silent client long before hundreds add up, and a gateway's pool reopens a closed idle connection at no cost |
+//! | the body going quiet | 10 s | a body in flight sends something every few milliseconds; ten silent seconds is a stalled or hostile client |
+//! | the whole request, to its response's headers | 60 s (none for `/v1/import`, whose body alone may be 256 MiB) | nothing verdict answers takes longer; a change stream's body is not counted, it only starts there |
+//! | a declared `Content-Length` over the endpoint's limit | answered 413 at once | the body is never waited for |
+//!
+//! Each refusal the application makes is the usual JSON error:
+//! `request-timeout` (408), `body-timeout` (408, from the body reader) and
+//! `payload-too-large` (413). A client too slow with its headers gets no
+//! answer — the connection is closed, as HTTP servers do — because no
+//! request exists yet to answer.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::ApiError;
+
+/// The bounds of [`serve`] and [`bounded`]; see the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    /// Request headers, and the idle wait between requests.
+    pub header_read: Duration,
+    /// The longest silence inside a request body.
+    pub body_idle: Duration,
+    /// A whole request, to its response's headers.
+    pub request: Duration,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            header_read: Duration::from_secs(20),
+            body_idle: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops
+/// accepting, lets requests in flight finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: EdgeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    // Each connection holds a clone; they are all gone when it is closed.
+    let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<Infallible>(1);
+    let mut stopping = stop_rx.clone();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, say: wait, rather than spin.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stopping) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(
+            app.clone().map_request(|r: Request<hyper::body::Incoming>| r.map(axum::body::Body::new)),
+        );
+        let mut stop = stop_rx.clone();
+        let open = open_tx.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
+            let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = stopped(&mut stop) => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        });
+    }
+    drop(open_tx);
+    // Every connection task has dropped its sender when this returns.
+    let _ = open_rx.recv().await;
+    Ok(())
+}
+
+/// Resolves once the stop signal is given (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await.
+    let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+/// `router` with the request-level bounds: a body silent for longer than
+/// `body_idle` fails to read (408 `body-timeout`), a request not answered
+/// within `request` is answered 408 `request-timeout`, and a declared
+/// `Content-Length` over `body_limit` is refused 413 before any of it is
+/// read. Routes mounted afterwards (the import) are outside the request
+/// bound.
+pub fn bounded<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    limits: EdgeLimits,
+    body_limit: usize,
+) -> Router<S> {
+    let request = limits.request;
+    router
+        .layer(axum::middleware::from_fn(move |req: Request, next: Next| within(request, req, next)))
+        .layer(axum::middleware::from_fn(move |req: Request, next: Next| declared_size(body_limit, req, next)))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle))
+}
+
+async fn within(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            format!("the request was not answered within {} s; retry it", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// Refuses a declared body over `limit` before reading any of it.
+pub async fn declared_size(limit: usize, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => too_large(limit).into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// The 413 for a body over `limit` bytes.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        format!(
+            "the request body is larger than this endpoint accepts ({} bytes); split it into smaller requests",
+            limit
+        ),
+    )
+}
