@@ -34,10 +34,11 @@ impl Core {
 
     /// A tenant's user appeals an order in force against its tenant.
     pub async fn file_appeal(&self, who: &Principal, order_id: &str, statement: &str) -> Result<Appeal, CoreError> {
-        if statement.trim().is_empty() || statement.len() > 20_000 {
-            return Err(CoreError::Invalid(verdict_model::ModelError::InvalidCase(
-                "an appeal's statement is between 1 and 20,000 bytes".into(),
-            )));
+        if statement.trim().is_empty() {
+            return Err(verdict_model::ModelError::Empty("statement (the appeal's grounds)").into());
+        }
+        if statement.len() > 20_000 {
+            return Err(verdict_model::ModelError::TooLong { field: "an appeal's statement", max: 20_000 }.into());
         }
         let mut tx = self.begin().await?;
         let order = tx.store().order(order_id).await?;

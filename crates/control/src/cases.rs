@@ -196,10 +196,11 @@ impl Core {
 
     /// Adds a comment to a case's timeline.
     pub async fn comment_case(&self, who: &Principal, case_id: &str, text: &str) -> Result<CaseEvent, CoreError> {
-        if text.trim().is_empty() || text.len() > 10_000 {
-            return Err(CoreError::Invalid(verdict_model::ModelError::InvalidCase(
-                "a comment is between 1 and 10,000 bytes of text".into(),
-            )));
+        if text.trim().is_empty() {
+            return Err(verdict_model::ModelError::Empty("text (the comment)").into());
+        }
+        if text.len() > 10_000 {
+            return Err(verdict_model::ModelError::TooLong { field: "a comment", max: 10_000 }.into());
         }
         let mut tx = self.begin().await?;
         let case = Self::open_case_for_change(&mut tx, case_id).await?;

@@ -518,6 +518,88 @@ impl Problem for UserError {
     }
 }
 
+/// Why a read of the transparency log was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A tile beyond the published tree.
+    #[error("{path} is not in the published tree: {why}")]
+    TileNotFound {
+        /// The tile's path.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// A tree size beyond the latest checkpoint (it may exist later).
+    #[error("{what} {size} is beyond the latest checkpoint, which covers {published} entries")]
+    SizeBeyondCheckpoint {
+        /// Which parameter.
+        what: &'static str,
+        /// The size asked for.
+        size: u64,
+        /// The latest checkpoint's size.
+        published: u64,
+    },
+    /// A consistency proof between sizes that are not old ≤ new.
+    #[error("old must be between 1 and new ({new}), not {old}")]
+    InvalidRange {
+        /// The older size.
+        old: u64,
+        /// The newer size.
+        new: u64,
+    },
+    /// An inclusion proof for an index outside the tree it names.
+    #[error("index {index} is not in a tree of {size} entries (indexes start at 0)")]
+    IndexNotInTree {
+        /// The index.
+        index: u64,
+        /// The tree's size.
+        size: u64,
+    },
+    /// An entry whose public part is over the log's entry limit.
+    #[error(
+        "this {kind} log entry would be {bytes} bytes, over the {}-byte limit of a log entry; put less in its public part",
+        crate::MAX_ENTRY_BYTES
+    )]
+    EntryTooLarge {
+        /// The entry's type.
+        kind: &'static str,
+        /// Its size.
+        bytes: usize,
+    },
+    /// An entry the log does not have (yet).
+    #[error("the log has {size} entries (indexes 0..{size}); there is no entry {index} yet")]
+    NoEntry {
+        /// The index asked for.
+        index: u64,
+        /// The log's size.
+        size: u64,
+    },
+}
+
+impl Problem for LogError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LogError::TileNotFound { .. } | LogError::SizeBeyondCheckpoint { .. } | LogError::NoEntry { .. } => {
+                ErrorKind::NotFound
+            }
+            LogError::InvalidRange { .. } | LogError::IndexNotInTree { .. } | LogError::EntryTooLarge { .. } => {
+                ErrorKind::Invalid
+            }
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            LogError::TileNotFound { .. } => "tile-not-found",
+            LogError::SizeBeyondCheckpoint { .. } => "size-out-of-range",
+            LogError::InvalidRange { .. } => "invalid-range",
+            LogError::IndexNotInTree { .. } => "index-not-in-tree",
+            LogError::NoEntry { .. } => "index-out-of-range",
+            LogError::EntryTooLarge { .. } => "entry-too-large",
+        }
+    }
+}
+
 /// Why a control-plane operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -562,16 +644,8 @@ pub enum CoreError {
     #[error(transparent)]
     User(#[from] UserError),
     /// A read of the transparency log asks for something outside it.
-    #[error("{message}")]
-    Log {
-        /// Stable code, e.g. `index-out-of-range`.
-        code: &'static str,
-        /// Whether the thing asked for may exist later (404) rather than
-        /// being malformed (400).
-        not_found: bool,
-        /// The sentence.
-        message: String,
-    },
+    #[error(transparent)]
+    Log(#[from] LogError),
     /// The stored log is not the history this log signed; the control
     /// plane refuses to open (and to sign anything) over it.
     #[error(transparent)]
@@ -596,6 +670,7 @@ impl CoreError {
             CoreError::Case(e) => e,
             CoreError::Appeal(e) => e,
             CoreError::User(e) => e,
+            CoreError::Log(e) => e,
             _ => return None,
         })
     }
@@ -608,8 +683,6 @@ impl CoreError {
         match self {
             CoreError::UnknownReference { .. } => ErrorKind::Invalid,
             CoreError::NotFound { .. } => ErrorKind::NotFound,
-            CoreError::Log { not_found: true, .. } => ErrorKind::NotFound,
-            CoreError::Log { not_found: false, .. } => ErrorKind::Invalid,
             CoreError::Store(StoreError::Conflict(_)) => ErrorKind::Conflict,
             CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
@@ -623,7 +696,6 @@ impl CoreError {
         }
         match self {
             CoreError::UnknownReference { kind, .. } | CoreError::NotFound { kind, .. } => kind.unknown_code(),
-            CoreError::Log { code, .. } => code,
             CoreError::Store(StoreError::Conflict(_)) => "conflict",
             CoreError::Store(StoreError::NotFound { .. }) => "not-found",
             CoreError::History(e) => e.code(),
@@ -720,6 +792,12 @@ mod tests {
             (UserError::Exists { name: "ana".into() }.into(), r#""ana""#),
             (UserError::Reserved { name: "admin".into() }.into(), r#""admin""#),
             (UserError::AlreadyRevoked { name: "ana".into(), at }.into(), r#""ana""#),
+            (LogError::TileNotFound { path: "tile/0/001".into(), why: "beyond".into() }.into(), "tile/0/001"),
+            (LogError::SizeBeyondCheckpoint { what: "size", size: 70, published: 6 }.into(), "70"),
+            (LogError::InvalidRange { old: 3, new: 2 }.into(), "not 3"),
+            (LogError::IndexNotInTree { index: 6, size: 6 }.into(), "index 6"),
+            (LogError::NoEntry { index: 9, size: 6 }.into(), "entry 9"),
+            (LogError::EntryTooLarge { kind: "order.created", bytes: 99_999 }.into(), "99999"),
         ]
     }
 

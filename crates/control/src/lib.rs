@@ -55,8 +55,8 @@ use verdict_store::{Reads, Store};
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{
-    AppealError, ApprovalError, CaseError, CoreError, ErrorKind, ImportError, InventoryError, OrderError, Thing,
-    UserError,
+    AppealError, ApprovalError, CaseError, CoreError, ErrorKind, ImportError, InventoryError, LogError, OrderError,
+    Thing, UserError,
 };
 pub use inventory::{ImportSummary, Moved};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
@@ -127,10 +127,6 @@ fn new_id(prefix: &str) -> Result<String, CoreError> {
     let mut id = String::from(prefix);
     id.extend(bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
     Ok(id)
-}
-
-fn log_error(code: &'static str, not_found: bool, message: String) -> CoreError {
-    CoreError::Log { code, not_found, message }
 }
 
 impl Core {

@@ -123,16 +123,7 @@ impl Draft {
         })
         .map_err(|e| CoreError::Internal(format!("cannot encode a log entry: {e}")))?;
         if entry.len() > MAX_ENTRY_BYTES {
-            return Err(CoreError::Log {
-                code: "entry-too-large",
-                not_found: false,
-                message: format!(
-                    "this {} log entry would be {} bytes, over the {MAX_ENTRY_BYTES}-byte limit of a log entry; \
-                     put less in its public part",
-                    self.kind,
-                    entry.len()
-                ),
-            });
+            return Err(crate::LogError::EntryTooLarge { kind: self.kind, bytes: entry.len() }.into());
         }
         Ok(LogRecord {
             index,

@@ -76,11 +76,7 @@ impl Core {
     /// Counts and medians over records made in `[from, to)`.
     pub async fn transparency_report(&self, from: Timestamp, to: Timestamp) -> Result<Report, CoreError> {
         if to <= from {
-            return Err(CoreError::Log {
-                code: "invalid-period",
-                not_found: false,
-                message: format!("the period's end {to} is not after its start {from}"),
-            });
+            return Err(verdict_model::ModelError::InvalidPeriod { from, to }.into());
         }
         let within = |t: Timestamp| from <= t && t < to;
         let mut kinds = BTreeMap::new();

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use verdict_log::{Checkpoint, Hash, Receipt, TileId, Tree, VerifierKey, leaf_hash};
 use verdict_store::{LogRecord, Page, Store};
 
+use crate::error::LogError;
 use crate::log::{SignedCheckpoint, commitment, hex};
-use crate::{Core, CoreError, log_error};
+use crate::{Core, CoreError};
 
 /// Why a stored history is not the one this log signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -275,28 +276,26 @@ impl Core {
         let (start, end) = tile.entry_range();
         if !tile.entries {
             let tree = self.tree.read().unwrap_or_else(|e| e.into_inner());
-            return tree.tile(tile, size).map_err(|e| log_error("tile-not-found", true, e.to_string()));
+            return tree
+                .tile(tile, size)
+                .map_err(|e| LogError::TileNotFound { path: tile.path(), why: e.to_string() }.into());
         }
         if end > size {
-            return Err(log_error(
-                "tile-not-found",
-                true,
-                format!("{} covers entries {start}..{end}, beyond the log's {size} entries", tile.path()),
-            ));
+            return Err(LogError::TileNotFound {
+                path: tile.path(),
+                why: format!("it covers entries {start}..{end}, beyond the log's {size} entries"),
+            }
+            .into());
         }
         let entries = self.reads().await?.log_entries(start, end).await?;
         verdict_log::encode_bundle(entries.iter().map(Vec::as_slice))
             .map_err(|e| CoreError::Internal(format!("cannot bundle entries {start}..{end}: {e}")))
     }
 
-    fn check_size(&self, what: &str, size: u64) -> Result<(), CoreError> {
+    fn check_size(&self, what: &'static str, size: u64) -> Result<(), CoreError> {
         let published = self.published.load().checkpoint.size;
         if size > published {
-            return Err(log_error(
-                "size-out-of-range",
-                true,
-                format!("{what} {size} is beyond the latest checkpoint, which covers {published} entries"),
-            ));
+            return Err(LogError::SizeBeyondCheckpoint { what, size, published }.into());
         }
         Ok(())
     }
@@ -305,28 +304,20 @@ impl Core {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, CoreError> {
         self.check_size("size", size)?;
         if index >= size {
-            return Err(log_error(
-                "index-out-of-range",
-                false,
-                format!("index {index} is not in a tree of {size} entries (indexes start at 0)"),
-            ));
+            return Err(LogError::IndexNotInTree { index, size }.into());
         }
         let tree = self.tree.read().unwrap_or_else(|e| e.into_inner());
-        tree.inclusion_proof(index, size).map_err(|e| log_error("index-out-of-range", false, e.to_string()))
+        tree.inclusion_proof(index, size).map_err(|_| LogError::IndexNotInTree { index, size }.into())
     }
 
     /// The consistency proof from the tree of `old` entries to that of `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, CoreError> {
         self.check_size("new", new)?;
         if old == 0 || old > new {
-            return Err(log_error(
-                "size-out-of-range",
-                false,
-                format!("old must be between 1 and new ({new}), not {old}"),
-            ));
+            return Err(LogError::InvalidRange { old, new }.into());
         }
         let tree = self.tree.read().unwrap_or_else(|e| e.into_inner());
-        tree.consistency_proof(old, new).map_err(|e| log_error("size-out-of-range", false, e.to_string()))
+        tree.consistency_proof(old, new).map_err(|_| LogError::InvalidRange { old, new }.into())
     }
 
     /// A tlog-proof receipt for entry `index` against the latest checkpoint.
@@ -336,11 +327,7 @@ impl Core {
         let signed = self.checkpoint();
         let size = signed.checkpoint.size;
         if index >= size {
-            return Err(log_error(
-                "index-out-of-range",
-                true,
-                format!("the log has {size} entries (indexes 0..{size}); there is no entry {index} yet"),
-            ));
+            return Err(LogError::NoEntry { index, size }.into());
         }
         let entry = self.reads().await?.log_entries(index, index + 1).await?.pop();
         let proof = self.inclusion_proof(index, size)?;
@@ -352,11 +339,7 @@ impl Core {
     pub async fn log_record(&self, index: u64) -> Result<LogRecord, CoreError> {
         let size = self.published.load().checkpoint.size;
         if index >= size {
-            return Err(log_error(
-                "index-out-of-range",
-                true,
-                format!("the log has {size} entries (indexes 0..{size}); there is no entry {index}"),
-            ));
+            return Err(LogError::NoEntry { index, size }.into());
         }
         self.reads()
             .await?

@@ -57,7 +57,7 @@ impl Clause {
             .chain(self.approvals_by_customer_kind.values().copied())
             .find(|n| !(1..=10).contains(n))
         {
-            return Err(ModelError::InvalidCase(format!(
+            return Err(ModelError::InvalidClause(format!(
                 "approvals_required is {n}; an order needs between 1 and 10 approvers"
             )));
         }

@@ -62,12 +62,23 @@ pub enum ModelError {
     /// A user record that does not hold together.
     #[error("{0}")]
     InvalidUser(String),
-    /// A case or clause that does not hold together.
+    /// A case that does not hold together.
     #[error("{0}")]
     InvalidCase(String),
+    /// A clause that does not hold together.
+    #[error("{0}")]
+    InvalidClause(String),
     /// Evidence that does not hold together.
     #[error("invalid evidence: {0}")]
     InvalidEvidence(String),
+    /// A period whose end is not after its start.
+    #[error("the period's end {to} is not after its start {from}")]
+    InvalidPeriod {
+        /// Its start.
+        from: crate::Timestamp,
+        /// Its end.
+        to: crate::Timestamp,
+    },
     /// A text field longer than its limit.
     #[error("{field} is longer than {max} bytes")]
     TooLong {
@@ -116,9 +127,11 @@ impl ModelError {
             ModelError::UnknownRole(_) => "unknown-role",
             ModelError::InvalidUser(_) => "invalid-user",
             ModelError::InvalidCase(_) => "invalid-case",
+            ModelError::InvalidClause(_) => "invalid-clause",
             ModelError::InvalidEvidence(_) => "invalid-evidence",
             ModelError::CustomerContent(_) => "customer-content-refused",
             ModelError::TooLong { .. } => "too-long",
+            ModelError::InvalidPeriod { .. } => "invalid-period",
             ModelError::DuplicateEntry { .. } => "duplicate-entry",
             ModelError::TooManyEntries { .. } => "too-many-entries",
         }

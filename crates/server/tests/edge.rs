@@ -16,11 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use verdict_server::{AppState, EdgeLimits, Tokens};
 
-/// Short bounds, so each case ends in about a second.
+/// Short bounds, so each case ends in a second or two (the whole-request
+/// bound longer than the body's, so a stalled body meets its own first).
 const LIMITS: EdgeLimits = EdgeLimits {
     header_read: Duration::from_millis(800),
     body_idle: Duration::from_millis(800),
-    request: Duration::from_millis(800),
+    request: Duration::from_millis(2500),
 };
 
 /// The whole application, plus a handler slower than the request bound,

@@ -182,10 +182,12 @@ async fn read_paths_carry_the_spec_content_types_and_caching() {
         ("/log/tile/64/000", StatusCode::BAD_REQUEST, "malformed-tile-path"),
         ("/log/receipt/6", StatusCode::NOT_FOUND, "index-out-of-range"),
         ("/log/receipt/x", StatusCode::BAD_REQUEST, "malformed-index"),
-        ("/log/proof/inclusion?index=6&size=6", StatusCode::UNPROCESSABLE_ENTITY, "index-out-of-range"),
+        ("/log/proof/inclusion?index=6&size=6", StatusCode::UNPROCESSABLE_ENTITY, "index-not-in-tree"),
         ("/log/proof/inclusion?index=0&size=7", StatusCode::NOT_FOUND, "size-out-of-range"),
         ("/log/proof/inclusion?index=zero", StatusCode::BAD_REQUEST, "invalid-query"),
-        ("/log/proof/consistency?old=0&new=6", StatusCode::UNPROCESSABLE_ENTITY, "size-out-of-range"),
+        ("/log/proof/consistency?old=0&new=6", StatusCode::UNPROCESSABLE_ENTITY, "invalid-range"),
+        ("/log/proof/consistency?old=3&new=2", StatusCode::UNPROCESSABLE_ENTITY, "invalid-range"),
+        ("/log/proof/consistency?old=1&new=7", StatusCode::NOT_FOUND, "size-out-of-range"),
     ] {
         let (got, body) = s.json(path, None).await;
         assert_eq!(got, status, "{path}: {body}");

@@ -363,7 +363,7 @@ async fn cases_and_clauses_refuse_what_does_not_hold_together() {
         ADMIN,
         json!({"id": "AUP-3", "title": "t", "text": "x", "approvals_required": 0}),
         StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-case",
+        "invalid-clause",
     )
     .await;
     let (status, all) = s.call("/v1/clauses", &staff.legal, None).await;

@@ -137,7 +137,7 @@ async fn within(limit: Duration, request: Request, next: Next) -> Response {
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request-timeout",
-            format!("the request was not answered within {} s; retry it", limit.as_secs()),
+            format!("the request was not answered within {:.1} s; retry it", limit.as_secs_f64()),
         )
         .into_response(),
     }
