@@ -17,18 +17,18 @@ pub struct Clause {
     /// Identifier, e.g. `AUP-2`.
     pub id: String,
     /// Version, from 1; each publication adds one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::number")]
     pub version: u32,
     /// Short title.
     pub title: String,
     /// The clause's text as customers agreed to it.
     pub text: String,
     /// Distinct approvers an order under this clause needs (default 2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::optional")]
     pub approvals_required: Option<u32>,
     /// Approvers needed for customers of a kind, overriding the above, e.g.
     /// `{"government": 3}`.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty", deserialize_with = "whole::map")]
     pub approvals_by_customer_kind: std::collections::BTreeMap<crate::TenantKind, u32>,
     /// When this version was published.
     #[serde(default)]
@@ -395,5 +395,33 @@ mod tests {
         assert!(Open.can_become(UnderReview) && UnderReview.can_become(Decided) && Decided.can_become(Closed));
         assert!(Closed.can_become(Open) && Decided.can_become(Open));
         assert!(!Open.can_become(Closed) && !Closed.can_become(Decided) && !Open.can_become(Open));
+    }
+}
+
+/// Counts written as JSON numbers: `3` or `3.0` (JSON has one number type,
+/// and JSON Schema's "integer" admits both), never `3.5` or `-1`.
+mod whole {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Number;
+
+    fn count<E: serde::de::Error>(n: &Number) -> Result<u32, E> {
+        let whole = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+        whole
+            .and_then(|w| u32::try_from(w).ok())
+            .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Other(&n.to_string()), &"a whole number from 0"))
+    }
+
+    pub(super) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        count(&Number::deserialize(d)?)
+    }
+
+    pub(super) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Option::<Number>::deserialize(d)?.map(|n| count(&n)).transpose()
+    }
+
+    pub(super) fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<crate::TenantKind, u32>, D::Error> {
+        BTreeMap::<crate::TenantKind, Number>::deserialize(d)?.into_iter().map(|(k, n)| Ok((k, count(&n)?))).collect()
     }
 }

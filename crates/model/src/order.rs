@@ -324,6 +324,12 @@ impl Guard {
     /// Checks the id, the description and the patterns.
     pub fn validate(&self, catalog: &Catalog) -> Result<ServiceSet, ModelError> {
         validate_id("guard id", &self.id)?;
+        if let Some(tenant) = &self.tenant {
+            validate_id("tenant id", tenant)?;
+        }
+        if let Some(subscription) = &self.subscription {
+            validate_id("subscription id", subscription)?;
+        }
         if self.description.trim().is_empty() {
             return Err(ModelError::Empty("description (say what the guard protects)"));
         }

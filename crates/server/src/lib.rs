@@ -12,6 +12,7 @@ mod auth;
 mod error;
 mod manage;
 mod notices;
+mod openapi;
 pub mod outbox;
 mod process;
 mod replication;
@@ -169,8 +170,14 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
-async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(openapi())
+async fn openapi_json() -> axum::Json<serde_json::Value> {
+    axum::Json(openapi_document())
+}
+
+/// The OpenAPI document as served at `/openapi.json`: [`openapi`], with
+/// every error each operation can answer listed (see `openapi.rs`).
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document(&openapi())
 }
 
 /// The whole application.

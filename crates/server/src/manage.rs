@@ -22,6 +22,29 @@ type Result<T> = std::result::Result<T, ApiError>;
 /// `axum::extract::Query` with rejections as [`ApiError`]s.
 pub(crate) struct Query<T>(pub T);
 
+/// An order status, by its name.
+fn status_param<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    if let Some(text) = &value
+        && OrderStatus::parse(text).is_none()
+    {
+        return Err(serde::de::Error::custom(format!(
+            "status {text:?} is not one of proposed, rejected, scheduled, in_force, expired, lifted, superseded"
+        )));
+    }
+    Ok(value)
+}
+
+/// A query parameter that names something by id: refused (400
+/// `invalid-query`) unless it is an id, as the OpenAPI document states.
+pub(crate) fn id_param<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    if let Some(id) = &value {
+        verdict_model::validate_id("id", id).map_err(serde::de::Error::custom)?;
+    }
+    Ok(value)
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
@@ -39,13 +62,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct ListParams {
     /// Return items after this id (the `next` of the previous page).
+    #[serde(default, deserialize_with = "id_param")]
     after: Option<String>,
     /// At most this many items (1–1000, default 100).
     limit: Option<u32>,
     /// Only this tenant's items.
+    #[serde(default, deserialize_with = "id_param")]
     tenant: Option<String>,
     /// Orders only: only those in this status now (`proposed`, `rejected`,
     /// `scheduled`, `in_force`, `expired`, `lifted`, `superseded`).
+    /// Checked on every list, as the document states it.
+    #[serde(default, deserialize_with = "status_param")]
     status: Option<String>,
 }
 

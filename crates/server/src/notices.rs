@@ -22,6 +22,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct NoticeFilter {
     /// Only this tenant's notices (staff; a tenant's users always see only theirs).
+    #[serde(default, deserialize_with = "crate::manage::id_param")]
     tenant: Option<String>,
 }
 

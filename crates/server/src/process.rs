@@ -51,6 +51,7 @@ pub(crate) async fn open_case(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(crate) struct CaseFilter {
     /// Only this tenant's cases.
+    #[serde(default, deserialize_with = "crate::manage::id_param")]
     tenant: Option<String>,
 }
 
@@ -270,7 +271,11 @@ pub(crate) struct ReportParams {
 /// by clause, customer kind, detection source, service family and appeal
 /// outcome, with median durations. Staff only.
 #[utoipa::path(get, path = "/v1/reports/transparency", tag = "cases", params(ReportParams),
-    responses((status = 200, body = verdict_control::Report), (status = 400, body = crate::error::ErrorBody)),
+    responses(
+        (status = 200, description = "The report, as JSON or (format=csv) CSV",
+            content((verdict_control::Report = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "invalid-format, invalid-time", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid-period: the end is not after the start", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn report(
     State(s): State<Arc<AppState>>,

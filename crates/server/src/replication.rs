@@ -128,12 +128,25 @@ fn accepts_gzip(value: &str) -> bool {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct WatchQuery {
     /// The version the replica holds (or send `Last-Event-ID`).
-    since: Option<u64>,
+    since: Option<i64>,
     /// Milliseconds between heartbeats (50 to 60,000; default 1,000).
     heartbeat_ms: Option<u64>,
     /// The `lineage` of the replica's snapshot; another history's gets a
     /// `resync`, whatever its version.
+    #[serde(default, deserialize_with = "hex_param")]
     lineage: Option<String>,
+}
+
+/// A lineage: lowercase hex, as `GET /v1/snapshot` gives it.
+fn hex_param<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    if value
+        .as_deref()
+        .is_some_and(|v| v.len() > 64 || !v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(serde::de::Error::custom("lineage is lowercase hex, as GET /v1/snapshot gives it"));
+    }
+    Ok(value)
 }
 
 /// Server-sent events after version `since`: `changes` (id = version; data
@@ -155,11 +168,14 @@ pub(crate) async fn watch(
     let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty());
     // An EventSource reconnects with its first URL plus Last-Event-ID, so
     // the header is the newer position and wins.
-    let since = match (last_event, query.since) {
-        (Some(id), _) => id.trim().parse().map_err(|_| {
+    // Versions are 63-bit, like every integer in the API's JSON.
+    let since: u64 = match (last_event, query.since) {
+        (Some(id), _) => id.trim().parse::<i64>().ok().and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
             ApiError::bad_request("invalid-version", format!("Last-Event-ID {id:?} is not a version number"))
         })?,
-        (None, Some(v)) => v,
+        (None, Some(v)) => u64::try_from(v).map_err(|_| {
+            ApiError::bad_request("invalid-version", format!("since {v} is not a version number (0 or more)"))
+        })?,
         (None, None) => {
             return Err(ApiError::bad_request(
                 "missing-version",

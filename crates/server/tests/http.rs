@@ -465,6 +465,22 @@ async fn management_api_round_trips() {
     {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+    // The contract states what the server does: the approval's 404, the
+    // page limit's range, an order as returned (open, with its own fields).
+    let approve = &doc["paths"]["/v1/orders/{id}/approve"]["post"]["responses"];
+    for status in ["401", "403", "404", "409", "413", "415", "422"] {
+        assert!(approve.get(status).is_some(), "approve does not document {status}: {approve}");
+    }
+    let limit = doc["paths"]["/v1/orders"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!((limit["schema"]["minimum"].clone(), limit["schema"]["maximum"].clone()), (json!(1), json!(1000)));
+    let order_view = doc["components"]["schemas"]["OrderView"].to_string();
+    assert!(!order_view.contains("\"additionalProperties\":false"), "{order_view}");
     let metrics = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("verdict_decisions_total{result=\"deny\"}"), "{metrics}");
     assert!(metrics.contains("verdict_orders_in_force 2"), "{metrics}");
