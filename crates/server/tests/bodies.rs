@@ -59,6 +59,19 @@ fn endpoints(order: &str, case: &str, appeal: &str) -> Vec<Endpoint> {
     ]
 }
 
+/// A tenant with one subscription, served on port 0.
+async fn world() -> (std::sync::Arc<verdict_control::Core>, Api, tempfile::TempDir) {
+    let (core, _store, dir) = common::open_core().await;
+    let inventory = serde_json::from_value(json!({
+        "tenants": [{"id": "mod", "kind": "government"}],
+        "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "signals", "services": ["storage.blob"]}]
+    }))
+    .unwrap();
+    core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
+    let api = Api::new(common::serve(core.clone()).await);
+    (core, api, dir)
+}
+
 /// A new analyst's token.
 async fn analyst(api: &Api) -> String {
     let (status, body) = api.call("/v1/users", ADMIN, Some(json!({"name": "ana", "role": "analyst"}))).await;
@@ -81,14 +94,7 @@ async fn fingerprint(api: &Api, core: &verdict_control::Core) -> Value {
 
 #[tokio::test]
 async fn every_write_refuses_bad_bodies_with_a_specific_code_and_writes_nothing() {
-    let (core, _store, _dir) = common::open_core().await;
-    let inventory = serde_json::from_value(json!({
-        "tenants": [{"id": "mod", "kind": "government"}],
-        "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "signals", "services": ["storage.blob"]}]
-    }))
-    .unwrap();
-    core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
-    let api = Api::new(common::serve(core.clone()).await);
+    let (core, api, _dir) = world().await;
     let clause = json!({"id": "AUP-2", "title": "No mass surveillance", "text": "…"});
     assert_eq!(api.call("/v1/clauses", ADMIN, Some(clause)).await.0, StatusCode::CREATED);
     let analyst = analyst(&api).await;
@@ -163,14 +169,7 @@ async fn every_write_refuses_bad_bodies_with_a_specific_code_and_writes_nothing(
 
 #[tokio::test]
 async fn lists_refuse_duplicates_and_lengths_over_their_limit() {
-    let (core, _store, _dir) = common::open_core().await;
-    let inventory = serde_json::from_value(json!({
-        "tenants": [{"id": "mod", "kind": "government"}],
-        "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "signals", "services": ["storage.blob"]}]
-    }))
-    .unwrap();
-    core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
-    let api = Api::new(common::serve(core.clone()).await);
+    let (core, api, _dir) = world().await;
     let order = |scope: Value, services: Value| {
         json!({"tenant": "mod", "clause": "AUP-2", "scope": scope, "services": services,
                "phases": [{"mode": "disabled", "start": "2026-01-01T00:00:00Z"}]})

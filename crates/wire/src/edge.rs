@@ -126,12 +126,16 @@ pub fn bounded<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     let request = limits.request;
     router
-        .layer(axum::middleware::from_fn(move |req: Request, next: Next| within(request, req, next)))
-        .layer(axum::middleware::from_fn(move |req: Request, next: Next| declared_size(body_limit, req, next)))
+        .layer(axum::middleware::from_fn(move |req: Request, next: Next| within(request, body_limit, req, next)))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle))
 }
 
-async fn within(limit: Duration, request: Request, next: Next) -> Response {
+/// The declared size, then the whole request's deadline: one layer, as
+/// every request passes both.
+async fn within(limit: Duration, body_limit: usize, request: Request, next: Next) -> Response {
+    if declared(&request).is_some_and(|length| length > body_limit as u64) {
+        return too_large(body_limit).into_response();
+    }
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
@@ -145,15 +149,15 @@ async fn within(limit: Duration, request: Request, next: Next) -> Response {
 
 /// Refuses a declared body over `limit` before reading any of it.
 pub async fn declared_size(limit: usize, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
+    match declared(&request) {
         Some(length) if length > limit as u64 => too_large(limit).into_response(),
         _ => next.run(request).await,
     }
+}
+
+/// The body length the request declares, if it does.
+fn declared(request: &Request) -> Option<u64> {
+    request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
 
 /// The 413 for a body over `limit` bytes.

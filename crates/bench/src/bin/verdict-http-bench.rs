@@ -1,9 +1,15 @@
 //! AuthZEN over HTTP, side by side with an empty handler on the same server:
 //! starts verdict's real router on loopback with a synthetic world, mounts
 //! `POST /bench/empty` behind the same token check and layers, and drives
-//! both with `wrk` (Debian's `wrk`). Single evaluations, then batches of 100.
+//! both with `wrk` (Debian's `wrk`). Single evaluations, then batches of 100;
+//! then single evaluations again while `--idle N` other connections (half
+//! silent, half stalled halfway through their headers) are held open — and
+//! reopened as the edge's header bound closes them — to show what idle and
+//! slow clients cost the decisions.
 //!
-//! Usage: verdict-http-bench [--duration SECS] [--connections N] [--subscriptions N]
+//! The server is served through the real edge (`verdict_server::edge`).
+//!
+//! Usage: verdict-http-bench [--duration SECS] [--connections N] [--subscriptions N] [--idle N]
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -110,7 +116,14 @@ async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
     let app = verdict_server::router_with(state, empty);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    if args.iter().any(|a| a == "--axum-serve") {
+        // For comparison only: axum's own loop, without the edge's bounds.
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    } else {
+        let limits = verdict_server::EdgeLimits::default();
+        tokio::spawn(verdict_server::edge::serve(listener, app, limits, std::future::pending()));
+    }
+    let idle = arg(&args, "--idle", 300)?;
 
     let stream = world.requests(2_000, 11);
     let evaluation = |i: usize| {
@@ -133,16 +146,35 @@ async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
     eprintln!("warming up…");
     wrk(&base, "/access/v1/evaluation", &singles, 2, connections)?;
     let mut rows = Vec::new();
-    for round in 0..3 {
-        eprintln!("round {}: empty handler, single evaluations, batches of 100 ({seconds} s each)…", round + 1);
+    let mut crowded_rows = Vec::new();
+    let rounds = arg(&args, "--rounds", 3)?.max(1);
+    for round in 0..rounds {
+        eprintln!(
+            "round {}: empty handler, batches of 100, single evaluations without and with {idle} idle or stalled connections ({seconds} s each)…",
+            round + 1
+        );
         let empty = wrk(&base, "/bench/empty", &singles, seconds, connections)?;
-        let single = wrk(&base, "/access/v1/evaluation", &singles, seconds, connections)?;
         let batch = wrk(&base, "/access/v1/evaluations", &batches, seconds, connections)?;
-        for r in [&empty, &single, &batch] {
+        // The two single-evaluation runs back to back, in alternating
+        // order, so that the machine's drift falls on both alike.
+        let crowded_run = async || -> anyhow::Result<(WrkResult, u64)> {
+            let idler = Idler::start(&base, idle).await?;
+            let crowded = wrk(&base, "/access/v1/evaluation", &singles, seconds, connections)?;
+            Ok((crowded, idler.stop().await))
+        };
+        let (single, (crowded, reopened)) = if round % 2 == 0 {
+            let single = wrk(&base, "/access/v1/evaluation", &singles, seconds, connections)?;
+            (single, crowded_run().await?)
+        } else {
+            let crowded = crowded_run().await?;
+            (wrk(&base, "/access/v1/evaluation", &singles, seconds, connections)?, crowded)
+        };
+        for r in [&empty, &single, &batch, &crowded] {
             if r.non_2xx > 0 {
                 bail!("{} responses were not 2xx", r.non_2xx);
             }
         }
+        crowded_rows.push((crowded, reopened));
         rows.push((empty, single, batch));
     }
     let median = |f: &dyn Fn(&(WrkResult, WrkResult, WrkResult)) -> f64| {
@@ -164,7 +196,7 @@ async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "command: cargo run --release -p verdict-bench --bin verdict-http-bench -- --duration {seconds} --connections {connections} --subscriptions {subscriptions} --workers {workers}"
+        "command: cargo run --release -p verdict-bench --bin verdict-http-bench -- --duration {seconds} --connections {connections} --subscriptions {subscriptions} --workers {workers} --idle {idle} --rounds {rounds}"
     );
     println!();
     println!(
@@ -189,5 +221,90 @@ async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
     );
     println!();
     println!("AuthZEN single / empty handler: {:.1} %", 100.0 * single_rps / empty_rps);
+    println!();
+    println!(
+        "| round | single p99, none idle | single p99, {idle} idle or stalled | ratio | req/s with them | idle connections the edge closed and were reopened |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (i, ((_, single, _), (crowded, reopened))) in rows.iter().zip(&crowded_rows).enumerate() {
+        let ratio = micros(&crowded.p99) / micros(&single.p99);
+        ratios.push(ratio);
+        println!("| {} | {} | {} | {ratio:.2} | {:.0} | {reopened} |", i + 1, single.p99, crowded.p99, crowded.rps);
+    }
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    let median_of = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let none = median_of(rows.iter().map(|r| micros(&r.1.p99)).collect());
+    let held = median_of(crowded_rows.iter().map(|r| micros(&r.0.p99)).collect());
+    println!(
+        "| **median** | **{:.2} ms** | **{:.2} ms** | **{:.2}** (ratio of medians; median of ratios {:.2}) | | |",
+        none / 1e3,
+        held / 1e3,
+        held / none,
+        ratios[ratios.len() / 2]
+    );
     Ok(())
+}
+
+/// wrk's latency text (`812.00us`, `1.23ms`, `2.01s`) in microseconds.
+fn micros(text: &str) -> f64 {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n,
+        "ms" => n * 1e3,
+        "s" => n * 1e6,
+        _ => f64::NAN,
+    }
+}
+
+/// Holds `n` connections open to the server, half silent and half stalled
+/// halfway through a request's headers, reopening each one the server
+/// closes, until stopped.
+struct Idler {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<u64>>,
+}
+
+impl Idler {
+    async fn start(base: &str, n: usize) -> anyhow::Result<Idler> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+        let (stop, watch) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut watch = watch.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut reopened = 0u64;
+                loop {
+                    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return reopened };
+                    if i % 2 == 1 {
+                        let _ = stream.write_all(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: verdict\r\n").await;
+                    }
+                    let mut buffer = [0u8; 256];
+                    tokio::select! {
+                        _ = stream.read(&mut buffer) => reopened += 1,
+                        _ = watch.wait_for(|stop| *stop) => return reopened,
+                    }
+                }
+            }));
+        }
+        // Let them all connect before measuring.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Ok(Idler { stop, tasks })
+    }
+
+    /// Stops, and says how many connections the server closed meanwhile.
+    async fn stop(self) -> u64 {
+        let _ = self.stop.send(true);
+        let mut reopened = 0;
+        for task in self.tasks {
+            reopened += task.await.unwrap_or(0);
+        }
+        reopened
+    }
 }
