@@ -165,6 +165,18 @@ const REQUIRED: &[(&str, &[&str])] =
     &[("EvaluationRequest", &["subject", "resource", "action"]), ("Entity", &["type", "id"]), ("Action", &["name"])];
 
 fn constrain_fields(schemas: &mut Map<String, Value>) {
+    // A batch's items inherit the batch's defaults, and one that is still
+    // incomplete is answered in place (a deny with its error), as AuthZEN
+    // has it: they get their own lenient copies, made before the single
+    // evaluation's parts are closed below.
+    if let Some(mut single) = schemas.get("EvaluationRequest").cloned() {
+        inline(&mut single, schemas, &["Entity", "Action"]);
+        if let Some(items) =
+            schemas.get_mut("EvaluationsRequest").and_then(|s| s.pointer_mut("/properties/evaluations/items"))
+        {
+            *items = single;
+        }
+    }
     for (schema, field) in NOT_NULL {
         if let Some(property) = schemas.get_mut(*schema).and_then(|s| s.pointer_mut(&format!("/properties/{field}"))) {
             let description = property.get("description").cloned();
@@ -184,6 +196,22 @@ fn constrain_fields(schemas: &mut Map<String, Value>) {
             continue;
         };
         merge(target, &rule);
+    }
+}
+
+/// Replaces references to the `names` schemas inside `value` with copies.
+fn inline(value: &mut Value, schemas: &Map<String, Value>, names: &[&str]) {
+    match value {
+        Value::Object(object) => {
+            let target = object.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next());
+            if let Some(copy) = target.filter(|t| names.contains(t)).and_then(|t| schemas.get(t)) {
+                *value = copy.clone();
+                return;
+            }
+            object.values_mut().for_each(|inner| inline(inner, schemas, names));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| inline(item, schemas, names)),
+        _ => {}
     }
 }
 

@@ -182,3 +182,28 @@ async fn decisions_go_on_with_hundreds_of_idle_connections_held_open() {
     }
     drop(idle);
 }
+
+#[tokio::test]
+async fn requests_hyper_cannot_parse_get_the_json_error_shape() {
+    let addr = start(LIMITS).await;
+    let giant_header = format!("GET /healthz HTTP/1.1\r\nHost: verdict\r\nX-Big: {}\r\n\r\n", "a".repeat(600 * 1024));
+    for (request, status, code) in [
+        ("GARBAGE\r\n\r\n".to_owned(), "400", "malformed-request"),
+        ("GET /healthz HTTP/1.1\r\nHost verdict\r\n\r\n".to_owned(), "400", "malformed-request"),
+        (giant_header, "431", "headers-too-large"),
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // The server may answer and close before all of a giant is sent.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let (response, _) = until_closed(&mut stream, Duration::from_secs(3)).await;
+        assert!(response.starts_with(&format!("HTTP/1.1 {status}")), "{response}");
+        assert!(response.to_ascii_lowercase().contains("content-type: application/json"), "{response}");
+        assert_eq!(error_code(&response), json!(code), "{response}");
+    }
+    // A well-formed request on the same server is untouched.
+    let mut ok = TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /no/such/route HTTP/1.1\r\nHost: verdict\r\nConnection: close\r\n\r\n").await.unwrap();
+    let (response, _) = until_closed(&mut ok, Duration::from_secs(3)).await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    assert_eq!(error_code(&response), json!("no-route"), "{response}");
+}

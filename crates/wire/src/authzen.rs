@@ -158,6 +158,31 @@ pub struct EvaluationOptions<'a> {
     pub evaluations_semantic: Option<Cow<'a, str>>,
 }
 
+/// A batch's items, each of which must be a JSON object: serde would read
+/// an array as a struct's fields in order, which the document does not
+/// allow and a client did not mean.
+fn objects<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<EvaluationRequest<'a>>>, D::Error> {
+    struct Object<'a>(EvaluationRequest<'a>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Object<'a> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+                type Value = Object<'a>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an evaluation object")
+                }
+                fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Object<'a>, M::Error> {
+                    EvaluationRequest::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+                }
+            }
+            d.deserialize_map(Visit(std::marker::PhantomData))
+        }
+    }
+
+    Option::<Vec<Object<'a>>>::deserialize(d).map(|items| items.map(|v| v.into_iter().map(|o| o.0).collect()))
+}
+
 /// `POST /access/v1/evaluations` body: defaults plus per-item overrides.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationsRequest<'a> {
@@ -174,7 +199,7 @@ pub struct EvaluationsRequest<'a> {
     #[serde(borrow, default)]
     pub context: Option<RequestContext<'a>>,
     /// The evaluations; each field given overrides the default.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "objects")]
     pub evaluations: Option<Vec<EvaluationRequest<'a>>>,
     /// Batch options.
     #[serde(borrow, default)]

@@ -13,7 +13,10 @@
 //! `request-timeout` (408), `body-timeout` (408, from the body reader) and
 //! `payload-too-large` (413). A client too slow with its headers gets no
 //! answer — the connection is closed, as HTTP servers do — because no
-//! request exists yet to answer.
+//! request exists yet to answer. A request hyper cannot parse (bad framing,
+//! headers over its buffer, a target too long) gets the same JSON error
+//! shape (`malformed-request` 400, `headers-too-large` 431, `uri-too-long`
+//! 414) in place of hyper's bare answer.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -92,7 +95,8 @@ pub async fn serve(
             let _open = open;
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
-            let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+            let io = TokioIo::new(JsonFraming::new(stream));
+            let mut connection = pin!(builder.serve_connection(io, service));
             tokio::select! {
                 _ = connection.as_mut() => return,
                 () = stopped(&mut stop) => {}
@@ -170,4 +174,129 @@ pub fn too_large(limit: usize) -> ApiError {
             limit
         ),
     )
+}
+
+/// The connection as hyper sees it, with one change: the bare answers
+/// hyper gives a request it cannot parse (400, 414, 431 with no body,
+/// written before any verdict code runs) are replaced by the usual JSON
+/// error, so every rejection has the one shape. verdict's own 4xx always
+/// carry a body, so a 400/414/431 head with `content-length: 0` is hyper's.
+struct JsonFraming<T> {
+    inner: T,
+    /// A replacement answer still being written.
+    pending: Vec<u8>,
+}
+
+impl<T> JsonFraming<T> {
+    fn new(inner: T) -> JsonFraming<T> {
+        JsonFraming { inner, pending: Vec::new() }
+    }
+}
+
+/// The JSON answer for hyper's bare framing refusal in `head`, if it is one.
+fn framing_answer(head: &[u8]) -> Option<Vec<u8>> {
+    let (status, code, message) = if head.starts_with(b"HTTP/1.1 400 ") {
+        ("400 Bad Request", "malformed-request", "the request is not well-formed HTTP/1.1; nothing was read")
+    } else if head.starts_with(b"HTTP/1.1 431 ") {
+        (
+            "431 Request Header Fields Too Large",
+            "headers-too-large",
+            "the request's headers are larger than verdict reads; send fewer or shorter headers",
+        )
+    } else if head.starts_with(b"HTTP/1.1 414 ") {
+        ("414 URI Too Long", "uri-too-long", "the request's target is longer than verdict reads")
+    } else {
+        return None;
+    };
+    let lower = head.to_ascii_lowercase();
+    if !lower.windows(19).any(|w| w == b"content-length: 0\r\n") {
+        return None;
+    }
+    let body = format!("{{\"error\":{{\"code\":\"{code}\",\"message\":\"{message}\"}}}}");
+    Some(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> JsonFraming<T> {
+    /// Writes what remains of a replacement answer.
+    fn drain(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        while !self.pending.is_empty() {
+            let n = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_write(cx, &self.pending))?;
+            if n == 0 {
+                return std::task::Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.pending.drain(..n);
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonFraming<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonFraming<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::ready!(self.drain(cx))?;
+        if let Some(answer) = framing_answer(buf) {
+            self.pending = answer;
+            // hyper's bytes are taken; ours go out in their place.
+            let _ = self.drain(cx)?;
+            return std::task::Poll::Ready(Ok(buf.len()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::ready!(self.drain(cx))?;
+        // A framing refusal is a head alone, in the first slice.
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && bufs.iter().filter(|b| !b.is_empty()).count() == 1
+            && let Some(answer) = framing_answer(first)
+        {
+            self.pending = answer;
+            let _ = self.drain(cx)?;
+            return std::task::Poll::Ready(Ok(first.len()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.drain(cx))?;
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.drain(cx))?;
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
