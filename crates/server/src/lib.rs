@@ -177,7 +177,9 @@ async fn openapi_json() -> axum::Json<serde_json::Value> {
 /// The OpenAPI document as served at `/openapi.json`: [`openapi`], with
 /// every error each operation can answer listed (see `openapi.rs`).
 pub fn openapi_document() -> serde_json::Value {
-    openapi::document(&openapi())
+    // Derived, serialised and finished once; it never changes at run time.
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| openapi::document(&openapi())).clone()
 }
 
 /// The whole application.

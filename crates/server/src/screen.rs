@@ -16,9 +16,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Screened<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = req.headers().clone();
+        verdict_wire::require_json(req.headers())?;
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        let value: serde_json::Value = verdict_wire::parse_body(&headers, &bytes)?;
+        let value: serde_json::Value = verdict_wire::from_json_bytes(&bytes)?;
         screen(&value)?;
         verdict_wire::from_value(&value).map(Screened)
     }

@@ -106,7 +106,8 @@ pub fn from_bytes_rejection(r: BytesRejection) -> ApiError {
     }
 }
 
-fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+/// Refuses (415) a body whose content type is not JSON.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let json_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -142,6 +143,11 @@ fn does_not_fit(code: &'static str, why: &dyn std::fmt::Display) -> ApiError {
 /// `invalid-pattern`) and the path to the field (see [`crate::body`]).
 pub fn parse_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
     require_json(headers)?;
+    from_json_bytes(bytes)
+}
+
+/// [`parse_body`] once the content type is known to be JSON.
+pub fn from_json_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match serde_json::from_slice(bytes) {
         Ok(value) => Ok(value),
         Err(e) if e.classify() != serde_json::error::Category::Data => Err(malformed(&e)),
@@ -198,9 +204,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // The content type first: a wrong one is refused before the body is read.
         require_json(req.headers())?;
-        let headers = req.headers().clone();
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        parse_body(&headers, &bytes).map(Json)
+        from_json_bytes(&bytes).map(Json)
     }
 }

@@ -31,7 +31,8 @@ pub use authzen::{
 };
 pub use decide::{DecisionContext, DecisionSource, Decisions, NextPhase};
 pub use error::{
-    ApiError, ErrorBody, ErrorDetail, Json, RawBody, from_bytes_rejection, from_value, parse_body, parse_json,
+    ApiError, ErrorBody, ErrorDetail, Json, RawBody, from_bytes_rejection, from_json_bytes, from_value, parse_body,
+    parse_json, require_json,
 };
 pub use events::StreamEvent;
 pub use gateway::{__path_envoy, __path_nginx, envoy, nginx};
