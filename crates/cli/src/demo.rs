@@ -295,7 +295,7 @@ pub async fn demo(data: &Path, listen: &str) -> anyhow::Result<()> {
     // Bind first: a busy port must not leave a half-told story behind.
     let listener = serve::bind(listen).await?;
     let clock = Arc::new(ShiftedClock::new(0));
-    let opened = serve::open_with_clock(data, None, clock.clone()).await?;
+    let opened = serve::open_with_clock(data, None, None, clock.clone()).await?;
     if opened.core.snapshot().counts() == (0, 0, 0, 0) {
         let id = load_story(&opened.core, &clock, &opened.dir.root().join("tokens")).await?;
         eprintln!("played the demo story into {} on a demo clock that started 5 days ago (order {id})", data.display());

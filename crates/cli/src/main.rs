@@ -62,6 +62,12 @@ enum Command {
         /// DATA/webhook.token, Idempotency-Key = notice id, retried with backoff).
         #[arg(long, env = "VERDICT_WEBHOOK_URL", value_name = "URL")]
         webhook_url: Option<String>,
+        /// Keep the state in this PostgreSQL database (postgres://…), which
+        /// several servers may share, instead of DATA/verdict.db. The data
+        /// directory still holds the log key and the tokens, the same on
+        /// every server (docs/deploy.md).
+        #[arg(long, env = "VERDICT_STORE", value_name = "URL", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Run the server with a worked example loaded: one unit of a government
     /// tenant in the export-only phase of an order (storage and AI
@@ -129,11 +135,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { data, listen, log_origin, webhook_url } => {
-                serve::serve(&data.data, &listen, log_origin.as_deref(), webhook_url.as_deref())
-                    .await
-                    .map(|_| ExitCode::SUCCESS)
-            }
+            Command::Serve { data, listen, log_origin, webhook_url, store } => serve::serve(serve::ServeOptions {
+                data: &data.data,
+                listen: &listen,
+                origin: log_origin.as_deref(),
+                webhook: webhook_url.as_deref(),
+                store: store.as_deref(),
+            })
+            .await
+            .map(|_| ExitCode::SUCCESS),
             Command::Demo { data, listen } => demo::demo(&data, &listen).await.map(|_| ExitCode::SUCCESS),
             Command::Check(args) => commands::check(args).await,
             Command::Import(args) => commands::import(args).await.map(|_| ExitCode::SUCCESS),

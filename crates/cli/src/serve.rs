@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use verdict_control::{Core, DataDir};
 use verdict_server::{AppState, Tokens};
-use verdict_store::SqliteStore;
 
 /// An opened data directory, ready to serve.
 pub struct Opened {
@@ -15,29 +14,49 @@ pub struct Opened {
     pub tokens: Tokens,
     /// Where notices are delivered, if anywhere.
     pub webhook: Option<verdict_server::outbox::Webhook>,
-    _lock: verdict_control::DataDirLock,
+    /// Held while the store is the directory's SQLite file; a shared
+    /// database is shared by design.
+    _lock: Option<verdict_control::DataDirLock>,
 }
 
 /// Opens (creating if needed) a data directory for serving: takes its lock,
 /// migrates the store, ensures the tokens and compiles the snapshot.
-pub async fn open(data: &Path, origin: Option<&str>) -> anyhow::Result<Opened> {
-    open_with_clock(data, origin, Arc::new(verdict_control::SystemClock)).await
+/// `store` is a PostgreSQL URL shared with other servers, or `None` for the
+/// directory's own SQLite file.
+pub async fn open(data: &Path, origin: Option<&str>, store: Option<&str>) -> anyhow::Result<Opened> {
+    open_with_clock(data, origin, store, Arc::new(verdict_control::SystemClock)).await
 }
 
 /// Like [`open`], with the control plane on `clock`.
 pub async fn open_with_clock(
     data: &Path,
     origin: Option<&str>,
+    store: Option<&str>,
     clock: Arc<dyn verdict_control::Clock>,
 ) -> anyhow::Result<Opened> {
     let dir = DataDir::open(data)?;
-    let lock = dir.lock()?;
-    let store = SqliteStore::open(&dir.database())
-        .await
-        .with_context(|| format!("cannot open the database in {}", dir.root().display()))?;
+    let (store, lock) = match store {
+        Some(url) => {
+            anyhow::ensure!(
+                verdict_store::is_postgres(url),
+                "--store takes a postgres:// URL (the default store is the SQLite file in the data directory), not {url:?}"
+            );
+            let store = verdict_store::open(url)
+                .await
+                .with_context(|| format!("cannot open the PostgreSQL store at {}", redact(url)))?;
+            (store, None)
+        }
+        None => {
+            let lock = dir.lock()?;
+            let path = dir.database();
+            let store = verdict_store::open(&path.display().to_string())
+                .await
+                .with_context(|| format!("cannot open the database in {}", dir.root().display()))?;
+            (store, Some(lock))
+        }
+    };
     let key = dir.log_key(origin)?;
-    let core =
-        Arc::new(Core::open_with_clock(Arc::new(store), key, clock).await.context("cannot load the stored state")?);
+    let core = Arc::new(Core::open_with_clock(store, key, clock).await.context("cannot load the stored state")?);
     let mut tokens = Vec::new();
     for name in ["admin", "pep"] {
         let (token, created) = dir.ensure_token(name)?;
@@ -72,6 +91,7 @@ pub async fn run(
     let state = Arc::new(AppState::new(opened.core.clone(), opened.tokens.clone()));
     let app = verdict_server::router(state.clone());
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
+    let follower = tokio::spawn(opened.core.clone().follow_forever());
     let deliveries = opened
         .webhook
         .clone()
@@ -85,6 +105,7 @@ pub async fn run(
         .await
         .context("the server failed")?;
     expiries.abort();
+    follower.abort();
     if let Some(task) = deliveries {
         task.abort();
     }
@@ -118,10 +139,39 @@ pub fn say(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
+/// A store URL with its password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// What `verdict serve` is asked to do.
+pub struct ServeOptions<'a> {
+    /// The data directory (log key, tokens; the SQLite file by default).
+    pub data: &'a Path,
+    /// The address to listen on.
+    pub listen: &'a str,
+    /// The log's origin, when it is created.
+    pub origin: Option<&'a str>,
+    /// Where notices are delivered.
+    pub webhook: Option<&'a str>,
+    /// A shared PostgreSQL store instead of the directory's SQLite file.
+    pub store: Option<&'a str>,
+}
+
 /// `verdict serve`.
-pub async fn serve(data: &Path, listen: &str, origin: Option<&str>, webhook: Option<&str>) -> anyhow::Result<()> {
+pub async fn serve(options: ServeOptions<'_>) -> anyhow::Result<()> {
+    let ServeOptions { data, listen, origin, webhook, store } = options;
     let listener = bind(listen).await?;
-    let mut opened = open(data, origin).await?;
+    let mut opened = open(data, origin, store).await?;
     if let Some(url) = webhook {
         // The secret lives beside the tokens; the receiver is given a copy.
         let (secret, created) = opened.dir.ensure_token("webhook")?;
@@ -139,7 +189,11 @@ pub async fn serve(data: &Path, listen: &str, origin: Option<&str>, webhook: Opt
         });
     }
     let (t, u, s, o) = opened.core.snapshot().counts();
-    eprintln!("loaded {t} tenants, {u} units, {s} subscriptions, {o} orders from {}", opened.dir.root().display());
+    let source = match store {
+        Some(url) => redact(url),
+        None => opened.dir.root().display().to_string(),
+    };
+    eprintln!("loaded {t} tenants, {u} units, {s} subscriptions, {o} orders from {source}");
     let checkpoint = opened.core.checkpoint();
     eprintln!(
         "transparency log {:?}: {} entries; verifier key {}",

@@ -7,8 +7,13 @@
 //! until a sync made it durable and a signed checkpoint covers it.
 //!
 //! **Architecture invariant**: serialisation comes from the store
-//! ([`verdict_store::Store::begin`] takes its write lock, across processes);
-//! the process-local writer mutex only orders the derived state. Every
+//! ([`verdict_store::Store::begin`] takes its write lock, across processes
+//! and servers); the process-local writer mutex only orders the derived
+//! state. Other servers may commit to the same store: every action first
+//! absorbs what they committed (`absorb`, from the change table, whose rows
+//! carry their engine changes), so it decides on the store's state and
+//! appends at the log's real head; between actions, `follow` does the same
+//! as soon as the store says something changed. Every
 //! legality check of an action reads through its `Tx`, inside the
 //! transaction that commits it. A `Tx` dropped without commit rolls back and
 //! leaves no trace in memory either, because derived state is touched only
@@ -26,6 +31,7 @@ use verdict_store::{Appended, Op, StoreTx};
 
 use crate::failpoint;
 use crate::feed;
+use crate::follow::encode_delta;
 use crate::index::{InventoryIndex, Locator};
 use crate::log::{Actor, Draft, SignedCheckpoint};
 use crate::{Core, CoreError};
@@ -63,20 +69,23 @@ pub(crate) struct Tx<'a> {
     changes: Vec<Change>,
     version: Option<u64>,
     users_changed: bool,
-    expired: Vec<(Timestamp, String)>,
+    expired: Vec<String>,
 }
 
 impl Core {
-    /// Begins a governance action: the store's write lock, then the log's
-    /// length as the store has it (which must be this process's tree).
+    /// Begins a governance action: the store's write lock, then whatever
+    /// other servers committed since this one last looked, then the log's
+    /// length as the store has it (which must now be this server's tree).
     pub(crate) async fn begin(&self) -> Result<Tx<'_>, CoreError> {
-        let writer = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
         let mut store = self.store.begin().await?;
+        self.absorb(&mut writer, store.as_mut(), true).await?;
         let next = store.log_size().await?;
         let size = self.tree_size();
         if next != size {
             return Err(CoreError::Internal(format!(
-                "the store's log holds {next} entries but this server's tree {size}: another writer changed it; restart to rebuild"
+                "the store's log holds {next} entries but this server's tree {size} after catching up; \
+                 the change table and the log disagree (run `verdict log fsck`)"
             )));
         }
         Ok(Tx {
@@ -97,7 +106,7 @@ impl Core {
     /// committing action does this, holding the writer lock; readers ask
     /// for sizes up to the published checkpoint, so they never see leaves
     /// that a failed commit takes back.
-    fn grow_tree(&self, leaves: &[Hash]) -> (u64, Hash) {
+    pub(crate) fn grow_tree(&self, leaves: &[Hash]) -> (u64, Hash) {
         let mut tree = self.tree.write().unwrap_or_else(|e| e.into_inner());
         for leaf in leaves {
             tree.push(*leaf);
@@ -106,7 +115,7 @@ impl Core {
     }
 
     /// Takes back the leaves of an action that did not commit.
-    fn truncate_tree(&self, size: u64) {
+    pub(crate) fn truncate_tree(&self, size: u64) {
         self.tree.write().unwrap_or_else(|e| e.into_inner()).truncate(size);
     }
 
@@ -119,9 +128,21 @@ impl Core {
     /// and the inventory index take the changes (rebuilt from the store if
     /// they cannot), the expiry queue and the token directory follow, and
     /// that point waits for a sync. Returns the log's size.
-    async fn committed(&self, w: &mut Writer, done: Committed) -> Result<u64, CoreError> {
+    pub(crate) async fn committed(&self, w: &mut Writer, done: Committed) -> Result<u64, CoreError> {
         let Committed { checkpoint, changes, version, users_changed, expired } = done;
         let size = checkpoint.checkpoint.size;
+        let Some(changes) = changes else {
+            // Another server's change too large to carry: the store's state,
+            // read whole (the caller holds the store's write lock).
+            self.rebuild(w).await?;
+            self.unpublished.lock().unwrap_or_else(|e| e.into_inner()).push((version, Err(feed::RECOMPILED)));
+            if users_changed {
+                self.refresh_directory().await?;
+            }
+            *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+                crate::Pending { checkpoint, snapshot: w.snapshot.clone() };
+            return Ok(size);
+        };
         let streamed = match w.snapshot.apply(&changes, version) {
             Ok(next) => {
                 w.snapshot = Arc::new(next);
@@ -147,8 +168,8 @@ impl Core {
                 }
             }
         }
-        for key in &expired {
-            w.expiries.remove(key);
+        for id in &expired {
+            w.expiries.retain(|(_, queued)| queued != id);
         }
         if !changes.is_empty() {
             // Published now, not at the sync: previews (and the approvals
@@ -209,7 +230,8 @@ impl Core {
             match draft.seal(tx.next + appended.len() as u64, at, &actor) {
                 Ok(record) => {
                     answers.push(Ok(record.index));
-                    appended.push(Appended { at, summary: json!({"log_index": record.index}), record });
+                    let delta = Some("[]".to_owned());
+                    appended.push(Appended { at, summary: json!({"log_index": record.index}), record, delta });
                 }
                 Err(e) => answers.push(Err(e)),
             }
@@ -224,12 +246,15 @@ impl Core {
 }
 
 /// What a commit brings into memory.
-struct Committed {
-    checkpoint: Arc<SignedCheckpoint>,
-    changes: Vec<Change>,
-    version: u64,
-    users_changed: bool,
-    expired: Vec<(Timestamp, String)>,
+pub(crate) struct Committed {
+    pub(crate) checkpoint: Arc<SignedCheckpoint>,
+    /// The engine changes; `None` when they are not known (another server
+    /// made too many to carry) and the derived state is rebuilt instead.
+    pub(crate) changes: Option<Vec<Change>>,
+    pub(crate) version: u64,
+    pub(crate) users_changed: bool,
+    /// Orders whose end was logged.
+    pub(crate) expired: Vec<String>,
 }
 
 impl Tx<'_> {
@@ -266,8 +291,8 @@ impl Tx<'_> {
 
     /// Marks an order's end as logged by this action (the queue forgets it
     /// only if the action commits).
-    pub(crate) fn expiry_logged(&mut self, end: Timestamp, id: String) {
-        self.expired.push((end, id));
+    pub(crate) fn expiry_logged(&mut self, id: String) {
+        self.expired.push(id);
     }
 
     /// Writes one change and its log entry; returns the entry's index.
@@ -288,7 +313,8 @@ impl Tx<'_> {
         self.store.apply(at, &ops, progress).await?;
         failpoint::hit("ledger.after-ops")?;
         let index = record.index;
-        self.append(&[Appended { at, summary, record }]).await?;
+        let delta = encode_delta(&changes)?;
+        self.append(&[Appended { at, summary, record, delta }]).await?;
         self.changes.extend(changes);
         self.users_changed |= ops.iter().any(|op| matches!(op, Op::PutUser { .. } | Op::RevokeUser { .. }));
         Ok(index)
@@ -356,7 +382,7 @@ impl Tx<'_> {
         failpoint::die_here("ledger.after-commit");
         let done = Committed {
             checkpoint,
-            changes: std::mem::take(&mut self.changes),
+            changes: Some(std::mem::take(&mut self.changes)),
             version,
             users_changed: self.users_changed,
             expired: std::mem::take(&mut self.expired),

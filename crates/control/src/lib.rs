@@ -30,6 +30,7 @@ mod datadir;
 mod error;
 pub mod failpoint;
 pub mod feed;
+mod follow;
 mod index;
 mod inventory;
 mod ledger;
@@ -58,6 +59,7 @@ pub use error::{
     AppealError, ApprovalError, CaseError, CoreError, ErrorKind, ImportError, InventoryError, LogError, OrderError,
     Thing, UserError,
 };
+pub use follow::POLL;
 pub use inventory::{ImportSummary, Moved};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
 pub use orders::DEFAULT_APPROVALS;
@@ -145,7 +147,10 @@ impl Core {
         key: SigningKey,
         clock: Arc<dyn Clock>,
     ) -> Result<Core, CoreError> {
-        let mut reads = store.read().await?;
+        // Read under the store's write lock: other servers over the same
+        // store may be writing, and the tree, the snapshot and the users
+        // must be of one moment.
+        let mut reads = store.begin().await?;
         let tree = Tree::from_leaves(reads.log_leaves().await.map_err(|e| match e {
             verdict_store::StoreError::Corrupt(why) => CoreError::History(HistoryError::Unreadable(why)),
             other => other.into(),
@@ -155,28 +160,17 @@ impl Core {
         let loaded = reads.load().await?;
         let version = loaded.version;
         let logged: HashSet<String> = reads.logged_expiries().await?.into_iter().collect();
-        let expiries = loaded
-            .orders
-            .iter()
-            .filter(|o| o.is_effective() && !logged.contains(&o.id))
-            .filter_map(|o| {
-                let end = o.spec.end?;
-                // An order lifted before its end never expires.
-                (o.lifted_at.is_none_or(|lifted| lifted > end)).then(|| (end, o.id.clone()))
-            })
-            .collect();
+        let expiries = follow::expiries_of(&loaded, &logged);
         let snapshot = Arc::new(Self::compile_loaded(&loaded)?);
         let (inventory, locator) = InventoryIndex::build(snapshot.catalog(), &loaded.inventory);
         let users = reads.users().await?;
-        drop(reads);
         // Whatever a crash left committed but unsynced is kept: sync it
         // before signing over it. The tree extends every stored checkpoint
         // (checked above), so this signature extends every one signed.
         store.sync().await?;
         let signed = SignedCheckpoint::sign(&key, tree.size(), tree.root())?;
-        let mut tx = store.begin().await?;
-        tx.put_checkpoint(signed.checkpoint.size, &signed.note).await?;
-        tx.commit().await?;
+        reads.put_checkpoint(signed.checkpoint.size, &signed.note).await?;
+        reads.commit().await?;
         let signed = Arc::new(signed);
         let pending = Pending { checkpoint: signed.clone(), snapshot: snapshot.clone() };
         let core = Core {

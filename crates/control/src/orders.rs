@@ -503,7 +503,7 @@ impl Core {
         while self.next_expiry().await.is_some_and(|end| end <= self.now()) {
             let mut tx = self.begin().await?;
             let Some((end, id)) = tx.first_expiry_due() else { break };
-            tx.expiry_logged(end, id.clone());
+            tx.expiry_logged(id.clone());
             if let Some(order) = tx.store().order(&id).await? {
                 let kind = customer_kind(tx.store(), &order.spec.tenant).await?;
                 let draft = Draft::new(

@@ -1,5 +1,6 @@
-//! verdict's persistence: the [`Store`] trait every backend implements, and
-//! the embedded SQLite backend ([`SqliteStore`]).
+//! verdict's persistence: the [`Store`] trait every backend implements, the
+//! embedded SQLite backend ([`SqliteStore`]) and PostgreSQL ([`PgStore`]),
+//! which several servers share.
 //!
 //! **Architecture invariant**: the store is the truth; the engine's snapshot
 //! is derived from it. A governance action is one [`StoreTx`], written in one
@@ -11,7 +12,15 @@
 //! Constraints the database can check (keys, references) are still checked
 //! here, as a last line of defence.
 
+#[macro_use]
+mod macros;
+mod codec;
+mod migrations;
+mod postgres;
 mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -20,7 +29,23 @@ use verdict_model::{
     UnitPath, User,
 };
 
+pub use postgres::{PgReader, PgStore, PgTx};
 pub use sqlite::{SqliteReader, SqliteStore, SqliteTx};
+
+/// Opens the store `spec` names: a `postgres://` (or `postgresql://`) URL,
+/// or else the path of a SQLite file.
+pub async fn open(spec: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres(spec) {
+        Ok(Arc::new(PgStore::connect(spec).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(spec)).await?))
+    }
+}
+
+/// Whether `spec` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres(spec: &str) -> bool {
+    spec.starts_with("postgres://") || spec.starts_with("postgresql://")
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +198,11 @@ pub struct Appended {
     pub summary: serde_json::Value,
     /// The transparency-log entry; its `index` must be the log's next.
     pub record: LogRecord,
+    /// The engine changes the row makes, as the control plane encodes
+    /// them, so that other servers over the same store can follow without
+    /// recompiling; `None` when they are too many to keep (an import), and
+    /// followers then reload from the store.
+    pub delta: Option<String>,
 }
 
 /// One transparency-log entry as the store keeps it: the public entry that
@@ -223,6 +253,9 @@ pub struct ChangeRecord {
     pub log_index: Option<u64>,
     /// That entry's leaf hash, as committed.
     pub log_leaf: Option<[u8; 32]>,
+    /// The engine changes it made, as written with [`Appended::delta`].
+    #[serde(skip)]
+    pub delta: Option<String>,
 }
 
 /// One delivery in the outbox.
@@ -254,8 +287,8 @@ pub struct Page {
     pub limit: u32,
 }
 
-/// Persistence for verdict. Implementations: [`SqliteStore`]; PostgreSQL
-/// follows behind the same trait.
+/// Persistence for verdict. Implementations: [`SqliteStore`] (embedded,
+/// one process) and [`PgStore`] (shared by several servers).
 ///
 /// **API boundary**: reads go through [`Reads`] — from [`Store::read`] (a
 /// connection seeing committed state; readers run concurrently) or from a
@@ -265,8 +298,9 @@ pub struct Page {
 pub trait Store: Send + Sync + 'static {
     /// Begins a write transaction. Writers are serialised by the store
     /// itself (SQLite: `BEGIN IMMEDIATE` takes the database's write lock;
-    /// a PostgreSQL store takes a lock on the log head), so one transaction
-    /// at a time reads-for-write, across processes too.
+    /// PostgreSQL: a transaction-scoped advisory lock, the log head's), so
+    /// one transaction at a time reads-for-write, across processes and
+    /// servers too, and it sees every transaction committed before it.
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
     /// A reader of committed state.
     async fn read(&self) -> Result<Box<dyn Reads>, StoreError>;
@@ -274,6 +308,17 @@ pub trait Store: Send + Sync + 'static {
     /// stores whose commits do not wait for the disk; nothing is
     /// acknowledged before this returns. SQLite commits durably already.
     async fn sync(&self) -> Result<(), StoreError>;
+    /// Waits until another connection may have committed a change, or
+    /// `within` has passed (whichever comes first); `true` if it was told.
+    /// PostgreSQL is told by `LISTEN`; a store that cannot tell just waits,
+    /// and so does any store while its notifications are down, so callers
+    /// treat a return as "look now", never as proof of silence.
+    async fn await_change(&self, within: Duration) -> bool;
+    /// The name of the backend, for logs and metrics: `sqlite`, `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Closes every connection, waiting for them (so a restart, or a test
+    /// that stands for one, reopens a store nobody else holds).
+    async fn close(&self);
 }
 
 /// Every read, over one connection: a reader's or a transaction's.
@@ -299,6 +344,8 @@ pub trait Reads: Send {
     async fn orders(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<Order>, StoreError>;
     /// The highest order sequence number used (0 if none).
     async fn max_order_seq(&mut self) -> Result<i64, StoreError>;
+    /// The newest change's sequence number: the store's version (0 if none).
+    async fn version(&mut self) -> Result<u64, StoreError>;
     /// Change-feed entries after `after`, oldest first.
     async fn changes(&mut self, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
     /// Every clause version, by id then version.

@@ -176,7 +176,7 @@ pub(super) async fn max_order_seq(c: &mut SqliteConnection) -> Result<i64, Store
 
 pub(super) async fn changes(c: &mut SqliteConnection, after: u64, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT seq, at, kind, summary, log_index, log_leaf FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        "SELECT seq, at, kind, summary, log_index, log_leaf, delta FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
     )
     .bind(after as i64)
     .bind(i64::from(limit.clamp(1, 10_000)))
@@ -197,6 +197,7 @@ pub(super) async fn changes(c: &mut SqliteConnection, after: u64, limit: u32) ->
                         b.try_into().map_err(|_| StoreError::Corrupt("a change's log_leaf is not 32 bytes".into()))
                     })
                     .transpose()?,
+                delta: row.try_get("delta")?,
             })
         })
         .collect()
@@ -423,4 +424,9 @@ pub(super) async fn appeal(c: &mut SqliteConnection, id: &str) -> Result<Option<
 pub(super) async fn log_size(c: &mut SqliteConnection) -> Result<u64, StoreError> {
     let next: i64 = sqlx::query_scalar("SELECT COALESCE(max(idx) + 1, 0) FROM log_entries").fetch_one(&mut *c).await?;
     Ok(next as u64)
+}
+
+pub(super) async fn version(c: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let newest: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM changes").fetch_one(&mut *c).await?;
+    Ok(newest.unwrap_or(0) as u64)
 }

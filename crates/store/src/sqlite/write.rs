@@ -350,13 +350,14 @@ pub(super) async fn append(c: &mut SqliteConnection, entries: &[Appended]) -> Re
     }
     let mut seqs = Vec::with_capacity(entries.len());
     for chunk in entries.chunks(500) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO changes (at, kind, summary, log_index, log_leaf) ");
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO changes (at, kind, summary, log_index, log_leaf, delta) ");
         q.push_values(chunk.iter(), |mut b, e| {
             b.push_bind(e.at.seconds())
                 .push_bind(&e.record.kind)
                 .push_bind(e.summary.to_string())
                 .push_bind(e.record.index as i64)
-                .push_bind(e.record.leaf_hash.to_vec());
+                .push_bind(e.record.leaf_hash.to_vec())
+                .push_bind(&e.delta);
         });
         q.push(" RETURNING seq");
         let mut rows: Vec<i64> = q.build_query_scalar().fetch_all(&mut *c).await?;
