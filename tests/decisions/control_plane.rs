@@ -1,4 +1,5 @@
-//! A decision case loaded into the real control plane over SQLite: import,
+//! A decision case loaded into the real control plane over a store of each
+//! backend (SQLite, PostgreSQL): import,
 //! order creation, moves, deletes and lifts take the production path. The
 //! implementations that answer from it (the control plane's own snapshot,
 //! one reopened from the store, a replica, AuthZEN over HTTP) share this.
@@ -10,7 +11,8 @@ use std::sync::Arc;
 
 use verdict_control::{Actor, Core, ManualClock, SigningKey};
 use verdict_model::{Timestamp, Unit, UnitPath};
-use verdict_store::SqliteStore;
+use verdict_store::Store;
+use verdict_testdb::{Backend, TestDb};
 
 use crate::case::{Answer, Case, Step};
 
@@ -19,21 +21,22 @@ pub struct ControlPlane {
     /// The control plane.
     pub core: Arc<Core>,
     /// Its store.
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
+    /// The database under it (another server may open it too).
+    pub db: TestDb,
     /// Its log key.
     pub key: SigningKey,
     clock: Arc<ManualClock>,
     /// Case order id → the id the control plane gave it.
     ids: HashMap<String, String>,
-    _dir: tempfile::TempDir,
 }
 
 impl ControlPlane {
     /// Imports `case`'s inventory and creates its orders (lifting those the
     /// case lists as lifted, at their instant).
-    pub async fn load(case: &Case) -> ControlPlane {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
+    pub async fn load(case: &Case, backend: Backend) -> ControlPlane {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
         let clock = Arc::new(ManualClock::new(Timestamp::parse("2025-01-01T00:00:00Z").unwrap()));
         let key = SigningKey::generate("verdict.test/log").unwrap();
         let core = Arc::new(Core::open_with_clock(store.clone(), key.clone(), clock.clone()).await.unwrap());
@@ -47,7 +50,7 @@ impl ControlPlane {
                 core.lift_order(&Actor::admin(), &created.id, "case").await.unwrap();
             }
         }
-        ControlPlane { core, store, key, clock, ids, _dir: dir }
+        ControlPlane { core, store, db, key, clock, ids }
     }
 
     /// Applies a step that is not a check, as an operator would.

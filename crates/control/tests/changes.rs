@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use verdict_control::{Actor, Core, CoreError, ErrorKind, SigningKey};
 use verdict_model::{Inventory, OrderSpec, Subscription, Tenant, TenantKind, Unit, UnitPath};
-use verdict_store::{SqliteStore, Store};
+use verdict_store::Store;
+use verdict_testdb::{Backend, TestDb};
 
-async fn core() -> (Core, Arc<SqliteStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
+async fn core(backend: Backend) -> (Core, Arc<dyn Store>, TestDb) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
     let core = Core::open(store.clone(), SigningKey::generate("verdict.test/log").unwrap()).await.unwrap();
     let inventory: Inventory = serde_json::from_value(serde_json::json!({
         "tenants": [{"id": "mod", "kind": "government"}, {"id": "acme", "kind": "enterprise"}],
@@ -23,7 +24,7 @@ async fn core() -> (Core, Arc<SqliteStore>, tempfile::TempDir) {
     .unwrap();
     let summary = core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
     assert_eq!((summary.tenants_created, summary.units_created, summary.subscriptions_created), (2, 4, 3));
-    (core, store, dir)
+    (core, store, db)
 }
 
 fn spec(value: serde_json::Value) -> OrderSpec {
@@ -39,15 +40,21 @@ fn order_body() -> serde_json::Value {
     })
 }
 
-async fn fingerprint(store: &SqliteStore, core: &Core) -> String {
+async fn fingerprint(store: &dyn Store, core: &Core) -> String {
     let loaded = store.read().await.unwrap().load().await.unwrap();
     format!("{:?}|{:?}|{}|{:?}", loaded.inventory, loaded.orders, loaded.version, core.snapshot().counts())
 }
 
 #[tokio::test]
 async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
-    let (core, store, _dir) = core().await;
-    let before = fingerprint(&store, &core).await;
+    for backend in verdict_testdb::backends() {
+        rejected_changes_have_specific_codes_and_leave_nothing_behind_on(backend).await;
+    }
+}
+
+async fn rejected_changes_have_specific_codes_and_leave_nothing_behind_on(backend: Backend) {
+    let (core, store, _dir) = core(backend).await;
+    let before = fingerprint(store.as_ref(), &core).await;
     let mut spans = order_body();
     spans["scope"]["subscriptions"] = serde_json::json!(["acme-1"]);
     let mut unknown_unit = order_body();
@@ -134,12 +141,18 @@ async fn rejected_changes_have_specific_codes_and_leave_nothing_behind() {
     bad_import.subscriptions.pop();
     bad_import.subscriptions.push(bad_import.subscriptions[0].clone());
     assert_eq!(core.import(&Actor::admin(), bad_import, &|_| ()).await.unwrap_err().code(), "duplicate-record");
-    assert_eq!(fingerprint(&store, &core).await, before, "a rejected change left something behind");
+    assert_eq!(fingerprint(store.as_ref(), &core).await, before, "a rejected change left something behind");
 }
 
 #[tokio::test]
 async fn lifting_twice_is_refused_and_moves_report_retention() {
-    let (core, _store, _dir) = core().await;
+    for backend in verdict_testdb::backends() {
+        lifting_twice_is_refused_and_moves_report_retention_on(backend).await;
+    }
+}
+
+async fn lifting_twice_is_refused_and_moves_report_retention_on(backend: Backend) {
+    let (core, _store, _dir) = core(backend).await;
     let (order, _) = core.create_order(&Actor::admin(), spec(order_body())).await.unwrap();
     let moved = core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("cyber").unwrap()).await.unwrap();
     assert_eq!(moved.retained_by, vec![order.id.clone()]);
@@ -154,7 +167,13 @@ async fn lifting_twice_is_refused_and_moves_report_retention() {
 
 #[tokio::test]
 async fn reimporting_the_same_inventory_changes_nothing() {
-    let (core, _store, _dir) = core().await;
+    for backend in verdict_testdb::backends() {
+        reimporting_the_same_inventory_changes_nothing_on(backend).await;
+    }
+}
+
+async fn reimporting_the_same_inventory_changes_nothing_on(backend: Backend) {
+    let (core, _store, _dir) = core(backend).await;
     let inventory = Inventory {
         tenants: vec![Tenant { id: "mod".into(), kind: TenantKind::Government, name: String::new() }],
         units: vec![],
@@ -167,7 +186,13 @@ async fn reimporting_the_same_inventory_changes_nothing() {
 
 #[tokio::test]
 async fn reimport_moves_into_new_units_with_retention() {
-    let (core, store, _dir) = core().await;
+    for backend in verdict_testdb::backends() {
+        reimport_moves_into_new_units_with_retention_on(backend).await;
+    }
+}
+
+async fn reimport_moves_into_new_units_with_retention_on(backend: Backend) {
+    let (core, store, _dir) = core(backend).await;
     let (order, _) = core.create_order(&Actor::admin(), spec(order_body())).await.unwrap();
     let moved: Inventory = serde_json::from_value(serde_json::json!({
         "subscriptions": [{"id": "sig", "tenant": "mod", "unit": "brand/new/unit", "services": ["storage.blob"]}]
@@ -184,7 +209,13 @@ async fn reimport_moves_into_new_units_with_retention() {
 
 #[tokio::test]
 async fn an_order_entry_states_the_coverage_and_regions_of_the_inventory_as_committed() {
-    let (core, _store, _dir) = core().await;
+    for backend in verdict_testdb::backends() {
+        an_order_entry_states_the_coverage_and_regions_of_the_inventory_as_committed_on(backend).await;
+    }
+}
+
+async fn an_order_entry_states_the_coverage_and_regions_of_the_inventory_as_committed_on(backend: Backend) {
+    let (core, _store, _dir) = core(backend).await;
     let admin = Actor::admin();
     for (id, unit, region) in [("sig-2", "intel/signals/nl", "westeurope"), ("log-1", "logistics", "northeurope")] {
         let unit = UnitPath::parse(unit).unwrap();

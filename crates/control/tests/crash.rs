@@ -7,14 +7,14 @@
 //! finds the store and its log consistent.
 #![cfg(feature = "failpoints")]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use verdict_control::failpoint::{self, Failure};
 use verdict_control::{Actor, Core, ManualClock, Principal, SigningKey};
 use verdict_model::{AppealOutcome, CaseSpec, Clause, Inventory, OrderSpec, Role, Timestamp};
-use verdict_store::{SqliteStore, Store};
+use verdict_store::Store;
+use verdict_testdb::{Backend, TestDb};
 
 const DAY: i64 = 86_400;
 
@@ -29,12 +29,11 @@ fn now() -> Timestamp {
 
 struct Opened {
     core: Arc<Core>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
 }
 
-async fn open(dir: &Path, key: &SigningKey) -> Opened {
-    std::fs::create_dir_all(dir).unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.join("verdict.db")).await.unwrap());
+async fn open(db: &TestDb, key: &SigningKey) -> Opened {
+    let store = db.open().await;
     let core = Core::open_with_clock(store.clone(), key.clone(), Arc::new(ManualClock::new(now()))).await.unwrap();
     Opened { core: Arc::new(core), store }
 }
@@ -61,8 +60,8 @@ fn storage_order(amends: Option<&str>, services: &[&str]) -> OrderSpec {
 /// A store with an order in force (approved by two), an appeal against it
 /// waiting, and an amendment of it with one of its two approvals.
 /// Returns (order in force, appeal, amendment).
-async fn prepare(dir: &Path, key: &SigningKey) -> (String, String, String) {
-    let o = open(dir, key).await;
+async fn prepare(db: &TestDb, key: &SigningKey) -> (String, String, String) {
+    let o = open(db, key).await;
     let core = &o.core;
     let inventory = Inventory::from_json(
         &json!({"tenants": [{"id": "mod", "kind": "government"}],
@@ -147,7 +146,7 @@ async fn run(action: Action, core: &Core, ids: &(String, String, String)) -> Res
 
 /// What a user can observe of the state: the log's entry kinds, each
 /// order's status, the notices and appeals, and two decisions.
-async fn fingerprint(core: &Core, store: &SqliteStore) -> Value {
+async fn fingerprint(core: &Core, store: &Arc<dyn Store>) -> Value {
     let kinds: Vec<String> =
         store.read().await.unwrap().log_records(0, 10_000).await.unwrap().into_iter().map(|r| r.kind).collect();
     let mut orders: Vec<String> = core
@@ -174,28 +173,8 @@ async fn fingerprint(core: &Core, store: &SqliteStore) -> Value {
            "put-blob": decide("storage.blob", "put-blob"), "analyze": decide("ai.vision", "analyze")})
 }
 
-/// Copies a stopped store's directory. A connection's close can still be
-/// folding the WAL into the database when the pool reports it closed: a
-/// file that vanishes mid-copy means the copy may mix before and after, so
-/// it starts again.
-fn copy_dir(from: &Path, to: &Path) {
-    for _ in 0..100 {
-        let _ = std::fs::remove_dir_all(to);
-        std::fs::create_dir_all(to).unwrap();
-        let copied = std::fs::read_dir(from)
-            .unwrap()
-            .map(|entry| entry.map(|e| std::fs::copy(e.path(), to.join(e.file_name()))))
-            .all(|outcome| matches!(outcome, Ok(Ok(_))));
-        if copied {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("{} kept changing while it was copied", from.display());
-}
-
-async fn fsck_clean(store: &SqliteStore, key: &SigningKey) {
-    let report = verdict_control::fsck(store, Some(&key.verifier())).await.unwrap();
+async fn fsck_clean(store: &Arc<dyn Store>, key: &SigningKey) {
+    let report = verdict_control::fsck(store.as_ref(), Some(&key.verifier())).await.unwrap();
     assert!(report.problems.is_empty(), "fsck: {:?}", report.problems);
 }
 
@@ -206,9 +185,14 @@ fn committed_at(point: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_governance_action_is_all_or_nothing_at_every_failpoint() {
-    let tmp = tempfile::tempdir().unwrap();
+    for backend in verdict_testdb::backends() {
+        every_governance_action_is_all_or_nothing_on(backend).await;
+    }
+}
+
+async fn every_governance_action_is_all_or_nothing_on(backend: Backend) {
     let key = SigningKey::generate("verdict.test/log").unwrap();
-    let base = tmp.path().join("base");
+    let base = TestDb::new(backend).await;
     let ids = prepare(&base, &key).await;
     let before = {
         let o = open(&base, &key).await;
@@ -219,10 +203,9 @@ async fn every_governance_action_is_all_or_nothing_at_every_failpoint() {
     let mut runs = 0;
     let actions =
         [Action::ApproveAmendment, Action::DecideAppealAmend, Action::DecideAppealLift, Action::Lift, Action::Import];
-    for (a, action) in actions.into_iter().enumerate() {
+    for action in actions {
         // A clean run: the points the action passes, and the state after it.
-        let clean = tmp.path().join(format!("{a}-clean"));
-        copy_dir(&base, &clean);
+        let clean = base.copy().await;
         let o = open(&clean, &key).await;
         failpoint::arm(None, Failure::Refuse);
         run(action, &o.core, &ids).await.unwrap_or_else(|e| panic!("{action:?}: {e}"));
@@ -235,15 +218,14 @@ async fn every_governance_action_is_all_or_nothing_at_every_failpoint() {
 
         for (n, point) in points.iter().enumerate() {
             for failure in [Failure::Die, Failure::Refuse] {
-                let dir: PathBuf = tmp.path().join(format!("{a}-{n}-{failure:?}"));
-                copy_dir(&base, &dir);
+                let dir = base.copy().await;
                 let o = open(&dir, &key).await;
                 failpoint::arm(Some(n as u64 + 1), failure);
                 let core = o.core.clone();
                 let ids2 = ids.clone();
                 let outcome = tokio::spawn(async move { run(action, &core, &ids2).await }).await;
                 failpoint::disarm();
-                let what = format!("{action:?} at {point} (#{}) {failure:?}", n + 1);
+                let what = format!("{action:?} at {point} (#{}) {failure:?} on {backend}", n + 1);
                 match (&outcome, failure) {
                     (Err(join), Failure::Die) => assert!(join.is_panic(), "{what}: {join}"),
                     (Err(join), Failure::Refuse) => {

@@ -8,7 +8,8 @@ use serde_json::json;
 use verdict_control::{Actor, Core, ManualClock, SigningKey};
 use verdict_log::{Checkpoint, Tree};
 use verdict_model::{Subscription, Timestamp, UnitPath};
-use verdict_store::{SqliteStore, Store};
+use verdict_store::Store;
+use verdict_testdb::{Backend, TestDb};
 
 const T0: Timestamp = Timestamp(1_800_000_000);
 
@@ -16,8 +17,8 @@ fn key() -> SigningKey {
     SigningKey::from_seed("verdict.test/log", [7; 32]).unwrap()
 }
 
-async fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> (Core, Arc<SqliteStore>) {
-    let store = Arc::new(SqliteStore::open(&dir.join("verdict.db")).await.unwrap());
+async fn open(db: &TestDb, clock: Arc<ManualClock>) -> (Core, Arc<dyn Store>) {
+    let store = db.open().await;
     let core = Core::open_with_clock(store.clone(), key(), clock).await.unwrap();
     (core, store)
 }
@@ -41,7 +42,7 @@ fn order(end: Option<Timestamp>) -> verdict_model::OrderSpec {
 }
 
 /// The stored entries rebuild the tree the published checkpoint signs.
-async fn assert_log_matches_checkpoint(core: &Core, store: &SqliteStore) -> u64 {
+async fn assert_log_matches_checkpoint(core: &Core, store: &dyn Store) -> u64 {
     let records = store.read().await.unwrap().log_records(0, 100_000).await.unwrap();
     let signed = core.checkpoint();
     let checked = Checkpoint::open(&signed.note, &core.log_key()).unwrap();
@@ -53,17 +54,23 @@ async fn assert_log_matches_checkpoint(core: &Core, store: &SqliteStore) -> u64 
 
 #[tokio::test]
 async fn each_change_is_one_entry_and_a_refused_change_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let (core, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    for backend in verdict_testdb::backends() {
+        each_change_is_one_entry_and_a_refused_change_none_on(backend).await;
+    }
+}
+
+async fn each_change_is_one_entry_and_a_refused_change_none_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (core, store) = open(&db, Arc::new(ManualClock::new(T0))).await;
     seed(&core).await;
-    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 1);
+    assert_eq!(assert_log_matches_checkpoint(&core, store.as_ref()).await, 1);
     let (created, _) = core.create_order(&Actor::new("cli:alice"), order(None)).await.unwrap();
     assert_eq!(created.log_index, Some(1));
     let refused = core.move_subscription(&Actor::admin(), "sig", UnitPath::parse("nowhere").unwrap()).await;
     assert_eq!(refused.unwrap_err().code(), "unknown-unit");
     let refused = core.lift_order(&Actor::admin(), "ord-nope", "because").await;
     assert_eq!(refused.unwrap_err().code(), "unknown-order");
-    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 2);
+    assert_eq!(assert_log_matches_checkpoint(&core, store.as_ref()).await, 2);
     let record = core.log_record(1).await.unwrap();
     let private: serde_json::Value = serde_json::from_slice(&record.private).unwrap();
     assert_eq!(private["actor"], "cli:alice");
@@ -82,21 +89,27 @@ async fn each_change_is_one_entry_and_a_refused_change_none() {
         .await
         .unwrap();
     assert_eq!(index, 2);
-    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 3);
+    assert_eq!(assert_log_matches_checkpoint(&core, store.as_ref()).await, 3);
 
     // Reopened, the log and checkpoint are as they were (signing is
     // deterministic, so even the note is the same).
     let note = core.checkpoint().note.clone();
     drop(core);
-    let (again, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    let (again, store) = open(&db, Arc::new(ManualClock::new(T0))).await;
     assert_eq!(again.checkpoint().note, note);
-    assert_eq!(assert_log_matches_checkpoint(&again, &store).await, 3);
+    assert_eq!(assert_log_matches_checkpoint(&again, store.as_ref()).await, 3);
 }
 
 #[tokio::test]
 async fn concurrent_writers_share_syncs_and_every_change_lands_in_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let (core, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    for backend in verdict_testdb::backends() {
+        concurrent_writers_share_syncs_and_every_change_lands_in_the_log_on(backend).await;
+    }
+}
+
+async fn concurrent_writers_share_syncs_and_every_change_lands_in_the_log_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (core, store) = open(&db, Arc::new(ManualClock::new(T0))).await;
     seed(&core).await;
     core.create_order(&Actor::admin(), order(None)).await.unwrap();
     let core = Arc::new(core);
@@ -118,7 +131,7 @@ async fn concurrent_writers_share_syncs_and_every_change_lands_in_the_log() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 66);
+    assert_eq!(assert_log_matches_checkpoint(&core, store.as_ref()).await, 66);
     // Acknowledged means decided on: every new subscription is in the
     // published snapshot.
     let snapshot = core.snapshot();
@@ -128,10 +141,16 @@ async fn concurrent_writers_share_syncs_and_every_change_lands_in_the_log() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn concurrent_appends_are_group_committed_with_distinct_consecutive_indexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (core, store) = open(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    for backend in verdict_testdb::backends() {
+        concurrent_appends_are_group_committed_with_distinct_consecutive_indexes_on(backend).await;
+    }
+}
+
+async fn concurrent_appends_are_group_committed_with_distinct_consecutive_indexes_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (core, store) = open(&db, Arc::new(ManualClock::new(T0))).await;
     seed(&core).await;
     let core = Arc::new(core);
     let tasks: Vec<_> = (0..200)
@@ -160,7 +179,7 @@ async fn concurrent_appends_are_group_committed_with_distinct_consecutive_indexe
     }
     indexes.sort_unstable();
     assert_eq!(indexes, (1..=200).collect::<Vec<u64>>());
-    assert_eq!(assert_log_matches_checkpoint(&core, &store).await, 201);
+    assert_eq!(assert_log_matches_checkpoint(&core, store.as_ref()).await, 201);
     // Each entry is the one its caller asked for.
     for index in [1u64, 100, 200] {
         let record = core.log_record(index).await.unwrap();
@@ -176,9 +195,15 @@ async fn concurrent_appends_are_group_committed_with_distinct_consecutive_indexe
 
 #[tokio::test]
 async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expires() {
-    let dir = tempfile::tempdir().unwrap();
+    for backend in verdict_testdb::backends() {
+        an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expires_on(backend).await;
+    }
+}
+
+async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expires_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let (core, store) = open(dir.path(), clock.clone()).await;
+    let (core, store) = open(&db, clock.clone()).await;
     seed(&core).await;
     let (ending, _) = core.create_order(&Actor::admin(), order(Some(T0.plus(100)))).await.unwrap();
     let (lifted, _) = core.create_order(&Actor::admin(), order(Some(T0.plus(50)))).await.unwrap();
@@ -190,7 +215,7 @@ async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expi
     clock.set(T0.plus(100));
     assert_eq!(core.log_expiries().await.unwrap(), 1);
     assert_eq!(core.log_expiries().await.unwrap(), 0);
-    let size = assert_log_matches_checkpoint(&core, &store).await;
+    let size = assert_log_matches_checkpoint(&core, store.as_ref()).await;
     let last = core.log_record(size - 1).await.unwrap();
     assert_eq!(last.kind, "order.expired");
     let entry: serde_json::Value = serde_json::from_slice(&last.entry).unwrap();
@@ -198,7 +223,7 @@ async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expi
     assert_eq!(entry["public"]["end"], T0.plus(100).to_string());
     drop(core);
     // After a restart the end is remembered as logged.
-    let (again, _) = open(dir.path(), clock.clone()).await;
+    let (again, _) = open(&db, clock.clone()).await;
     clock.set(T0.plus(1000));
     assert_eq!(again.next_expiry().await, None);
     assert_eq!(again.log_expiries().await.unwrap(), 0);
@@ -206,9 +231,15 @@ async fn an_order_end_is_logged_once_when_it_comes_and_a_lifted_order_never_expi
 
 #[tokio::test]
 async fn users_survive_a_restart_and_revocation_sticks() {
-    let dir = tempfile::tempdir().unwrap();
+    for backend in verdict_testdb::backends() {
+        users_survive_a_restart_and_revocation_sticks_on(backend).await;
+    }
+}
+
+async fn users_survive_a_restart_and_revocation_sticks_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let (core, _) = open(dir.path(), clock.clone()).await;
+    let (core, _) = open(&db, clock.clone()).await;
     seed(&core).await;
     let user = |name: &str, role: verdict_model::Role, tenant: Option<&str>| verdict_model::User {
         name: name.into(),
@@ -224,7 +255,7 @@ async fn users_survive_a_restart_and_revocation_sticks() {
     core.revoke_user(&Actor::new("cli:root"), "gone").await.unwrap();
     assert!(core.authenticate(&gone).is_none());
     drop(core);
-    let (again, store) = open(dir.path(), clock).await;
+    let (again, store) = open(&db, clock).await;
     assert_eq!(again.authenticate(&kept).unwrap().roles, [verdict_model::Role::Approver]);
     assert!(again.authenticate(&gone).is_none());
     assert!(again.authenticate("vdt_approver_0000").is_none());
@@ -237,9 +268,15 @@ async fn users_survive_a_restart_and_revocation_sticks() {
 
 #[tokio::test]
 async fn every_checkpoint_the_log_publishes_is_already_stored_with_its_entries() {
-    let dir = tempfile::tempdir().unwrap();
+    for backend in verdict_testdb::backends() {
+        every_checkpoint_the_log_publishes_is_already_stored_with_its_entries_on(backend).await;
+    }
+}
+
+async fn every_checkpoint_the_log_publishes_is_already_stored_with_its_entries_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let (core, store) = open(dir.path(), clock).await;
+    let (core, store) = open(&db, clock).await;
     seed(&core).await;
     let admin = Actor::admin();
     for i in 0..5 {

@@ -1,5 +1,6 @@
 //! Runs the data-driven blast-radius cases in `tests/previews/` against the
-//! control plane over a real SQLite store.
+//! control plane over a real store of each backend (SQLite, PostgreSQL),
+//! and checks that a second server over the same store previews the same.
 
 use std::sync::Arc;
 
@@ -26,45 +27,56 @@ fn cases() -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn preview_cases_hold() {
-    for (name, case) in cases() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = Timestamp::parse(case["now"].as_str().unwrap()).unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("verdict.db")).await.unwrap());
-        let key = SigningKey::generate("verdict.test/log").unwrap();
-        let core = Core::open_with_clock(store, key, Arc::new(ManualClock::new(now))).await.unwrap();
-        core.import(&Actor::admin(), serde_json::from_value(case["inventory"].clone()).unwrap(), &|_| ())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for existing in case["existing"].as_array().into_iter().flatten() {
-            let spec: OrderSpec = serde_json::from_value(existing.clone()).unwrap();
-            core.create_order(&Actor::admin(), spec).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-        let spec: OrderSpec = serde_json::from_value(case["order"].clone()).unwrap();
-        let preview = core.preview(&spec, None).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let got = serde_json::to_value(&preview).unwrap();
-        let expected = &case["expected"];
-        for field in ["affected", "untouched", "exempted"] {
-            assert_eq!(got[field], expected[field], "{name}: {field}");
-        }
-        if !expected["summary"].is_null() {
-            assert_eq!(got["summary"], expected["summary"], "{name}: summary");
-        }
-        assert!(preview.hash.starts_with("sha256:") && preview.hash.len() == 71, "{name}");
-        // The same inputs give the same hash; a change in the inventory does not.
-        assert_eq!(core.preview(&spec, None).await.unwrap().hash, preview.hash, "{name}");
-        if let Some(diff) = expected["diff"].as_array() {
-            let got = core.diff(&spec, None).await.unwrap();
-            let got: Vec<Value> = got
-                .changes
-                .iter()
-                .map(|d| {
-                    json!({"subscription": d.subscription, "service": d.service, "phase": d.phase,
-                    "before": d.before, "after": d.after})
-                })
-                .collect();
-            assert_eq!(&got, diff, "{name}: diff");
+    for backend in verdict_testdb::backends() {
+        for (name, case) in cases() {
+            preview_case_holds(backend, &format!("{name} on {backend}"), &case).await;
         }
     }
+}
+
+async fn preview_case_holds(backend: verdict_testdb::Backend, name: &str, case: &Value) {
+    let db = verdict_testdb::TestDb::new(backend).await;
+    let now = Timestamp::parse(case["now"].as_str().unwrap()).unwrap();
+    let key = SigningKey::generate("verdict.test/log").unwrap();
+    // A second server over the same store, open before the changes.
+    let peer = Core::open_with_clock(db.open().await, key.clone(), Arc::new(ManualClock::new(now))).await.unwrap();
+    let core = Core::open_with_clock(db.open().await, key, Arc::new(ManualClock::new(now))).await.unwrap();
+    core.import(&Actor::admin(), serde_json::from_value(case["inventory"].clone()).unwrap(), &|_| ())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for existing in case["existing"].as_array().into_iter().flatten() {
+        let spec: OrderSpec = serde_json::from_value(existing.clone()).unwrap();
+        core.create_order(&Actor::admin(), spec).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let spec: OrderSpec = serde_json::from_value(case["order"].clone()).unwrap();
+    let preview = core.preview(&spec, None).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got = serde_json::to_value(&preview).unwrap();
+    let expected = &case["expected"];
+    for field in ["affected", "untouched", "exempted"] {
+        assert_eq!(got[field], expected[field], "{name}: {field}");
+    }
+    if !expected["summary"].is_null() {
+        assert_eq!(got["summary"], expected["summary"], "{name}: summary");
+    }
+    assert!(preview.hash.starts_with("sha256:") && preview.hash.len() == 71, "{name}");
+    // The same inputs give the same hash; a change in the inventory does not.
+    assert_eq!(core.preview(&spec, None).await.unwrap().hash, preview.hash, "{name}");
+    if let Some(diff) = expected["diff"].as_array() {
+        let got = core.diff(&spec, None).await.unwrap();
+        let got: Vec<Value> = got
+            .changes
+            .iter()
+            .map(|d| {
+                json!({"subscription": d.subscription, "service": d.service, "phase": d.phase,
+                "before": d.before, "after": d.after})
+            })
+            .collect();
+        assert_eq!(&got, diff, "{name}: diff");
+    }
+    // An approver on another server sees the same blast radius: the
+    // same hash, so an approval bound to it holds wherever it is sent.
+    peer.follow().await.unwrap();
+    assert_eq!(peer.preview(&spec, None).await.unwrap().hash, preview.hash, "{name}: the peer's preview");
 }
 
 #[tokio::test]

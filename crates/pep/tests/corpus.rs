@@ -23,6 +23,7 @@ use verdict_control::Core;
 use verdict_model::{ActionClass, PhaseMode};
 use verdict_pep::{HttpSource, Replica, ReplicaOptions};
 use verdict_server::{AppState, Tokens};
+use verdict_testdb::Backend;
 
 const PEP: &str = "pep-secret";
 
@@ -42,6 +43,9 @@ enum Via {
     Live,
     /// A control plane opened again over the same store at each check.
     Reopened,
+    /// A second server over the same store, opened before the changes and
+    /// following them (as several servers over one PostgreSQL do).
+    Peer,
     /// A replica following the server over HTTP.
     Replica,
     /// `POST /access/v1/evaluation` on the server.
@@ -50,15 +54,25 @@ enum Via {
 
 struct OverControlPlane {
     via: Via,
+    backend: Backend,
     world: Option<ControlPlane>,
+    peer: Option<Core>,
     base: String,
     replica: Option<Arc<Replica>>,
     http: reqwest::Client,
 }
 
 impl OverControlPlane {
-    fn new(via: Via) -> OverControlPlane {
-        OverControlPlane { via, world: None, base: String::new(), replica: None, http: reqwest::Client::new() }
+    fn new(via: Via, backend: Backend) -> OverControlPlane {
+        OverControlPlane {
+            via,
+            backend,
+            world: None,
+            peer: None,
+            base: String::new(),
+            replica: None,
+            http: reqwest::Client::new(),
+        }
     }
 
     fn world(&self) -> &ControlPlane {
@@ -108,7 +122,11 @@ impl OverControlPlane {
 
 impl Implementation for OverControlPlane {
     async fn load(&mut self, case: &Case) {
-        let world = ControlPlane::load(case).await;
+        let world = ControlPlane::load(case, self.backend).await;
+        if let Via::Peer = self.via {
+            // Opened now, so that it must follow what comes next.
+            self.peer = Some(Core::open(world.db.open().await, world.key.clone()).await.expect("the peer opens"));
+        }
         if matches!(self.via, Via::Replica | Via::AuthZen) {
             self.base = serve(world.core.clone()).await;
         }
@@ -137,6 +155,13 @@ impl Implementation for OverControlPlane {
                 let snapshot = reopened.snapshot();
                 requests.iter().map(|r| r.answer(&snapshot)).collect()
             }
+            Via::Peer => {
+                let peer = self.peer.as_ref().expect("opened");
+                peer.follow().await.expect("the peer follows the store");
+                assert_eq!(peer.snapshot().version(), world.core.snapshot().version(), "the peer caught up");
+                let snapshot = peer.snapshot();
+                requests.iter().map(|r| r.answer(&snapshot)).collect()
+            }
             Via::Replica => {
                 self.caught_up().await;
                 let snapshot = self.replica.as_ref().expect("started").snapshot();
@@ -157,13 +182,17 @@ impl Implementation for OverControlPlane {
 #[tokio::test]
 async fn every_decision_case_holds_on_every_implementation_behind_the_control_plane() {
     let mut failures = Vec::new();
-    for (label, via) in [
-        ("control plane over SQLite", Via::Live),
-        ("control plane reopened from the store", Via::Reopened),
-        ("replica over HTTP", Via::Replica),
-        ("AuthZEN over HTTP", Via::AuthZen),
-    ] {
-        failures.extend(runner::run(label, || OverControlPlane::new(via)).await);
+    for backend in verdict_testdb::backends() {
+        for (label, via) in [
+            ("control plane", Via::Live),
+            ("control plane reopened from the store", Via::Reopened),
+            ("a second server over the same store", Via::Peer),
+            ("replica over HTTP", Via::Replica),
+            ("AuthZEN over HTTP", Via::AuthZen),
+        ] {
+            let label = format!("{label} on {backend}");
+            failures.extend(runner::run(&label, || OverControlPlane::new(via, backend)).await);
+        }
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }

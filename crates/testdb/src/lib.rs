@@ -68,6 +68,24 @@ const PREFIX: &str = "verdict_test_";
 impl TestDb {
     /// A new, empty database on `backend`.
     pub async fn new(backend: Backend) -> TestDb {
+        Self::create(backend, None).await
+    }
+
+    /// A new database holding a copy of this one, which nobody may have
+    /// open (close its stores first): a restart from the same disk, many
+    /// times over.
+    pub async fn copy(&self) -> TestDb {
+        match &self.postgres {
+            None => {
+                let copy = Self::create(Backend::Sqlite, None).await;
+                copy_files(self.dir.path(), copy.dir.path());
+                copy
+            }
+            Some((_, name)) => Self::create(Backend::Postgres, Some(name)).await,
+        }
+    }
+
+    async fn create(backend: Backend, template: Option<&str>) -> TestDb {
         let dir = tempfile::tempdir().expect("a temporary directory");
         match backend {
             Backend::Sqlite => {
@@ -91,7 +109,18 @@ impl TestDb {
                     NEXT.fetch_add(1, Ordering::Relaxed),
                     u32::from_le_bytes(salt)
                 );
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("CREATE DATABASE");
+                let create = match template {
+                    Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+                    None => format!("CREATE DATABASE {name}"),
+                };
+                // A template whose last connection just closed may still be
+                // counted as in use for a moment.
+                let mut tries = 0;
+                while let Err(e) = sqlx::query(&create).execute(&mut conn).await {
+                    tries += 1;
+                    assert!(tries < 100, "{create}: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
                 conn.close().await.ok();
                 let spec = with_database(&admin, &name);
                 TestDb { backend, spec, dir, postgres: Some((admin, name)) }
@@ -144,6 +173,26 @@ impl Drop for TestDb {
             eprintln!("could not drop a test database; the next test run drops it");
         }
     }
+}
+
+/// Copies a closed SQLite store's files. A connection's close can still be
+/// folding the WAL into the database when the pool reports it closed: a
+/// file that vanishes mid-copy means the copy may mix before and after, so
+/// it starts again.
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    for _ in 0..100 {
+        let _ = std::fs::remove_dir_all(to);
+        std::fs::create_dir_all(to).expect("the copy's directory");
+        let copied = std::fs::read_dir(from)
+            .expect("the store's directory")
+            .map(|entry| entry.map(|e| std::fs::copy(e.path(), to.join(e.file_name()))))
+            .all(|outcome| matches!(outcome, Ok(Ok(_))));
+        if copied {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{} kept changing while it was copied", from.display());
 }
 
 /// Drops the databases of test processes that are gone (killed before

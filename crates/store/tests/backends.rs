@@ -1,0 +1,149 @@
+//! The store contract, on every backend: the log is appended at its head
+//! only, with no gap and no duplicate, whoever writes (several handles on
+//! one database standing for several servers); versions have no gaps; a
+//! change row keeps its engine changes; a shared store tells its followers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use verdict_model::Timestamp;
+use verdict_store::{Appended, LogRecord, Store, StoreError};
+use verdict_testdb::{Backend, TestDb};
+
+fn entry(index: u64, delta: Option<&str>) -> Appended {
+    let body = format!("entry {index}").into_bytes();
+    let mut leaf = [0u8; 32];
+    leaf[..8].copy_from_slice(&index.to_be_bytes());
+    Appended {
+        at: Timestamp(1_700_000_000),
+        summary: json!({"n": index}),
+        record: LogRecord {
+            index,
+            kind: "test.entry".into(),
+            subject: None,
+            tenant: None,
+            entry: body.clone(),
+            leaf_hash: leaf,
+            private: body,
+            salt: [7; 32],
+        },
+        delta: delta.map(str::to_owned),
+    }
+}
+
+/// One writer's turn: lock, read the head, append there, commit.
+async fn append_at_head(store: &dyn Store) -> u64 {
+    let mut tx = store.begin().await.unwrap();
+    let next = tx.log_size().await.unwrap();
+    let seqs = tx.append(&[entry(next, Some("[]"))]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(seqs, vec![next + 1], "the version after entry {next}");
+    next
+}
+
+#[tokio::test]
+async fn the_log_is_appended_at_its_head_only() {
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.append(&[entry(0, Some("[\"x\"]")), entry(1, None)]).await.unwrap(), vec![1, 2]);
+        tx.commit().await.unwrap();
+        for (wrong, why) in [(1, "a duplicate"), (3, "a gap")] {
+            let mut tx = store.begin().await.unwrap();
+            let refused = tx.append(&[entry(wrong, None)]).await;
+            assert!(matches!(refused, Err(StoreError::Conflict(_))), "{backend}: {why} was {refused:?}");
+        }
+        let mut tx = store.begin().await.unwrap();
+        let refused = tx.append(&[entry(2, None), entry(4, None)]).await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{backend}: non-consecutive entries");
+        drop(tx);
+        let mut reads = store.read().await.unwrap();
+        assert_eq!(reads.log_size().await.unwrap(), 2, "{backend}");
+        assert_eq!(reads.version().await.unwrap(), 2, "{backend}");
+        let changes = reads.changes(0, 10).await.unwrap();
+        assert_eq!(changes.iter().map(|c| (c.seq, c.log_index)).collect::<Vec<_>>(), [(1, Some(0)), (2, Some(1))]);
+        assert_eq!(changes[0].delta.as_deref(), Some("[\"x\"]"), "{backend}: the engine changes are kept");
+        assert_eq!(changes[1].delta, None, "{backend}");
+        assert_eq!(changes[1].log_leaf, Some(entry(1, None).record.leaf_hash), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_rolled_back_append_leaves_no_gap_in_versions() {
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let mut tx = store.begin().await.unwrap();
+        tx.append(&[entry(0, None)]).await.unwrap();
+        drop(tx);
+        assert_eq!(append_at_head(store.as_ref()).await, 0, "{backend}");
+        assert_eq!(append_at_head(store.as_ref()).await, 1, "{backend}");
+        let seqs: Vec<u64> = store.read().await.unwrap().changes(0, 10).await.unwrap().iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, [1, 2], "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_on_several_handles_never_fork_the_log() {
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        // Three handles, each with its own connections: three servers.
+        let mut servers: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..3 {
+            servers.push(db.open().await);
+        }
+        let mut tasks = Vec::new();
+        for (n, store) in servers.iter().enumerate() {
+            for _ in 0..2 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    for _ in 0..15 {
+                        mine.push(append_at_head(store.as_ref()).await);
+                    }
+                    (n, mine)
+                }));
+            }
+        }
+        let mut written = Vec::new();
+        for task in tasks {
+            written.extend(task.await.unwrap().1);
+        }
+        written.sort_unstable();
+        assert_eq!(written, (0..90).collect::<Vec<u64>>(), "{backend}: each index written once");
+        let mut reads = servers[2].read().await.unwrap();
+        assert_eq!(reads.log_leaves().await.unwrap().len(), 90, "{backend}: no gap in the log");
+        let changes = reads.changes(0, 1000).await.unwrap();
+        assert!(
+            changes.iter().enumerate().all(|(i, c)| c.seq == i as u64 + 1 && c.log_index == Some(i as u64)),
+            "{backend}: versions and entries in step"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_shared_store_tells_its_followers() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.open().await;
+    let started = Instant::now();
+    assert!(!store.await_change(Duration::from_millis(50)).await, "SQLite cannot tell; it waits");
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    if !verdict_testdb::backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let (follower, writer) = (db.open().await, db.open().await);
+    // Listening before the change.
+    assert!(!follower.await_change(Duration::from_millis(10)).await, "nothing changed yet");
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let told = follower.await_change(Duration::from_secs(10)).await;
+        (told, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    append_at_head(writer.as_ref()).await;
+    let (told, after) = waiting.await.unwrap();
+    assert!(told && after < Duration::from_secs(5), "told {told} after {after:?}");
+}
