@@ -12,7 +12,6 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use verdict_control::DataDir;
 use verdict_log::{Checkpoint, Hash, Receipt, TileId, Tree, VerifierKey, decode_bundle, leaf_hash};
-use verdict_store::SqliteStore;
 
 use crate::DataArgs;
 
@@ -41,6 +40,10 @@ pub enum LogCommand {
     Fsck {
         #[command(flatten)]
         data: DataArgs,
+        /// Check this PostgreSQL store (postgres://…) instead of the data
+        /// directory's SQLite file; the directory still gives the log key.
+        #[arg(long, env = "VERDICT_STORE", value_name = "URL", hide_env_values = true)]
+        store: Option<String>,
     },
 }
 
@@ -100,7 +103,7 @@ pub async fn run(command: LogCommand) -> anyhow::Result<ExitCode> {
         }
         LogCommand::Verify(args) => verify(&args).await,
         LogCommand::VerifyReceipt(args) => verify_receipt(&args),
-        LogCommand::Fsck { data } => fsck(&data.data).await,
+        LogCommand::Fsck { data, store } => fsck(&data.data, store.as_deref()).await,
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -377,15 +380,25 @@ fn verify_receipt(args: &ReceiptArgs) -> anyhow::Result<()> {
 
 // ---- fsck -------------------------------------------------------------------
 
-async fn fsck(data: &Path) -> anyhow::Result<()> {
+async fn fsck(data: &Path, shared: Option<&str>) -> anyhow::Result<()> {
     let dir = DataDir::open(data)?;
-    if !dir.is_initialised() {
-        bail!("{} holds no verdict data", data.display());
-    }
     let key = if dir.log_key_path().exists() { Some(dir.log_key(None)?.verifier()) } else { None };
-    let store = SqliteStore::open(&dir.database()).await.context("cannot open the database")?;
+    let store = match shared {
+        Some(url) => {
+            anyhow::ensure!(verdict_store::is_postgres(url), "--store takes a postgres:// URL, not {url:?}");
+            verdict_store::open(url).await.with_context(|| format!("cannot open {}", crate::serve::redact(url)))?
+        }
+        None => {
+            if !dir.is_initialised() {
+                bail!("{} holds no verdict data", data.display());
+            }
+            let path = dir.database().display().to_string();
+            verdict_store::open(&path).await.context("cannot open the database")?
+        }
+    };
     // The same checks, in the same words, as a server makes before it opens.
-    let verdict_control::Fsck { size, changes, orders, problems } = verdict_control::fsck(&store, key.as_ref()).await?;
+    let verdict_control::Fsck { size, changes, orders, problems } =
+        verdict_control::fsck(store.as_ref(), key.as_ref()).await?;
     if problems.is_empty() {
         println!("fsck: {size} log entries, {changes} changes, {orders} orders: consistent");
         return Ok(());

@@ -74,6 +74,7 @@ impl Core {
             rows.extend(batch);
         }
         if rows.is_empty() {
+            *self.caught_up_at.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
             return Ok(true);
         }
         let mut complete = true;
@@ -179,6 +180,12 @@ impl Core {
                 tokio::time::sleep(POLL).await;
             }
         }
+    }
+
+    /// How long ago this server last found itself caught up with the store
+    /// (zero-ish while it keeps up).
+    pub fn behind_for(&self) -> Duration {
+        self.caught_up_at.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 
     /// The store's newest version and the one this server decides with:

@@ -105,6 +105,8 @@ pub struct Core {
     /// Each tenant's subscriptions as of the last commit, for previews
     /// (derived, like the snapshot; see `inventory.rs`).
     inventory: ArcSwap<InventoryIndex>,
+    /// When absorbing last found nothing new in the store.
+    caught_up_at: std::sync::Mutex<std::time::Instant>,
 }
 
 /// A version's engine changes as the feed will stream them, or why it
@@ -189,6 +191,7 @@ impl Core {
             feed: feed::Feed::new(snapshot.clone(), feed::FeedLimits::default()),
             directory: ArcSwap::from_pointee(users::directory(&users)),
             inventory: ArcSwap::from_pointee(inventory),
+            caught_up_at: std::sync::Mutex::new(std::time::Instant::now()),
         };
         if core.published.load().checkpoint.size == 0 && version > 0 {
             core.adopt_unlogged_state(version).await?;

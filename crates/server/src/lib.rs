@@ -113,7 +113,7 @@ impl DecisionSource for ControlPlane {
         process::report, process::guards, process::put_guard, process::preview, process::preview_order, process::diff, process::diff_order,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
-        healthz, metrics_text,
+        healthz, readyz, metrics_text,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -163,11 +163,70 @@ async fn healthz(State(state): State<Arc<AppState>>) -> axum::Json<serde_json::V
     }))
 }
 
+/// Readiness: whether this server decides with everything the store holds
+/// (other servers over a shared store may have committed more). Behind, it
+/// catches up once before answering; still behind or unable to read the
+/// store, it answers 503 so a load balancer sends traffic elsewhere.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Caught up with the store"),
+    (status = 503, description = "Behind the store, or the store is unreachable")))]
+async fn readyz(State(state): State<Arc<AppState>>) -> axum::response::Response {
+    let core = &state.core;
+    let mut versions = core.versions().await;
+    if versions.as_ref().is_ok_and(|(store, mine)| mine < store) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), core.follow()).await;
+        versions = core.versions().await;
+    }
+    let unavailable = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    match versions {
+        Ok((store, mine)) if mine >= store => {
+            axum::Json(serde_json::json!({"status": "ready", "store_version": store, "snapshot_version": mine}))
+                .into_response()
+        }
+        Ok((store, mine)) => (
+            unavailable,
+            axum::Json(serde_json::json!({"status": "behind", "store_version": store, "snapshot_version": mine})),
+        )
+            .into_response(),
+        Err(e) => {
+            (unavailable, axum::Json(serde_json::json!({"status": "store-unreachable", "message": e.to_string()})))
+                .into_response()
+        }
+    }
+}
+
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let body = state.metrics.render(&state.core.snapshot(), verdict_model::Timestamp::now());
+    let mut body = state.metrics.render(&state.core.snapshot(), verdict_model::Timestamp::now());
+    body.push_str(&replication_metrics(&state.core).await);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// How far this server is behind the store it shares with others.
+async fn replication_metrics(core: &Core) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Ok((store, mine)) = core.versions().await else {
+        return out;
+    };
+    let behind = core.behind_for().as_secs_f64();
+    let _ = writeln!(out, "# HELP verdict_store_version The store's newest version (every server's changes).");
+    let _ = writeln!(out, "# TYPE verdict_store_version gauge");
+    let _ = writeln!(out, "verdict_store_version {store}");
+    let _ = writeln!(
+        out,
+        "# HELP verdict_store_lag_versions Versions the store holds that this server does not decide with yet."
+    );
+    let _ = writeln!(out, "# TYPE verdict_store_lag_versions gauge");
+    let _ = writeln!(out, "verdict_store_lag_versions {}", store.saturating_sub(mine));
+    let _ = writeln!(
+        out,
+        "# HELP verdict_store_lag_seconds How long this server has been behind the store (0 when caught up)."
+    );
+    let _ = writeln!(out, "# TYPE verdict_store_lag_seconds gauge");
+    let _ = writeln!(out, "verdict_store_lag_seconds {}", if store > mine { behind } else { 0.0 });
+    out
 }
 
 async fn openapi_json() -> axum::Json<serde_json::Value> {
@@ -252,6 +311,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
     let open = Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/log/checkpoint", get(tlog::checkpoint))
         .route("/log/key", get(tlog::key))
