@@ -68,6 +68,10 @@ enum Command {
         /// every server (docs/deploy.md).
         #[arg(long, env = "VERDICT_STORE", value_name = "URL", hide_env_values = true)]
         store: Option<String>,
+        /// Publish every version to this NATS JetStream server (nats://…),
+        /// for `verdict pep --nats`; replicas can still follow over HTTP.
+        #[arg(long, env = "VERDICT_NATS", value_name = "URL")]
+        nats: Option<String>,
     },
     /// Run the server with a worked example loaded: one unit of a government
     /// tenant in the export-only phase of an order (storage and AI
@@ -135,15 +139,18 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { data, listen, log_origin, webhook_url, store } => serve::serve(serve::ServeOptions {
-                data: &data.data,
-                listen: &listen,
-                origin: log_origin.as_deref(),
-                webhook: webhook_url.as_deref(),
-                store: store.as_deref(),
-            })
-            .await
-            .map(|_| ExitCode::SUCCESS),
+            Command::Serve { data, listen, log_origin, webhook_url, store, nats } => {
+                serve::serve(serve::ServeOptions {
+                    data: &data.data,
+                    listen: &listen,
+                    origin: log_origin.as_deref(),
+                    webhook: webhook_url.as_deref(),
+                    store: store.as_deref(),
+                    nats: nats.as_deref(),
+                })
+                .await
+                .map(|_| ExitCode::SUCCESS)
+            }
             Command::Demo { data, listen } => demo::demo(&data, &listen).await.map(|_| ExitCode::SUCCESS),
             Command::Check(args) => commands::check(args).await,
             Command::Import(args) => commands::import(args).await.map(|_| ExitCode::SUCCESS),

@@ -42,6 +42,11 @@ pub struct PepArgs {
     /// should be loopback).
     #[arg(long, value_name = "FILE")]
     caller_token_file: Option<PathBuf>,
+    /// Follow the changes on this NATS JetStream server (nats://…), which
+    /// `verdict serve --nats` publishes to; the snapshot still comes from
+    /// --server, and the changes too while NATS is unreachable.
+    #[arg(long, env = "VERDICT_NATS", value_name = "URL")]
+    nats: Option<String>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -82,7 +87,15 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     eprintln!("fetching the snapshot from {}", args.server);
-    let replica = Replica::start(source, options).await.context("cannot replicate the control plane")?;
+    let replica = match &args.nats {
+        Some(url) => {
+            eprintln!("following the changes on NATS at {url} (over HTTP while it is unreachable)");
+            let source = verdict_pep::nats::NatsSource::new(verdict_pep::nats::NatsOptions::new(url), source);
+            Replica::start(source, options).await
+        }
+        None => Replica::start(source, options).await,
+    }
+    .context("cannot replicate the control plane")?;
     let (t, u, s, o) = replica.snapshot().counts();
     let status = replica.status();
     let origin =

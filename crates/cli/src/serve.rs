@@ -14,6 +14,8 @@ pub struct Opened {
     pub tokens: Tokens,
     /// Where notices are delivered, if anywhere.
     pub webhook: Option<verdict_server::outbox::Webhook>,
+    /// Where the replication stream is published, if anywhere.
+    pub nats: Option<verdict_server::bus::BusOptions>,
     /// Held while the store is the directory's SQLite file; a shared
     /// database is shared by design.
     _lock: Option<verdict_control::DataDirLock>,
@@ -70,7 +72,7 @@ pub async fn open_with_clock(
     }
     let pep = tokens.pop().unwrap_or_default();
     let admin = tokens.pop().unwrap_or_default();
-    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, webhook: None, _lock: lock })
+    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, webhook: None, nats: None, _lock: lock })
 }
 
 /// Binds the listen address, first thing: a busy port is refused before
@@ -83,7 +85,7 @@ pub async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
 
 /// Serves `opened` on `listener` until SIGINT or SIGTERM.
 pub async fn run(
-    opened: Opened,
+    mut opened: Opened,
     listener: tokio::net::TcpListener,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
@@ -92,6 +94,10 @@ pub async fn run(
     let app = verdict_server::router(state.clone());
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
     let follower = tokio::spawn(opened.core.clone().follow_forever());
+    let publisher = opened
+        .nats
+        .take()
+        .map(|options| tokio::spawn(verdict_server::bus::publish_forever(opened.core.clone(), options)));
     let deliveries = opened
         .webhook
         .clone()
@@ -106,6 +112,9 @@ pub async fn run(
         .context("the server failed")?;
     expiries.abort();
     follower.abort();
+    if let Some(task) = publisher {
+        task.abort();
+    }
     if let Some(task) = deliveries {
         task.abort();
     }
@@ -165,13 +174,19 @@ pub struct ServeOptions<'a> {
     pub webhook: Option<&'a str>,
     /// A shared PostgreSQL store instead of the directory's SQLite file.
     pub store: Option<&'a str>,
+    /// A NATS JetStream server to publish the replication stream to.
+    pub nats: Option<&'a str>,
 }
 
 /// `verdict serve`.
 pub async fn serve(options: ServeOptions<'_>) -> anyhow::Result<()> {
-    let ServeOptions { data, listen, origin, webhook, store } = options;
+    let ServeOptions { data, listen, origin, webhook, store, nats } = options;
     let listener = bind(listen).await?;
     let mut opened = open(data, origin, store).await?;
+    if let Some(url) = nats {
+        eprintln!("publishing the replication stream to NATS JetStream at {url}");
+        opened.nats = Some(verdict_server::bus::BusOptions::new(url));
+    }
     if let Some(url) = webhook {
         // The secret lives beside the tokens; the receiver is given a copy.
         let (secret, created) = opened.dir.ensure_token("webhook")?;

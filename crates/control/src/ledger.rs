@@ -209,6 +209,7 @@ impl Core {
             let target = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.store.sync().await?;
             self.engine.publish((*target.snapshot).clone());
+            self.versions.send_replace(target.snapshot.version());
             self.feed.publish(target.snapshot.clone(), self.take_unpublished(target.snapshot.version()));
             self.published.store(target.checkpoint);
         }

@@ -107,6 +107,8 @@ pub struct Core {
     inventory: ArcSwap<InventoryIndex>,
     /// When absorbing last found nothing new in the store.
     caught_up_at: std::sync::Mutex<std::time::Instant>,
+    /// The version published to the engine, for whoever waits on it.
+    versions: tokio::sync::watch::Sender<u64>,
 }
 
 /// A version's engine changes as the feed will stream them, or why it
@@ -192,6 +194,7 @@ impl Core {
             directory: ArcSwap::from_pointee(users::directory(&users)),
             inventory: ArcSwap::from_pointee(inventory),
             caught_up_at: std::sync::Mutex::new(std::time::Instant::now()),
+            versions: tokio::sync::watch::channel(version).0,
         };
         if core.published.load().checkpoint.size == 0 && version > 0 {
             core.adopt_unlogged_state(version).await?;
@@ -235,6 +238,26 @@ impl Core {
     /// The engine that answers decisions.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Wakes whenever a new version is published to the engine (by this
+    /// server's own actions or by following other servers').
+    pub fn published_versions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.versions.subscribe()
+    }
+
+    /// Up to `limit` versions after `after` and no further than the version
+    /// in force here, each with its engine changes as the store keeps them
+    /// (`None`: too many to carry; replicas fetch the snapshot): what a
+    /// message bus carries to replicas.
+    pub async fn change_rows(&self, after: u64, limit: u32) -> Result<Vec<(u64, Option<String>)>, CoreError> {
+        let upto = self.snapshot().version();
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        let rows =
+            self.reads().await?.changes(after, limit.min((upto - after).min(u64::from(u32::MAX)) as u32)).await?;
+        Ok(rows.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, r.delta)).collect())
     }
 
     /// The snapshot in force now.

@@ -17,10 +17,12 @@
 //! decides on a half-applied version.
 //!
 //! **API boundary**: transports are behind [`ChangeSource`]; [`HttpSource`]
-//! (SSE) is the default, and a message bus can carry the same events.
+//! (SSE) is the default, and [`nats::NatsSource`] follows the same events on
+//! NATS JetStream, falling back to SSE while NATS is unreachable.
 
 mod cache;
 mod layer;
+pub mod nats;
 mod policy;
 mod replica;
 pub mod sidecar;
@@ -73,6 +75,14 @@ pub enum PepError {
     /// The snapshot does not compile.
     #[error("the snapshot does not compile")]
     Compile(#[from] verdict_engine::EngineError),
+    /// The message bus could not be reached, or its stream failed.
+    #[error("cannot follow the stream on NATS at {url}: {detail}")]
+    Bus {
+        /// The NATS server.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
     /// The first snapshot did not arrive in time.
     #[error("no snapshot from the control plane within {0:?}; is it running, and is the token a pep token?")]
     BootstrapTimeout(std::time::Duration),

@@ -66,6 +66,9 @@ pub struct Status {
     pub from_cache: bool,
     /// Change streams opened (the first one included).
     pub connects: u64,
+    /// How the changes travel on the stream open now (or last open):
+    /// `sse`, `nats`; empty before the first.
+    pub transport: &'static str,
 }
 
 /// A replica of the control plane's decision snapshot; see the crate docs.
@@ -83,6 +86,7 @@ pub struct Replica {
     applied: AtomicU64,
     bootstraps: AtomicU64,
     connects: AtomicU64,
+    transport: Mutex<&'static str>,
     versions: tokio::sync::watch::Sender<u64>,
     /// The history the snapshot's version counts in (from its document).
     lineage: Mutex<String>,
@@ -153,6 +157,7 @@ impl Replica {
             applied: AtomicU64::new(0),
             bootstraps: AtomicU64::new(u64::from(!from_cache)),
             connects: AtomicU64::new(0),
+            transport: Mutex::new(""),
             versions: tokio::sync::watch::channel(version).0,
             lineage: Mutex::new(lineage),
             tasks: Mutex::new(Vec::new()),
@@ -197,6 +202,7 @@ impl Replica {
             bootstraps: self.bootstraps.load(Ordering::Relaxed),
             from_cache: self.from_cache,
             connects: self.connects.load(Ordering::Relaxed),
+            transport: *self.transport.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 
@@ -352,6 +358,7 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
         if let Some(r) = replica.upgrade() {
             r.connected.store(true, Ordering::Relaxed);
             r.connects.fetch_add(1, Ordering::Relaxed);
+            *r.transport.lock().unwrap_or_else(|e| e.into_inner()) = stream.transport();
         }
         let ended = read(&replica, stream, options.heartbeat * 3 + Duration::from_secs(1)).await;
         match replica.upgrade() {

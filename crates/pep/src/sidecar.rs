@@ -86,6 +86,7 @@ async fn healthz(State(sidecar): State<Arc<Sidecar>>) -> Response {
         "connected": status.connected,
         "bootstraps": status.bootstraps,
         "connects": status.connects,
+        "transport": status.transport,
         "applied": status.applied,
         "from_cache": status.from_cache,
     });

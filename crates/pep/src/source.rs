@@ -27,6 +27,10 @@ pub trait ChangeSource: Send + Sync + 'static {
 pub trait EventStream: Send + 'static {
     /// The next event; `None` when the stream ended.
     fn next(&mut self) -> impl Future<Output = Result<Option<Event>, PepError>> + Send;
+    /// How the events travel, for status pages: `sse`, `nats`.
+    fn transport(&self) -> &'static str {
+        "sse"
+    }
 }
 
 /// The control plane over HTTP: `GET /v1/snapshot` and `GET /v1/watch`

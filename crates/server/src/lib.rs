@@ -9,6 +9,7 @@
 
 mod appeals;
 mod auth;
+pub mod bus;
 mod error;
 mod manage;
 mod notices;

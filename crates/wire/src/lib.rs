@@ -11,6 +11,7 @@
 
 mod authzen;
 pub mod body;
+pub mod bus;
 mod decide;
 pub mod edge;
 mod error;
