@@ -15,7 +15,8 @@ pub struct Client {
 
 impl Client {
     /// A client for `server`, with `token` or else the admin token in `data`.
-    pub fn new(server: &str, token: Option<String>, data: &Path) -> anyhow::Result<Client> {
+    /// `ca_file`: a private CA's certificates to trust for HTTPS.
+    pub fn new(server: &str, token: Option<String>, data: &Path, ca_file: Option<&Path>) -> anyhow::Result<Client> {
         let token = match token {
             Some(t) => t,
             None => {
@@ -26,14 +27,17 @@ impl Client {
                     .to_owned()
             }
         };
-        Ok(Client { base: server.trim_end_matches('/').to_owned(), token, http: reqwest::Client::new() })
+        let http = verdict_pep::tls::client_builder(ca_file)?.build().context("cannot set up HTTPS")?;
+        Ok(Client { base: server.trim_end_matches('/').to_owned(), token, http })
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response =
-            request.bearer_auth(&self.token).send().await.with_context(|| {
-                format!("cannot reach the verdict server at {}; is it running? (--server)", self.base)
-            })?;
+        let response = request.bearer_auth(&self.token).send().await.with_context(|| {
+            format!(
+                "cannot reach the verdict server at {}; is it running? (--server; --ca-file for a private CA)",
+                self.base
+            )
+        })?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -48,7 +52,10 @@ impl Client {
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
         let response =
             self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.with_context(|| {
-                format!("cannot reach the verdict server at {}; is it running? (--server)", self.base)
+                format!(
+                    "cannot reach the verdict server at {}; is it running? (--server; --ca-file for a private CA)",
+                    self.base
+                )
             })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();

@@ -32,6 +32,10 @@ pub struct CheckArgs {
     /// Token for --server (the PEP or admin token); defaults to the pep.token file in --data.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Trust the certificates in this PEM file for an HTTPS server with a
+    /// private CA (beside the system's roots).
+    #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// Data directory to decide against (or to read the token from).
     #[arg(long, env = "VERDICT_DATA", default_value = "./verdict-data", value_name = "DIR")]
     data: PathBuf,
@@ -67,7 +71,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     .to_owned(),
             ),
         };
-        let client = Client::new(server, token, &args.data)?;
+        let client = Client::new(server, token, &args.data, args.ca_file.as_deref())?;
         let body = serde_json::json!({
             "subject": {"type": "cli", "id": "verdict-check"},
             "resource": {"type": "service", "id": args.service, "properties": {"subscription": args.subscription}},
@@ -123,6 +127,10 @@ pub struct ImportArgs {
     /// Admin token for --server; defaults to the admin.token file in --data.
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Trust the certificates in this PEM file for an HTTPS server with a
+    /// private CA (beside the system's roots).
+    #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 fn read_input(path: &Path) -> anyhow::Result<String> {
@@ -159,7 +167,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     };
     let text = read_input(&args.file)?;
     if let Some(server) = &args.server {
-        let client = Client::new(server, args.token.clone(), &args.data)?;
+        let client = Client::new(server, args.token.clone(), &args.data, args.ca_file.as_deref())?;
         let spinner = ProgressBar::new_spinner().with_message(format!("uploading {} bytes", text.len()));
         spinner.enable_steady_tick(std::time::Duration::from_millis(100));
         let content_type = if ndjson { "application/x-ndjson" } else { "application/json" };
@@ -271,7 +279,7 @@ pub enum OrderCommand {
 }
 
 fn client(args: &crate::ServerArgs) -> anyhow::Result<Client> {
-    Client::new(&args.server, args.token.clone(), &args.data)
+    Client::new(&args.server, args.token.clone(), &args.data, args.ca_file.as_deref())
 }
 
 /// Runs an order subcommand.

@@ -60,6 +60,10 @@ pub struct VerifyArgs {
     /// Read if it exists; written after a successful verification.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Trust the certificates in this PEM file for an HTTPS log with a
+    /// private CA (beside the system's roots).
+    #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// Arguments of `verdict log verify-receipt`.
@@ -166,7 +170,7 @@ fn check_entry(index: u64, entry: &[u8]) -> anyhow::Result<()> {
 async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let key = load_key(&args.key)?;
     let base = args.url.trim_end_matches('/');
-    let http = reqwest::Client::new();
+    let http = verdict_pep::tls::client_builder(args.ca_file.as_deref())?.build().context("cannot set up HTTPS")?;
     let note = String::from_utf8(fetch(&http, &format!("{base}/checkpoint")).await?)
         .map_err(|_| bad("the checkpoint is not UTF-8"))?;
     let checkpoint = Checkpoint::open(&note, &key).map_err(|e| bad(format!("checkpoint: {e}")))?;

@@ -43,6 +43,10 @@ struct ServerArgs {
     /// Data directory to read the admin token from when --token is not given.
     #[arg(long, env = "VERDICT_DATA", default_value = "./verdict-data", value_name = "DIR")]
     data: PathBuf,
+    /// Trust the certificates in this PEM file for an HTTPS server with a
+    /// private CA (beside the system's roots).
+    #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +76,13 @@ enum Command {
         /// for `verdict pep --nats`; replicas can still follow over HTTP.
         #[arg(long, env = "VERDICT_NATS", value_name = "URL")]
         nats: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key);
+        /// a reverse proxy in front terminating TLS works as well.
+        #[arg(long, env = "VERDICT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "VERDICT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run the server with a worked example loaded: one unit of a government
     /// tenant in the export-only phase of an order (storage and AI
@@ -139,7 +150,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { data, listen, log_origin, webhook_url, store, nats } => {
+            Command::Serve { data, listen, log_origin, webhook_url, store, nats, tls_cert, tls_key } => {
                 serve::serve(serve::ServeOptions {
                     data: &data.data,
                     listen: &listen,
@@ -147,6 +158,7 @@ fn main() -> ExitCode {
                     webhook: webhook_url.as_deref(),
                     store: store.as_deref(),
                     nats: nats.as_deref(),
+                    tls: tls_cert.as_deref().zip(tls_key.as_deref()),
                 })
                 .await
                 .map(|_| ExitCode::SUCCESS)

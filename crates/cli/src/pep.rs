@@ -47,6 +47,10 @@ pub struct PepArgs {
     /// --server, and the changes too while NATS is unreachable.
     #[arg(long, env = "VERDICT_NATS", value_name = "URL")]
     nats: Option<String>,
+    /// Trust the certificates in this PEM file for an HTTPS --server with
+    /// a private CA (beside the system's roots).
+    #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -78,7 +82,7 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
     for rule in &args.stale {
         policy.add(rule).map_err(anyhow::Error::msg)?;
     }
-    let source = HttpSource::new(&args.server, &token, args.heartbeat)?;
+    let source = HttpSource::with_ca(&args.server, &token, args.heartbeat, args.ca_file.as_deref())?;
     let options = ReplicaOptions {
         policy,
         heartbeat: args.heartbeat,

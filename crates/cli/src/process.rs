@@ -13,7 +13,7 @@ use crate::ServerArgs;
 use crate::client::Client;
 
 fn client(server: &ServerArgs) -> anyhow::Result<Client> {
-    Client::new(&server.server, server.token.clone(), &server.data)
+    Client::new(&server.server, server.token.clone(), &server.data, server.ca_file.as_deref())
 }
 
 fn print(value: &Value) -> anyhow::Result<()> {

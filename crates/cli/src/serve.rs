@@ -14,6 +14,8 @@ pub struct Opened {
     pub tokens: Tokens,
     /// Where notices are delivered, if anywhere.
     pub webhook: Option<verdict_server::outbox::Webhook>,
+    /// Serves HTTPS with this configuration, if given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Where the replication stream is published, if anywhere.
     pub nats: Option<verdict_server::bus::BusOptions>,
     /// Held while the store is the directory's SQLite file; a shared
@@ -72,7 +74,7 @@ pub async fn open_with_clock(
     }
     let pep = tokens.pop().unwrap_or_default();
     let admin = tokens.pop().unwrap_or_default();
-    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, webhook: None, nats: None, _lock: lock })
+    Ok(Opened { dir, core, tokens: Tokens { admin, pep }, webhook: None, nats: None, tls: None, _lock: lock })
 }
 
 /// Binds the listen address, first thing: a busy port is refused before
@@ -107,7 +109,8 @@ pub async fn run(
         shutdown().await;
         state.close_streams();
     };
-    verdict_server::edge::serve(listener, app, verdict_server::EdgeLimits::default(), stopping)
+    let tls = opened.tls.clone();
+    verdict_server::edge::serve_with(listener, app, verdict_server::EdgeLimits::default(), tls, stopping)
         .await
         .context("the server failed")?;
     expiries.abort();
@@ -176,13 +179,18 @@ pub struct ServeOptions<'a> {
     pub store: Option<&'a str>,
     /// A NATS JetStream server to publish the replication stream to.
     pub nats: Option<&'a str>,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(&'a Path, &'a Path)>,
 }
 
 /// `verdict serve`.
 pub async fn serve(options: ServeOptions<'_>) -> anyhow::Result<()> {
-    let ServeOptions { data, listen, origin, webhook, store, nats } = options;
+    let ServeOptions { data, listen, origin, webhook, store, nats, tls } = options;
+    // Checked before anything is opened: a bad certificate changes nothing.
+    let tls = tls.map(|(cert, key)| verdict_server::tls::server_config(cert, key)).transpose()?;
     let listener = bind(listen).await?;
     let mut opened = open(data, origin, store).await?;
+    opened.tls = tls;
     if let Some(url) = nats {
         eprintln!("publishing the replication stream to NATS JetStream at {url}");
         opened.nats = Some(verdict_server::bus::BusOptions::new(url));
@@ -216,5 +224,6 @@ pub async fn serve(options: ServeOptions<'_>) -> anyhow::Result<()> {
         checkpoint.checkpoint.size,
         opened.core.log_key()
     );
-    run(opened, listener, |addr| say(&format!("verdict listening on http://{addr}\n"))).await
+    let scheme = if opened.tls.is_some() { "https" } else { "http" };
+    run(opened, listener, |addr| say(&format!("verdict listening on {scheme}://{addr}\n"))).await
 }

@@ -117,7 +117,7 @@ fn three_servers_over_one_postgres_keep_one_history_through_sigkills() {
                     continue;
                 }
                 seen.subscriptions.push(id.clone());
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     // The order goes to the next server: it must know the
                     // subscription another server just created.
                     let base = bases.lock().unwrap()[(c + n + 1) % SERVERS].clone();

@@ -27,6 +27,7 @@ mod policy;
 mod replica;
 pub mod sidecar;
 mod source;
+pub mod tls;
 
 pub use layer::{PepLayer, PepService, Target};
 pub use policy::{Staleness, StalenessPolicy, parse_duration};
@@ -75,6 +76,14 @@ pub enum PepError {
     /// The snapshot does not compile.
     #[error("the snapshot does not compile")]
     Compile(#[from] verdict_engine::EngineError),
+    /// A CA file for HTTPS cannot be used.
+    #[error("cannot use {path} as CA certificates: {detail}")]
+    Tls {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
     /// The message bus could not be reached, or its stream failed.
     #[error("cannot follow the stream on NATS at {url}: {detail}")]
     Bus {

@@ -115,7 +115,7 @@ impl ChangeSource for NatsSource {
     async fn watch(&self, since: u64, lineage: &str) -> Result<Following, PepError> {
         let bus = tokio::time::timeout(self.options.connect_timeout * 2, self.follow_bus(since, lineage)).await;
         match bus {
-            Ok(Ok(stream)) => Ok(Following::Bus(stream)),
+            Ok(Ok(stream)) => Ok(Following::Bus(Box::new(stream))),
             Ok(Err(e)) => self.fall_back(since, lineage, &e).await,
             Err(_) => self.fall_back(since, lineage, &self.bus("no answer in time")).await,
         }
@@ -132,8 +132,8 @@ impl NatsSource {
 
 /// The stream a [`NatsSource`] follows now.
 pub enum Following {
-    /// The ordered consumer on NATS.
-    Bus(BusStream),
+    /// The ordered consumer on NATS (boxed: it is large, and one per replica).
+    Bus(Box<BusStream>),
     /// Server-sent events, until it is time to try NATS again (the stream
     /// then ends and the replica reconnects, to NATS if it is back).
     Http {

@@ -47,11 +47,22 @@ impl HttpSource {
     /// A source at `base` (e.g. `http://127.0.0.1:8750`) asking for a
     /// heartbeat every `heartbeat`.
     pub fn new(base: &str, token: &str, heartbeat: Duration) -> Result<HttpSource, PepError> {
+        Self::with_ca(base, token, heartbeat, None)
+    }
+
+    /// [`HttpSource::new`], trusting the certificates in `ca_file` (PEM)
+    /// beside the system's roots, for a server with a private CA.
+    pub fn with_ca(
+        base: &str,
+        token: &str,
+        heartbeat: Duration,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<HttpSource, PepError> {
         // A half-open connection must not hang a replica: a response's
         // headers must come within a bound, the stream then goes silent for
         // at most three heartbeats, and the snapshot's body may pause for at
         // most 30 s between chunks (a slow link is fine; a dead one is not).
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder(ca_file)?
             .connect_timeout(Duration::from_secs(5))
             // A dead peer is noticed in about 15 + 3 × 5 s even on a quiet
             // connection (Linux's defaults would take eleven minutes).

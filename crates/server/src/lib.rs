@@ -34,6 +34,7 @@ use verdict_control::Core;
 
 pub use auth::Tokens;
 pub use verdict_wire::edge::{self, EdgeLimits};
+pub use verdict_wire::tls;
 pub use verdict_wire::{ApiError, BODY_LIMIT, DecisionSource, Decisions, Metrics};
 
 use verdict_wire::edge::bounded;

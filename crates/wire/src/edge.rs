@@ -64,6 +64,19 @@ pub async fn serve(
     limits: EdgeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`], speaking TLS with `tls` when given (the handshake must finish
+/// within the header bound, like the request line it carries).
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    limits: EdgeLimits,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -89,26 +102,52 @@ pub async fn serve(
         let service = TowerToHyperService::new(
             app.clone().map_request(|r: Request<hyper::body::Incoming>| r.map(axum::body::Body::new)),
         );
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         let open = open_tx.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _open = open;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
-            let io = TokioIo::new(JsonFraming::new(stream));
-            let mut connection = pin!(builder.serve_connection(io, service));
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                () = stopped(&mut stop) => {}
+            match acceptor {
+                None => serve_connection(stream, service, limits, stop).await,
+                Some(acceptor) => match tokio::time::timeout(limits.header_read, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, service, limits, stop).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "a TLS handshake failed"),
+                    Err(_) => tracing::debug!("a TLS handshake did not finish in time"),
+                },
             }
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
         });
     }
     drop(open_tx);
     // Every connection task has dropped its sender when this returns.
     let _ = open_rx.recv().await;
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection until it closes, or the stop signal
+/// (then lets the request in flight finish).
+async fn serve_connection<IO, S>(
+    stream: IO,
+    service: S,
+    limits: EdgeLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
+    let io = TokioIo::new(JsonFraming::new(stream));
+    let mut connection = pin!(builder.serve_connection(io, service));
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = stopped(&mut stop) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
 }
 
 /// Resolves once the stop signal is given (or its sender is gone).

@@ -18,6 +18,7 @@ mod error;
 pub mod events;
 mod gateway;
 mod metrics;
+pub mod tls;
 
 use std::sync::Arc;
 
