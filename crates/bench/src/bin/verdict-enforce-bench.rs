@@ -2,8 +2,9 @@
 //! and what replication costs.
 //!
 //! 1. Time to enforce: a control plane over SQLite on loopback and N
-//!    replicas (`verdict_pep::Replica` over SSE, in this process), each on
-//!    its own connection. Each round makes one change that must start a
+//!    replicas (`verdict_pep::Replica`, in this process), each on its own
+//!    connection, following over SSE and then (with `--nats URL`) over NATS
+//!    JetStream, each replica with its own NATS connection and consumer. Each round makes one change that must start a
 //!    denial — an order loaded (approved as made) on a unit, or a new
 //!    subscription under a suspended unit — and records, per replica, the
 //!    time from the change's call to the first deny that replica gives.
@@ -76,7 +77,20 @@ fn frame_bytes(core: &Core, since: u64) -> usize {
     }
 }
 
-async fn time_to_enforce(peps: usize, rounds: usize, background: usize) -> anyhow::Result<()> {
+/// How the replicas follow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Sse,
+    Nats,
+}
+
+async fn time_to_enforce(
+    peps: usize,
+    rounds: usize,
+    background: usize,
+    transport: Transport,
+    nats: &str,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let core = open(&dir).await?;
     let world = World::generate(&WorldConfig {
@@ -95,17 +109,27 @@ async fn time_to_enforce(peps: usize, rounds: usize, background: usize) -> anyho
     core.import(&Actor::admin(), target, &|_| ()).await?;
     core.create_order(&Actor::admin(), disabling("suspended")).await?;
     let base = serve(core.clone()).await?;
+    let publisher = (transport == Transport::Nats).then(|| {
+        tokio::spawn(verdict_server::bus::publish_forever(core.clone(), verdict_server::bus::BusOptions::new(nats)))
+    });
 
-    eprintln!("starting {peps} replicas on {base}…");
+    let label = if transport == Transport::Nats { "nats" } else { "sse" };
+    eprintln!("starting {peps} replicas on {base} following over {label}…");
     let options = ReplicaOptions { heartbeat: Duration::from_secs(1), ..ReplicaOptions::default() };
     let mut replicas = Vec::with_capacity(peps);
     for _ in 0..peps {
         let source = HttpSource::new(&base, TOKEN, options.heartbeat)?;
-        replicas.push(Replica::start(source, options.clone()).await?);
+        replicas.push(match transport {
+            Transport::Sse => Replica::start(source, options.clone()).await?,
+            Transport::Nats => {
+                let bus = verdict_pep::nats::NatsSource::new(verdict_pep::nats::NatsOptions::new(nats), source);
+                Replica::start(bus, options.clone()).await?
+            }
+        });
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !replicas.iter().all(|r| r.status().connected) {
-        anyhow::ensure!(Instant::now() < deadline, "replicas did not all connect");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !replicas.iter().all(|r| r.status().connected && r.status().transport == label) {
+        anyhow::ensure!(Instant::now() < deadline, "replicas did not all connect over {label}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -159,7 +183,10 @@ async fn time_to_enforce(peps: usize, rounds: usize, background: usize) -> anyho
     for v in [&mut from_call, &mut from_ack, &mut acks] {
         v.sort_unstable();
     }
-    println!("## time to enforce: {peps} replicas, {rounds} changes, {} samples", from_call.len());
+    if let Some(task) = publisher {
+        task.abort();
+    }
+    println!("## time to enforce: {peps} replicas over {label}, {rounds} changes, {} samples", from_call.len());
     println!("| measured from | p50 | p99 | max |");
     println!("|---|---|---|---|");
     for (label, v) in [
@@ -291,7 +318,17 @@ async fn main() -> anyhow::Result<()> {
     let background = arg(&args, "--background", 10_000)?;
     let subscriptions = arg(&args, "--subscriptions", 1_000_000)?;
     let orders = arg(&args, "--orders", 10_000)?;
-    time_to_enforce(peps, rounds, background).await?;
+    let nats = args.iter().position(|a| a == "--nats").and_then(|i| args.get(i + 1)).cloned();
+    let peps_list: Vec<usize> = match args.iter().position(|a| a == "--peps-list").and_then(|i| args.get(i + 1)) {
+        Some(list) => list.split(',').map(|n| n.parse()).collect::<Result<_, _>>()?,
+        None => vec![peps],
+    };
+    for &peps in &peps_list {
+        time_to_enforce(peps, rounds, background, Transport::Sse, "").await?;
+        if let Some(url) = &nats {
+            time_to_enforce(peps, rounds, background, Transport::Nats, url).await?;
+        }
+    }
     if subscriptions > 0 {
         snapshot_at_scale(subscriptions, orders).await?;
     }

@@ -15,11 +15,18 @@ use verdict_model::{Role, Timestamp};
 use verdict_store::SqliteStore;
 
 const USAGE: &str = "usage: verdict-governance-bench [--seconds N] [--approvals N] [--rounds N] [--dir DIR]
+       verdict-governance-bench --scale-out POSTGRES_URL [--seconds N] [--rounds N] [--dir DIR]
 
 In a fresh data directory (default: under the system's temp dir, on the disk
 a server would use), times --approvals approvals that complete an order
 (approval, notice), then creates subscriptions at concurrency 1, 16 and 256
 for N seconds each, --rounds times. Prints Markdown.
+
+--scale-out compares durable, signed changes per second (concurrency 16 and
+64, spread round-robin over the servers) on one server over SQLite, one over
+PostgreSQL and three over one PostgreSQL database (three control planes, each
+with its own connections and its follower, as three processes would have),
+in a database it creates on that server and drops afterwards.
 
 defaults: --seconds 5 --approvals 200 --rounds 3";
 
@@ -28,10 +35,11 @@ struct Options {
     approvals: usize,
     rounds: usize,
     dir: Option<std::path::PathBuf>,
+    scale_out: Option<String>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { seconds: 5, approvals: 200, rounds: 3, dir: None };
+    let mut o = Options { seconds: 5, approvals: 200, rounds: 3, dir: None, scale_out: None };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
@@ -44,6 +52,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--approvals" => o.approvals = number()?.max(1) as usize,
             "--rounds" => o.rounds = number()?.max(1) as usize,
             "--dir" => o.dir = Some(value.into()),
+            "--scale-out" => o.scale_out = Some(value.clone()),
             _ => bail!("unknown option {flag:?}\n\n{USAGE}"),
         }
     }
@@ -101,10 +110,11 @@ async fn approvals(core: &Core, case: &str, n: usize) -> anyhow::Result<Vec<Dura
     Ok(took)
 }
 
-/// Subscriptions created by `concurrency` callers for `seconds`: how many
-/// per second, and each one's latency.
+/// Subscriptions created by `concurrency` callers for `seconds`, caller
+/// `w` on server `w % servers.len()`: how many per second, and each one's
+/// latency.
 async fn changes(
-    core: &Arc<Core>,
+    servers: &[Arc<Core>],
     concurrency: usize,
     seconds: u64,
     tag: &str,
@@ -113,7 +123,7 @@ async fn changes(
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|w| {
-            let core = core.clone();
+            let core = servers[w % servers.len()].clone();
             let tag = tag.to_owned();
             tokio::spawn(async move {
                 let mut took = Vec::new();
@@ -140,7 +150,92 @@ async fn changes(
     Ok((rate, all))
 }
 
+/// A database of its own on the PostgreSQL server at `admin_url`, dropped
+/// with the value.
+struct BenchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create(admin_url: &str) -> anyhow::Result<BenchDatabase> {
+        use sqlx::Connection;
+        let name = format!("verdict_bench_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(admin_url).await.context("cannot reach PostgreSQL")?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+        Ok(BenchDatabase { admin: admin_url.to_owned(), url: format!("{base}/{name}"), name })
+    }
+
+    async fn drop_now(self) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await?;
+        Ok(())
+    }
+}
+
+/// Changes per second on one SQLite server, one PostgreSQL server and three
+/// PostgreSQL servers over one database.
+async fn scale_out(o: &Options, admin_url: &str) -> anyhow::Result<()> {
+    let tmp = match &o.dir {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    };
+    let key = SigningKey::generate("bench.verdict/log")?;
+    println!("| store | servers | concurrency | changes/s per round | median | p50 / p99 latency (median round) |");
+    println!("|---|---|---|---|---|---|");
+    for (label, servers) in [("SQLite", 1usize), ("PostgreSQL", 1), ("PostgreSQL", 3)] {
+        let database = if label == "PostgreSQL" { Some(BenchDatabase::create(admin_url).await?) } else { None };
+        let spec = match &database {
+            Some(db) => db.url.clone(),
+            None => tmp.path().join(format!("{servers}.db")).display().to_string(),
+        };
+        let mut cores = Vec::new();
+        let mut followers = Vec::new();
+        for _ in 0..servers {
+            let core = Arc::new(Core::open(verdict_store::open(&spec).await?, key.clone()).await?);
+            followers.push(tokio::spawn(core.clone().follow_forever()));
+            cores.push(core);
+        }
+        world(&cores[0]).await?;
+        for core in &cores {
+            core.follow().await?;
+        }
+        for concurrency in [16, 64] {
+            let mut rounds = Vec::new();
+            for round in 0..o.rounds {
+                let tag = format!("{label}{servers}c{concurrency}r{round}");
+                rounds.push(changes(&cores, concurrency, o.seconds, &tag).await?);
+            }
+            let rates: Vec<String> = rounds.iter().map(|(r, _)| format!("{r:.0}")).collect();
+            let mut by_rate: Vec<usize> = (0..rounds.len()).collect();
+            by_rate.sort_by(|a, b| rounds[*a].0.total_cmp(&rounds[*b].0));
+            let (rate, took) = &rounds[by_rate[by_rate.len() / 2]];
+            println!(
+                "| {label} | {servers} | {concurrency} | {} | **{rate:.0}/s** | {} / {} |",
+                rates.join(" / "),
+                ms(percentile(took, 0.5)),
+                ms(percentile(took, 0.99))
+            );
+        }
+        for follower in followers {
+            follower.abort();
+        }
+        drop(cores);
+        if let Some(db) = database {
+            db.drop_now().await?;
+        }
+    }
+    Ok(())
+}
+
 async fn run(o: Options) -> anyhow::Result<()> {
+    if let Some(admin_url) = o.scale_out.clone() {
+        return scale_out(&o, &admin_url).await;
+    }
     let tmp = match &o.dir {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
@@ -168,7 +263,10 @@ async fn run(o: Options) -> anyhow::Result<()> {
     for concurrency in [1, 16, 256] {
         let mut rounds = Vec::new();
         for round in 0..o.rounds {
-            rounds.push(changes(&core, concurrency, o.seconds, &format!("c{concurrency}r{round}")).await?);
+            rounds.push(
+                changes(std::slice::from_ref(&core), concurrency, o.seconds, &format!("c{concurrency}r{round}"))
+                    .await?,
+            );
         }
         let rates: Vec<String> = rounds.iter().map(|(r, _)| format!("{r:.0}")).collect();
         let mut by_rate: Vec<usize> = (0..rounds.len()).collect();
