@@ -183,3 +183,54 @@ macro_rules! row_decoders {
         }
     };
 }
+
+/// The reader and the transaction of a backend over its connection type:
+/// how each reaches its connection, [`crate::Reads`] over the backend's
+/// `read` module and [`crate::StoreTx`] over its `write` module. The
+/// reader holds `conn`, the transaction `tx`.
+macro_rules! reader_and_transaction {
+    ($reader:ty, $tx:ty, $connection:ty) => {
+        /// The connection a reader or a transaction reads over.
+        trait Connection: Send {
+            fn connection(&mut self) -> &mut $connection;
+        }
+
+        impl Connection for $reader {
+            fn connection(&mut self) -> &mut $connection {
+                &mut self.conn
+            }
+        }
+
+        impl Connection for $tx {
+            fn connection(&mut self) -> &mut $connection {
+                &mut self.tx
+            }
+        }
+
+        reads_over_connection!($reader, $tx);
+
+        #[async_trait]
+        impl StoreTx for $tx {
+            async fn apply(
+                &mut self,
+                at: Timestamp,
+                ops: &[Op],
+                progress: &(dyn Fn(usize) + Send + Sync),
+            ) -> Result<(), StoreError> {
+                write::apply(&mut self.tx, at.seconds(), ops, progress).await
+            }
+
+            async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError> {
+                write::append(&mut self.tx, entries).await
+            }
+
+            async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
+                write::put_checkpoint(&mut self.tx, size, note).await
+            }
+
+            async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                Ok(self.tx.commit().await?)
+            }
+        }
+    };
+}

@@ -24,7 +24,7 @@ use verdict_model::{
     Appeal, Case, CaseEvent, Clause, Guard, Notice, Order, OrderSpec, Subscription, Tenant, Timestamp, UnitPath, User,
 };
 
-use crate::codec::{from_json, kind_from_str, limit, path_from_str, to_json};
+use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx};
 
 /// The PostgreSQL schema, embedded so an installed binary migrates itself.
@@ -143,45 +143,4 @@ pub struct PgTx {
     tx: Transaction<'static, Postgres>,
 }
 
-/// The connection a reader or a transaction reads over.
-trait Connection: Send {
-    fn connection(&mut self) -> &mut PgConnection;
-}
-
-impl Connection for PgReader {
-    fn connection(&mut self) -> &mut PgConnection {
-        &mut self.conn
-    }
-}
-
-impl Connection for PgTx {
-    fn connection(&mut self) -> &mut PgConnection {
-        &mut self.tx
-    }
-}
-
-reads_over_connection!(PgReader, PgTx);
-
-#[async_trait]
-impl StoreTx for PgTx {
-    async fn apply(
-        &mut self,
-        at: Timestamp,
-        ops: &[Op],
-        progress: &(dyn Fn(usize) + Send + Sync),
-    ) -> Result<(), StoreError> {
-        write::apply(&mut self.tx, at.seconds(), ops, progress).await
-    }
-
-    async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError> {
-        write::append(&mut self.tx, entries).await
-    }
-
-    async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
-        write::put_checkpoint(&mut self.tx, size, note).await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        Ok(self.tx.commit().await?)
-    }
-}
+reader_and_transaction!(PgReader, PgTx, PgConnection);

@@ -15,7 +15,7 @@ use verdict_model::{
     Appeal, Case, CaseEvent, Clause, Guard, Notice, Order, OrderSpec, Subscription, Tenant, Timestamp, UnitPath, User,
 };
 
-use crate::codec::{from_json, kind_from_str, limit, path_from_str, to_json};
+use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx};
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "subscriptions by tenant", include_str!("../../migrations/sqlite/0008_subscriptions_by_tenant.sql")),
     (9, "checkpoint history", include_str!("../../migrations/sqlite/0009_checkpoint_history.sql")),
     (10, "change deltas", include_str!("../../migrations/sqlite/0010_change_deltas.sql")),
+    (11, "appeals decided", include_str!("../../migrations/sqlite/0011_appeals_decided.sql")),
 ];
 
 row_decoders!(SqliteRow);
@@ -127,45 +128,4 @@ pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
 }
 
-/// The connection a reader or a transaction reads over.
-trait Connection: Send {
-    fn connection(&mut self) -> &mut SqliteConnection;
-}
-
-impl Connection for SqliteReader {
-    fn connection(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
-    }
-}
-
-impl Connection for SqliteTx {
-    fn connection(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
-
-reads_over_connection!(SqliteReader, SqliteTx);
-
-#[async_trait]
-impl StoreTx for SqliteTx {
-    async fn apply(
-        &mut self,
-        at: Timestamp,
-        ops: &[Op],
-        progress: &(dyn Fn(usize) + Send + Sync),
-    ) -> Result<(), StoreError> {
-        write::apply(&mut self.tx, at.seconds(), ops, progress).await
-    }
-
-    async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError> {
-        write::append(&mut self.tx, entries).await
-    }
-
-    async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
-        write::put_checkpoint(&mut self.tx, size, note).await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        Ok(self.tx.commit().await?)
-    }
-}
+reader_and_transaction!(SqliteReader, SqliteTx, SqliteConnection);
