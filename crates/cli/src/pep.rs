@@ -47,6 +47,11 @@ pub struct PepArgs {
     /// --server, and the changes too while NATS is unreachable.
     #[arg(long, env = "VERDICT_NATS", value_name = "URL")]
     nats: Option<String>,
+    /// The JetStream domain holding the stream, when --nats is a leaf node
+    /// of the NATS that `verdict serve --nats` publishes to (a region's
+    /// leaf of the central cluster; docs/deploy.md).
+    #[arg(long, env = "VERDICT_NATS_DOMAIN", value_name = "DOMAIN", requires = "nats")]
+    nats_domain: Option<String>,
     /// Trust the certificates in this PEM file for an HTTPS --server with
     /// a private CA (beside the system's roots).
     #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
@@ -94,7 +99,9 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
     let replica = match &args.nats {
         Some(url) => {
             eprintln!("following the changes on NATS at {url} (over HTTP while it is unreachable)");
-            let source = verdict_pep::nats::NatsSource::new(verdict_pep::nats::NatsOptions::new(url), source);
+            let mut nats = verdict_pep::nats::NatsOptions::new(url);
+            nats.domain = args.nats_domain.clone();
+            let source = verdict_pep::nats::NatsSource::new(nats, source);
             Replica::start(source, options).await
         }
         None => Replica::start(source, options).await,

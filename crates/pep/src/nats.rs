@@ -33,6 +33,10 @@ pub struct NatsOptions {
     pub retry: Duration,
     /// How long connecting to NATS may take before HTTP is used instead.
     pub connect_timeout: Duration,
+    /// The JetStream domain that holds the stream, when the replica's NATS
+    /// server is a leaf node of the one that does (a region's leaf of the
+    /// central cluster); `None` for the server's own JetStream.
+    pub domain: Option<String>,
 }
 
 impl NatsOptions {
@@ -43,6 +47,7 @@ impl NatsOptions {
             replay: Duration::from_secs(10),
             retry: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
+            domain: None,
         }
     }
 }
@@ -83,7 +88,11 @@ impl NatsSource {
     }
 
     async fn follow_bus(&self, since: u64, lineage: &str) -> Result<BusStream, PepError> {
-        let js = jetstream::new(self.client().await?);
+        let client = self.client().await?;
+        let js = match &self.options.domain {
+            Some(domain) => jetstream::with_domain(client, domain),
+            None => jetstream::new(client),
+        };
         let stream = js.get_stream(STREAM).await.map_err(|e| self.bus(format!("no stream {STREAM}: {e}")))?;
         let start = time::OffsetDateTime::now_utc() - self.options.replay;
         let consumer = stream

@@ -69,6 +69,10 @@ pub struct Status {
     /// How the changes travel on the stream open now (or last open):
     /// `sse`, `nats`; empty before the first.
     pub transport: &'static str,
+    /// When the version held was applied (milliseconds since the Unix
+    /// epoch, by this machine's clock): with the server's acknowledgement
+    /// time, the time a change took to reach this replica.
+    pub version_at_ms: u64,
 }
 
 /// A replica of the control plane's decision snapshot; see the crate docs.
@@ -87,6 +91,7 @@ pub struct Replica {
     bootstraps: AtomicU64,
     connects: AtomicU64,
     transport: Mutex<&'static str>,
+    version_at_ms: AtomicU64,
     versions: tokio::sync::watch::Sender<u64>,
     /// The history the snapshot's version counts in (from its document).
     lineage: Mutex<String>,
@@ -158,6 +163,7 @@ impl Replica {
             bootstraps: AtomicU64::new(u64::from(!from_cache)),
             connects: AtomicU64::new(0),
             transport: Mutex::new(""),
+            version_at_ms: AtomicU64::new(unix_ms()),
             versions: tokio::sync::watch::channel(version).0,
             lineage: Mutex::new(lineage),
             tasks: Mutex::new(Vec::new()),
@@ -203,6 +209,7 @@ impl Replica {
             from_cache: self.from_cache,
             connects: self.connects.load(Ordering::Relaxed),
             transport: *self.transport.lock().unwrap_or_else(|e| e.into_inner()),
+            version_at_ms: self.version_at_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -244,6 +251,7 @@ impl Replica {
     fn publish(&self, snapshot: Snapshot) {
         let version = snapshot.version();
         self.engine.publish(snapshot);
+        self.version_at_ms.store(unix_ms(), Ordering::Relaxed);
         self.touch();
         self.versions.send_replace(version);
     }
@@ -259,6 +267,10 @@ impl Replica {
         self.applied.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Compiles a document off the runtime; returns the snapshot and its lineage.

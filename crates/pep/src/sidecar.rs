@@ -83,6 +83,7 @@ async fn healthz(State(sidecar): State<Arc<Sidecar>>) -> Response {
         "server": sidecar.server,
         "snapshot_version": status.version,
         "snapshot_age_ms": status.age.as_millis() as u64,
+        "version_at_ms": status.version_at_ms,
         "connected": status.connected,
         "bootstraps": status.bootstraps,
         "connects": status.connects,
