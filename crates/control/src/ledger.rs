@@ -131,27 +131,30 @@ impl Core {
     pub(crate) async fn committed(&self, w: &mut Writer, done: Committed) -> Result<u64, CoreError> {
         let Committed { checkpoint, changes, version, users_changed, expired } = done;
         let size = checkpoint.checkpoint.size;
-        let Some(changes) = changes else {
-            // Another server's change too large to carry: the store's state,
-            // read whole (the caller holds the store's write lock).
-            self.rebuild(w).await?;
-            self.unpublished.lock().unwrap_or_else(|e| e.into_inner()).push((version, Err(feed::RECOMPILED)));
-            if users_changed {
-                self.refresh_directory().await?;
-            }
-            *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
-                crate::Pending { checkpoint, snapshot: w.snapshot.clone() };
-            return Ok(size);
-        };
-        let streamed = match w.snapshot.apply(&changes, version) {
-            Ok(next) => {
-                w.snapshot = Arc::new(next);
-                if changes.len() > feed::MAX_STREAMED_CHANGES { Err(feed::TOO_LARGE) } else { Ok(changes.clone()) }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "snapshot update failed after commit; recompiling from the store");
-                w.snapshot = Arc::new(Self::compile(self.store.as_ref()).await?);
-                Err(feed::RECOMPILED)
+        let (changes, streamed) = match changes {
+            Some(changes) => match w.snapshot.apply(&changes, version) {
+                Ok(next) => {
+                    w.snapshot = Arc::new(next);
+                    let streamed = if changes.len() > feed::MAX_STREAMED_CHANGES {
+                        Err(feed::TOO_LARGE)
+                    } else {
+                        Ok(changes.clone())
+                    };
+                    (changes, streamed)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "snapshot update failed after commit; recompiling from the store");
+                    w.snapshot = Arc::new(Self::compile(self.store.as_ref()).await?);
+                    (changes, Err(feed::RECOMPILED))
+                }
+            },
+            None => {
+                // Another server's change too large to carry: the store's
+                // state, read whole (the caller holds the store's write
+                // lock); the snapshot, index and expiry queue are rebuilt, so
+                // nothing below has changes to follow.
+                self.rebuild(w).await?;
+                (Vec::new(), Err(feed::RECOMPILED))
             }
         };
         self.unpublished.lock().unwrap_or_else(|e| e.into_inner()).push((version, streamed));

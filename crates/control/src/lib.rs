@@ -59,7 +59,6 @@ pub use error::{
     AppealError, ApprovalError, CaseError, CoreError, ErrorKind, ImportError, InventoryError, LogError, OrderError,
     Thing, UserError,
 };
-pub use follow::POLL;
 pub use inventory::{ImportSummary, Moved};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
 pub use orders::DEFAULT_APPROVALS;
@@ -255,9 +254,8 @@ impl Core {
         if after >= upto {
             return Ok(Vec::new());
         }
-        let rows =
-            self.reads().await?.changes(after, limit.min((upto - after).min(u64::from(u32::MAX)) as u32)).await?;
-        Ok(rows.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, r.delta)).collect())
+        let rows = self.reads().await?.changes(after, limit).await?;
+        Ok(rows.into_iter().take_while(|r| r.seq <= upto).map(|r| (r.seq, r.delta)).collect())
     }
 
     /// The snapshot in force now.

@@ -68,7 +68,7 @@ impl NatsSource {
     }
 
     fn bus(&self, detail: impl std::fmt::Display) -> PepError {
-        PepError::Bus { url: self.options.url.clone(), detail: detail.to_string() }
+        bus_error(&self.options.url, detail)
     }
 
     async fn client(&self) -> Result<async_nats::Client, PepError> {
@@ -153,16 +153,9 @@ pub enum Following {
     },
 }
 
-impl Following {
-    /// Whether the changes come over NATS.
-    pub fn on_bus(&self) -> bool {
-        matches!(self, Following::Bus(_))
-    }
-}
-
 impl EventStream for Following {
     fn transport(&self) -> &'static str {
-        if self.on_bus() { "nats" } else { "sse" }
+        if matches!(self, Following::Bus(_)) { "nats" } else { "sse" }
     }
 
     async fn next(&mut self) -> Result<Option<Event>, PepError> {
@@ -191,10 +184,8 @@ pub struct BusStream {
     live_from: time::OffsetDateTime,
 }
 
-impl BusStream {
-    fn bad(&self, detail: impl std::fmt::Display) -> PepError {
-        PepError::Bus { url: self.url.clone(), detail: detail.to_string() }
-    }
+fn bus_error(url: &str, detail: impl std::fmt::Display) -> PepError {
+    PepError::Bus { url: url.to_owned(), detail: detail.to_string() }
 }
 
 impl EventStream for BusStream {
@@ -205,8 +196,8 @@ impl EventStream for BusStream {
     async fn next(&mut self) -> Result<Option<Event>, PepError> {
         loop {
             let Some(message) = self.messages.next().await else { return Ok(None) };
-            let message = message.map_err(|e| self.bad(e))?;
-            let header = |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+            let message = message.map_err(|e| bus_error(&self.url, e))?;
+            let header = |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str());
             if header(LINEAGE).is_some_and(|l| l != self.lineage) {
                 // Replayed messages of another history are the past (a new
                 // store's first entry changes its lineage); a live one means

@@ -314,8 +314,6 @@ pub trait Store: Send + Sync + 'static {
     /// and so does any store while its notifications are down, so callers
     /// treat a return as "look now", never as proof of silence.
     async fn await_change(&self, within: Duration) -> bool;
-    /// The name of the backend, for logs and metrics: `sqlite`, `postgres`.
-    fn backend(&self) -> &'static str;
     /// Closes every connection, waiting for them (so a restart, or a test
     /// that stands for one, reopens a store nobody else holds).
     async fn close(&self);

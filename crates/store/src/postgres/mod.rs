@@ -126,10 +126,6 @@ impl Store for PgStore {
         }
         self.pool.close().await;
     }
-
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
 }
 
 /// A pooled connection reading committed state.

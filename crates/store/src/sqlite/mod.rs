@@ -111,10 +111,6 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
-
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
 }
 
 /// A pooled connection reading committed state.
