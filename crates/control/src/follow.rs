@@ -171,7 +171,7 @@ impl Core {
     }
 
     /// Follows the store for as long as the task runs: at once when told,
-    /// and every [`POLL`] in any case.
+    /// and every `POLL` (250 ms) in any case.
     pub async fn follow_forever(self: Arc<Core>) {
         loop {
             self.store.await_change(POLL).await;
