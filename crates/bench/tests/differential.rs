@@ -36,6 +36,7 @@ fn assert_exercises_every_path(snapshot: &Snapshot, stream: &RequestStream, seed
         let slot = match (d.basis, d.allowed) {
             (Basis::UnknownService, _) => 0,
             (Basis::UnknownSubscription, _) => 1,
+            (Basis::OutsideScope, _) => unreachable!("the benchmark's snapshot is not scoped"),
             (Basis::MalformedName, _) => 5,
             (Basis::NoOrder, _) => 2,
             (Basis::Order { mode: PhaseMode::Notice, .. }, _) => 3,

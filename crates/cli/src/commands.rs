@@ -370,6 +370,14 @@ pub enum UserCommand {
         /// For tenant users: the tenant they act for.
         #[arg(long)]
         tenant: Option<String>,
+        /// For pep users: replicate only this tenant (repeatable); its
+        /// gateway learns nothing of any other.
+        #[arg(long = "scope-tenant", value_name = "TENANT")]
+        scope_tenants: Vec<String>,
+        /// For pep users: replicate only subscriptions in this region
+        /// (repeatable), and only tenants that have one there.
+        #[arg(long = "scope-region", value_name = "REGION")]
+        scope_regions: Vec<String>,
         /// Write the token to this file (mode 0600) instead of printing it.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
@@ -393,8 +401,11 @@ pub enum UserCommand {
 /// Runs a `verdict user` command against a server.
 pub async fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { name, role, tenant, token_file, server } => {
-            let body = serde_json::json!({"name": name, "role": role, "tenant": tenant});
+        UserCommand::Add { name, role, tenant, scope_tenants, scope_regions, token_file, server } => {
+            let mut body = serde_json::json!({"name": name, "role": role, "tenant": tenant});
+            if !scope_tenants.is_empty() || !scope_regions.is_empty() {
+                body["scope"] = serde_json::json!({"tenants": scope_tenants, "regions": scope_regions});
+            }
             let created = client(&server)?.post("/v1/users", &body).await?;
             let token = created["token"].as_str().context("the server returned no token")?;
             match token_file {
@@ -418,12 +429,19 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { server } => {
             let users = client(&server)?.get("/v1/users").await?;
-            println!("{:<20} {:<9} {:<22} {:<21} REVOKED", "NAME", "ROLE", "TENANT", "CREATED");
+            println!("{:<20} {:<18} {:<22} {:<21} {:<21} SCOPE", "NAME", "ROLES", "TENANT", "CREATED", "REVOKED");
             for u in users.as_array().into_iter().flatten() {
+                let list = |v: &serde_json::Value| {
+                    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
+                };
+                let scope = match (list(&u["scope"]["tenants"]), list(&u["scope"]["regions"])) {
+                    (None, None) => "-".to_owned(),
+                    (t, r) => format!("tenants={} regions={}", t.unwrap_or("*".into()), r.unwrap_or("*".into())),
+                };
                 println!(
-                    "{:<20} {:<9} {:<22} {:<21} {}",
+                    "{:<20} {:<18} {:<22} {:<21} {:<21} {scope}",
                     u["name"].as_str().unwrap_or(""),
-                    u["role"].as_str().unwrap_or(""),
+                    list(&u["roles"]).unwrap_or_default(),
                     u["tenant"].as_str().unwrap_or("-"),
                     u["created_at"].as_str().unwrap_or(""),
                     u["revoked_at"].as_str().unwrap_or("-"),

@@ -74,7 +74,7 @@ const PEOPLE: &[(&str, &[Role], Option<&str>)] = &[
 
 fn principal(name: &str) -> Principal {
     let (_, roles, tenant) = PEOPLE.iter().find(|(n, ..)| *n == name).expect("a demo person");
-    Principal { name: name.to_owned(), roles: roles.to_vec(), tenant: tenant.map(str::to_owned) }
+    Principal { name: name.to_owned(), roles: roles.to_vec(), tenant: tenant.map(str::to_owned), scope: None }
 }
 
 /// Plays the DESIGN §1 story through the due-process machinery on a demo
@@ -85,7 +85,7 @@ async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow:
     const HOUR: i64 = 3_600;
     let at = |offset: i64| clock.set_offset(offset - 5 * DAY);
     at(0);
-    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None };
+    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
     core.import(&Actor::admin(), inventory(), &|_| ()).await.context("cannot load the demo inventory")?;
     core.publish_clause(
         &admin,
@@ -111,6 +111,7 @@ async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow:
             tenant: tenant.map(str::to_owned),
             created_at: Timestamp::default(),
             revoked_at: None,
+            scope: None,
         };
         let (_, token) = core.add_user(&Actor::admin(), user).await?;
         use std::io::Write as _;

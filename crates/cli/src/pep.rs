@@ -56,6 +56,13 @@ pub struct PepArgs {
     /// a private CA (beside the system's roots).
     #[arg(long, env = "VERDICT_CA_FILE", value_name = "FILE")]
     ca_file: Option<PathBuf>,
+    /// With a scoped pep token, what to answer for a subscription the
+    /// replica does not hold (another tenant's or region's, or none at
+    /// all): `allow` it as unknown, as an unscoped replica does, or
+    /// `refuse` it.
+    #[arg(long, env = "VERDICT_OUTSIDE_SCOPE", default_value = "allow", value_name = "POLICY",
+        value_parser = ["allow", "refuse"])]
+    outside_scope: String,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -93,6 +100,7 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         heartbeat: args.heartbeat,
         bootstrap_timeout: args.bootstrap_timeout,
         cache: args.cache_file.clone(),
+        refuse_outside_scope: args.outside_scope == "refuse",
         ..Default::default()
     };
     eprintln!("fetching the snapshot from {}", args.server);
@@ -116,6 +124,10 @@ pub async fn run(args: PepArgs) -> anyhow::Result<()> {
         status.version,
         status.age.as_secs_f64()
     );
+    if let Some(rule) = replica.snapshot().scope() {
+        let outside = if rule.refuse_outside { "refused" } else { "allowed as unknown" };
+        eprintln!("the token is scoped to {}; subscriptions outside it are {outside}", rule.scope);
+    }
     let guarded = caller_token.is_some();
     let app = verdict_pep::sidecar::router(replica, &args.server, caller_token);
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -65,8 +65,16 @@ fn the_story_plays_from_the_shell() {
         }
         ok(&run(&[&args[..], &admin_remote[..]].concat()));
     }
+    let gateway = data.join("gateway-eu.user-token");
+    let gateway = gateway.to_str().unwrap();
+    let scoped =
+        ["user", "add", "gateway-eu", "--role", "pep", "--scope-region", "westeurope", "--token-file", gateway];
+    ok(&run(&[&scoped[..], &admin_remote[..]].concat()));
     let users = ok(&run(&[&["user", "list"][..], &admin_remote[..]].concat()));
     assert!(users.contains("approver-b") && users.contains("mod-legal"), "{users}");
+    let reviewer = users.lines().find(|l| l.starts_with("reviewer ")).unwrap_or_default();
+    assert_eq!(reviewer.split_whitespace().nth(1), Some("reviewer"), "roles are listed: {users}");
+    assert!(users.contains("tenants=* regions=westeurope"), "the gateway's scope is listed: {users}");
     ok(&run(&[
         &[
             "clause",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use verdict_model::{Role, User};
+use verdict_model::{ReplicaScope, Role, User};
 use verdict_store::Op;
 
 use crate::error::{Thing, UserError};
@@ -24,6 +24,8 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// For tenant users, their tenant.
     pub tenant: Option<String>,
+    /// For pep users with a scope, what their replica may hold.
+    pub scope: Option<Arc<ReplicaScope>>,
 }
 
 impl Principal {
@@ -72,7 +74,15 @@ pub(crate) fn directory(users: &[(User, [u8; 32])]) -> HashMap<[u8; 32], Princip
     users
         .iter()
         .filter(|(u, _)| u.revoked_at.is_none())
-        .map(|(u, hash)| (*hash, Principal { name: u.name.clone(), roles: u.roles.clone(), tenant: u.tenant.clone() }))
+        .map(|(u, hash)| {
+            let principal = Principal {
+                name: u.name.clone(),
+                roles: u.roles.clone(),
+                tenant: u.tenant.clone(),
+                scope: u.scope.clone().map(Arc::new),
+            };
+            (*hash, principal)
+        })
         .collect()
 }
 
@@ -122,8 +132,11 @@ impl Core {
             return Err(CoreError::UnknownReference { kind: Thing::Tenant, id: tenant.clone() });
         }
         let roles = verdict_model::roles_text(&user.roles);
-        let mut draft =
-            Draft::new("user.added", json!({"roles": roles})).facts(json!({"name": user.name, "roles": roles}));
+        let mut facts = json!({"name": user.name, "roles": roles});
+        if let Some(scope) = &user.scope {
+            facts["scope"] = json!(scope);
+        }
+        let mut draft = Draft::new("user.added", json!({"roles": roles})).facts(facts);
         if let Some(tenant) = &user.tenant {
             draft = draft.tenant(tenant);
         }

@@ -20,7 +20,7 @@ const DAY: i64 = 86_400;
 
 fn person(name: &str, role: Role) -> Principal {
     let tenant = (role == Role::Tenant).then(|| "mod".to_owned());
-    Principal { name: name.to_owned(), roles: vec![role], tenant }
+    Principal { name: name.to_owned(), roles: vec![role], tenant, scope: None }
 }
 
 fn now() -> Timestamp {

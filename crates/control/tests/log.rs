@@ -247,6 +247,7 @@ async fn users_survive_a_restart_and_revocation_sticks_on(backend: Backend) {
         tenant: tenant.map(str::to_owned),
         created_at: T0,
         revoked_at: None,
+        scope: None,
     };
     let (_, kept) = core.add_user(&Actor::admin(), user("kept", verdict_model::Role::Approver, None)).await.unwrap();
     let (_, gone) =

@@ -14,6 +14,9 @@ pub enum Basis {
     MalformedName,
     /// verdict knows no such subscription; allowed.
     UnknownSubscription,
+    /// A replica of a scoped snapshot does not hold the subscription (it
+    /// may be outside the scope) and refuses what it cannot know; denied.
+    OutsideScope,
     /// No order in force restricts this service for this subscription.
     NoOrder,
     /// An order governs the request: the most restrictive one that applies

@@ -25,7 +25,7 @@ use arc_swap::ArcSwap;
 
 pub use decision::{Basis, Decision, Explanation, Facts};
 pub use replica::{ChangeSet, SnapshotDocument};
-pub use snapshot::{Change, EngineError, OrderRef, Query, Snapshot};
+pub use snapshot::{Change, EngineError, OrderRef, Query, ScopeRule, Snapshot};
 use verdict_model::Timestamp;
 
 /// Holds the current snapshot and swaps in new ones under live traffic.

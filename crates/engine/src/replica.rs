@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use verdict_model::{Catalog, Inventory, Lifecycle, Order, OrderSpec, Subscription, Tenant, Unit, UnitPath};
+use verdict_model::{
+    Catalog, Inventory, Lifecycle, Order, OrderSpec, ReplicaScope, Subscription, Tenant, Unit, UnitPath,
+};
 
 use crate::snapshot::{Change, EngineError, Snapshot};
 
@@ -28,6 +30,10 @@ pub struct SnapshotDocument {
     /// resumes a stream only within its lineage (empty: unknown).
     #[serde(default)]
     pub lineage: String,
+    /// What the document holds, when the replica's token is scoped: only
+    /// these tenants and regions. Absent: everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ReplicaScope>,
     /// The service catalog decisions are made against, so that a replica
     /// built with another catalog still decides as the server does.
     pub catalog: Catalog,
@@ -138,7 +144,9 @@ impl SnapshotDocument {
                 region: String::new(),
             }));
         }
-        Snapshot::compile(catalog, &inventory, &self.orders, self.version)
+        let mut snapshot = Snapshot::compile(catalog, &inventory, &self.orders, self.version)?;
+        snapshot.set_scope(self.scope.clone().map(|scope| crate::ScopeRule { scope, refuse_outside: false }));
+        Ok(snapshot)
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use smallvec::SmallVec;
 use verdict_model::{
-    ActionClass, Catalog, Inventory, Order, PhaseMode, ServiceIndex, ServiceSet, Subscription, Tenant, TenantKind,
-    Timestamp, UnitPath,
+    ActionClass, Catalog, Inventory, Order, PhaseMode, ReplicaScope, ServiceIndex, ServiceSet, Subscription, Tenant,
+    TenantKind, Timestamp, UnitPath,
 };
 
 use crate::catalog::{CompiledCatalog, Resolved};
@@ -20,6 +20,8 @@ const NONE: u32 = u32::MAX;
 const BATCH_LANES: usize = 32;
 /// The subscription is named by some order directly or retained by one.
 const HAS_OWN_ORDERS: u32 = 1;
+/// A subscription's flags hold its region's index above this bit.
+const REGION_SHIFT: u32 = 16;
 
 /// One request for [`Snapshot::decide_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +132,40 @@ struct UnitRec {
 #[derive(Clone, Copy, Default)]
 struct SubRec {
     unit: u32,
+    /// [`HAS_OWN_ORDERS`], and the region's index in [`Regions`] from
+    /// [`REGION_SHIFT`] up.
     flags: u32,
+}
+
+impl SubRec {
+    fn region(self) -> usize {
+        (self.flags >> REGION_SHIFT) as usize
+    }
+}
+
+/// Region names, interned: a subscription keeps a 16-bit index. Index 0 is
+/// the empty name (a replica's snapshot does not know regions).
+#[derive(Clone)]
+struct Regions {
+    names: Vec<CompactString>,
+    index: std::collections::HashMap<CompactString, u32>,
+}
+
+impl Default for Regions {
+    fn default() -> Self {
+        Regions { names: vec![CompactString::default()], index: [(CompactString::default(), 0)].into() }
+    }
+}
+
+/// What a snapshot compiled from a scoped document holds, and what it does
+/// with a subscription it does not know (which may be outside its scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRule {
+    /// The scope of the document.
+    pub scope: ReplicaScope,
+    /// Deny requests for subscriptions the snapshot does not hold, rather
+    /// than allow them as an unscoped snapshot does.
+    pub refuse_outside: bool,
 }
 
 #[derive(Clone)]
@@ -191,6 +226,9 @@ pub struct Snapshot {
     own_orders: ShardedMap<SmallVec<[u32; 2]>>,
     orders: ChunkedVec<OrderRec>,
     order_index: ShardedMap<u32>,
+    regions: Arc<Regions>,
+    /// Set on a replica's snapshot of a scoped document.
+    scope: Option<Arc<ScopeRule>>,
 }
 
 fn unit_key(tenant: &str, path: &str) -> String {
@@ -226,6 +264,8 @@ impl Snapshot {
             own_orders: ShardedMap::new(),
             orders: ChunkedVec::new(),
             order_index: ShardedMap::new(),
+            regions: Arc::new(Regions::default()),
+            scope: None,
         }
     }
 
@@ -358,9 +398,24 @@ impl Snapshot {
 
     fn put_subscription(&mut self, sub: &Subscription) -> Result<(), EngineError> {
         let unit = self.put_unit(&sub.tenant, &sub.unit)?;
-        let flags = if self.own_orders.get(&sub.id).is_some() { HAS_OWN_ORDERS } else { 0 };
+        let mut flags = if self.own_orders.get(&sub.id).is_some() { HAS_OWN_ORDERS } else { 0 };
+        flags |= self.region_index(&sub.region)? << REGION_SHIFT;
         self.subs.insert(&sub.id, SubRec { unit, flags });
         Ok(())
+    }
+
+    /// The index of a region name, interned on first sight.
+    fn region_index(&mut self, region: &str) -> Result<u32, EngineError> {
+        if let Some(&i) = self.regions.index.get(region) {
+            return Ok(i);
+        }
+        let regions = Arc::make_mut(&mut self.regions);
+        let i = u32::try_from(regions.names.len()).ok().filter(|&i| i < 1 << (32 - REGION_SHIFT)).ok_or_else(|| {
+            EngineError::Format(format!("more than {} regions; region {region:?} is one too many", u16::MAX))
+        })?;
+        regions.names.push(region.into());
+        regions.index.insert(region.into(), i);
+        Ok(i)
     }
 
     fn add_own_order(&mut self, sub: &str, order: u32) {
@@ -461,35 +516,117 @@ impl Snapshot {
     /// The whole snapshot as a replication document: what a replica
     /// compiles to decide exactly as this snapshot does.
     pub fn export(&self) -> crate::replica::SnapshotDocument {
-        let tenants =
-            self.tenants.iter().map(|t| Tenant { id: t.id.to_string(), kind: t.kind, name: String::new() }).collect();
-        // Unit index → position in the document, live units only.
+        self.export_scoped(None)
+    }
+
+    /// The part of the snapshot within `scope` as a replication document
+    /// (all of it for `None`): the tenants [`Snapshot::tenants_in_scope`]
+    /// names, each with every unit and order, and its subscriptions in the
+    /// scope's regions. A replica of it decides as this snapshot does for
+    /// every subscription it holds.
+    pub fn export_scoped(&self, scope: Option<&ReplicaScope>) -> crate::replica::SnapshotDocument {
+        let kept = self.tenant_mask(scope);
+        let region_ok = |rec: &SubRec| scope.is_none_or(|s| s.admits_region(&self.regions.names[rec.region()]));
+        let tenants = self
+            .tenants
+            .iter()
+            .zip(&kept)
+            .filter(|(_, keep)| **keep)
+            .map(|(t, _)| Tenant { id: t.id.to_string(), kind: t.kind, name: String::new() })
+            .collect();
+        // Unit index → position in the document, kept live units only.
         let mut position = vec![usize::MAX; self.units.len()];
         let mut units = Vec::with_capacity(self.unit_index.len());
         for (key, &index) in self.unit_index.iter() {
+            if !kept[self.units.get(index).tenant as usize] {
+                continue;
+            }
             let (tenant, path) = key.split_once('\0').expect("unit keys are tenant NUL path");
             let path = UnitPath::parse(path).expect("stored unit paths are valid");
             position[index as usize] = units.len();
             units.push((tenant.to_owned(), path));
         }
-        let subs = self.subs.iter().map(|(id, rec)| (id.to_owned(), position[rec.unit as usize]));
+        let subs = self
+            .subs
+            .iter()
+            .filter(|(_, rec)| kept[self.units.get(rec.unit).tenant as usize] && region_ok(rec))
+            .map(|(id, rec)| (id.to_owned(), position[rec.unit as usize]));
         let units = crate::replica::group(units, subs);
         let mut retained: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
         for (sub, list) in self.own_orders.iter() {
+            // A removed subscription's retention travels (it may come back,
+            // in scope); one held outside the scope's regions does not.
+            if self.subs.get(sub).is_some_and(|rec| !region_ok(rec)) {
+                continue;
+            }
             for &o in list {
-                retained.entry(self.orders.get(o).id.to_string()).or_default().push(sub.to_owned());
+                let order = self.orders.get(o);
+                if kept[order.tenant as usize] {
+                    retained.entry(order.id.to_string()).or_default().push(sub.to_owned());
+                }
             }
         }
-        let orders = self.orders.iter().map(|o| (*o.source).clone()).collect();
+        let orders = self.orders.iter().filter(|o| kept[o.tenant as usize]).map(|o| (*o.source).clone()).collect();
         crate::replica::SnapshotDocument {
             format: crate::replica::SNAPSHOT_FORMAT.to_owned(),
             version: self.version,
             lineage: String::new(),
+            // A replica's own export keeps the scope it was given.
+            scope: scope.cloned().or_else(|| self.scope.as_ref().map(|rule| rule.scope.clone())),
             catalog: self.catalog.catalog.clone(),
             tenants,
             units,
             orders: crate::replica::with_retention(orders, retained),
         }
+    }
+
+    /// The tenants a replica of `scope` holds: those the scope names (all
+    /// for none) and, for a scope with regions, only those with a
+    /// subscription in one of its regions.
+    pub fn tenants_in_scope(&self, scope: &ReplicaScope) -> std::collections::HashSet<String> {
+        self.tenant_mask(Some(scope))
+            .iter()
+            .zip(self.tenants.iter())
+            .filter(|(keep, _)| **keep)
+            .map(|(_, t)| t.id.to_string())
+            .collect()
+    }
+
+    /// Which tenants (by index) a scope keeps.
+    fn tenant_mask(&self, scope: Option<&ReplicaScope>) -> Vec<bool> {
+        let Some(scope) = scope else { return vec![true; self.tenants.len()] };
+        let named: Vec<bool> = self.tenants.iter().map(|t| scope.admits_tenant(&t.id)).collect();
+        if !scope.is_regional() {
+            return named;
+        }
+        let mut kept = vec![false; self.tenants.len()];
+        let regions: Vec<bool> = self.regions.names.iter().map(|r| scope.admits_region(r)).collect();
+        for (_, rec) in self.subs.iter() {
+            let tenant = self.units.get(rec.unit).tenant as usize;
+            if named[tenant] && regions[rec.region()] {
+                kept[tenant] = true;
+            }
+        }
+        kept
+    }
+
+    /// A subscription's tenant and region (empty where the snapshot does
+    /// not know regions: a replica's).
+    pub fn placement(&self, subscription: &str) -> Option<(&str, &str)> {
+        let rec = self.subs.get(subscription)?;
+        let tenant = self.tenants.get(self.units.get(rec.unit).tenant).id.as_str();
+        Some((tenant, self.regions.names[rec.region()].as_str()))
+    }
+
+    /// The scope of the document this snapshot was compiled from, if any.
+    pub fn scope(&self) -> Option<&ScopeRule> {
+        self.scope.as_deref()
+    }
+
+    /// Marks the snapshot as a replica of a scoped document (`None`: of a
+    /// whole one).
+    pub fn set_scope(&mut self, rule: Option<ScopeRule>) {
+        self.scope = rule.map(Arc::new);
     }
 
     /// The version this snapshot was built at (the store's change sequence).
@@ -548,6 +685,9 @@ impl Snapshot {
             }
         };
         let Some(sub) = sub() else {
+            if self.scope.as_ref().is_some_and(|rule| rule.refuse_outside) {
+                return Decision { allowed: false, basis: Basis::OutsideScope, class, action_known, at };
+            }
             return Decision { allowed: true, basis: Basis::UnknownSubscription, class, action_known, at };
         };
         let decision = self.decide_known(subscription, sub, svc, class, action_known, at);
@@ -718,6 +858,7 @@ impl Snapshot {
                 Basis::UnknownService => "unknown-service",
                 Basis::MalformedName => "malformed-name",
                 Basis::UnknownSubscription => "unknown-subscription",
+                Basis::OutsideScope => "outside-scope",
                 _ => "no-order",
             };
             return Facts { code, ..Facts::default() };
@@ -771,6 +912,13 @@ impl Snapshot {
                 w,
                 "allowed: verdict knows no subscription {subscription:?}, so no order can restrict it; the platform's own access control still applies"
             ),
+            Basis::OutsideScope => {
+                let scope = self.scope.as_ref().map(|rule| rule.scope.to_string()).unwrap_or_default();
+                write!(
+                    w,
+                    "denied: subscription {subscription:?} is not in this enforcement point's scope ({scope}), and it refuses what it cannot know"
+                )
+            }
             Basis::NoOrder => {
                 write!(w, "allowed: no order in force restricts {service} for subscription {subscription:?}")
             }

@@ -30,4 +30,4 @@ pub use order::{
 };
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;
-pub use user::{Role, User, roles_text};
+pub use user::{ReplicaScope, Role, User, roles_text};

@@ -84,6 +84,9 @@ pub struct User {
     /// For `tenant` users, the one tenant they act for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// For `pep` users, what their replica may hold (every tenant if none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ReplicaScope>,
     /// When the user was added.
     #[serde(default)]
     pub created_at: Timestamp,
@@ -112,6 +115,16 @@ impl User {
                 roles_text(roles)
             )));
         }
+        if let Some(scope) = &self.scope {
+            if *roles != [Role::Pep] {
+                return Err(ModelError::InvalidUser(format!(
+                    "user {:?} has role {} and a replica scope; only pep users have one",
+                    self.name,
+                    roles_text(roles)
+                )));
+            }
+            scope.validate()?;
+        }
         match (roles.contains(&Role::Tenant), &self.tenant) {
             (true, None) => Err(ModelError::InvalidUser(format!(
                 "user {:?} has role tenant but names no tenant; say which tenant it acts for",
@@ -125,5 +138,74 @@ impl User {
             ))),
             (false, None) => Ok(()),
         }
+    }
+}
+
+/// What a gateway's replica holds when its token is scoped: the tenants it
+/// serves, the regions it serves, or both. A replica learns nothing of a
+/// tenant outside its scope (not its units, subscriptions or orders); with
+/// regions, only tenants with a subscription in one of them, and of those
+/// only the subscriptions in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaScope {
+    /// Tenant ids, sorted; empty: every tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// Region names, sorted; empty: every region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+}
+
+impl ReplicaScope {
+    /// A scope over `tenants` and `regions`, sorted and without repeats.
+    pub fn new(tenants: impl IntoIterator<Item = String>, regions: impl IntoIterator<Item = String>) -> ReplicaScope {
+        let sorted = |items: &mut Vec<String>| {
+            items.sort_unstable();
+            items.dedup();
+        };
+        let mut scope = ReplicaScope { tenants: tenants.into_iter().collect(), regions: regions.into_iter().collect() };
+        sorted(&mut scope.tenants);
+        sorted(&mut scope.regions);
+        scope
+    }
+
+    /// Checks that it names something, and valid ids.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.tenants.is_empty() && self.regions.is_empty() {
+            return Err(ModelError::InvalidUser(
+                "a replica scope names at least one tenant or region; leave the scope out for every tenant".into(),
+            ));
+        }
+        for tenant in &self.tenants {
+            validate_id("tenant id", tenant)?;
+        }
+        for region in &self.regions {
+            validate_id("region", region)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the scope takes in `tenant` (by the tenant list alone).
+    pub fn admits_tenant(&self, tenant: &str) -> bool {
+        self.tenants.is_empty() || self.tenants.binary_search_by(|t| t.as_str().cmp(tenant)).is_ok()
+    }
+
+    /// Whether the scope limits regions.
+    pub fn is_regional(&self) -> bool {
+        !self.regions.is_empty()
+    }
+
+    /// Whether the scope takes in a subscription in `region`.
+    pub fn admits_region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.binary_search_by(|r| r.as_str().cmp(region)).is_ok()
+    }
+}
+
+impl fmt::Display for ReplicaScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |items: &[String]| if items.is_empty() { "every".to_owned() } else { items.join(",") };
+        write!(f, "tenants {} in regions {}", list(&self.tenants), list(&self.regions))
     }
 }

@@ -58,13 +58,16 @@ pub struct NatsSource {
     options: NatsOptions,
     http: HttpSource,
     client: tokio::sync::Mutex<Option<async_nats::Client>>,
+    /// The last snapshot was scoped: the stream on NATS carries every
+    /// tenant's changes, so the replica follows its own over HTTP.
+    scoped: std::sync::atomic::AtomicBool,
 }
 
 impl NatsSource {
     /// A source following `options.url`, with `http` for the snapshot and
     /// the fallback.
     pub fn new(options: NatsOptions, http: HttpSource) -> NatsSource {
-        NatsSource { options, http, client: tokio::sync::Mutex::new(None) }
+        NatsSource { options, http, client: tokio::sync::Mutex::new(None), scoped: Default::default() }
     }
 
     fn bus(&self, detail: impl std::fmt::Display) -> PepError {
@@ -118,10 +121,23 @@ impl ChangeSource for NatsSource {
     type Stream = Following;
 
     async fn snapshot(&self) -> Result<SnapshotDocument, PepError> {
-        self.http.snapshot().await
+        let document = self.http.snapshot().await?;
+        let scoped = document.scope.is_some();
+        if scoped && !self.scoped.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "this token is scoped and the NATS stream carries every tenant's changes; following the control plane's scoped stream over HTTP"
+            );
+        }
+        self.scoped.store(scoped, std::sync::atomic::Ordering::Relaxed);
+        Ok(document)
     }
 
     async fn watch(&self, since: u64, lineage: &str) -> Result<Following, PepError> {
+        if self.scoped.load(std::sync::atomic::Ordering::Relaxed) {
+            let stream = self.http.watch(since, lineage).await?;
+            // Until the next resync tells whether the token is still scoped.
+            return Ok(Following::Http { stream, until: Instant::now() + Duration::from_secs(86_400 * 365) });
+        }
         let bus = tokio::time::timeout(self.options.connect_timeout * 2, self.follow_bus(since, lineage)).await;
         match bus {
             Ok(Ok(stream)) => Ok(Following::Bus(Box::new(stream))),

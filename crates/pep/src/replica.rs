@@ -32,6 +32,10 @@ pub struct ReplicaOptions {
     pub cache: Option<std::path::PathBuf>,
     /// How often the cache file is rewritten while the version moves on.
     pub cache_interval: Duration,
+    /// With a scoped token, deny requests for subscriptions the snapshot
+    /// does not hold (they may be another region's or tenant's) instead of
+    /// allowing them as unknown.
+    pub refuse_outside_scope: bool,
 }
 
 impl Default for ReplicaOptions {
@@ -44,6 +48,7 @@ impl Default for ReplicaOptions {
             bootstrap_timeout: Duration::from_secs(30),
             cache: None,
             cache_interval: Duration::from_secs(30),
+            refuse_outside_scope: false,
         }
     }
 }
@@ -118,7 +123,7 @@ impl Replica {
         let ((snapshot, lineage), age, from_cache) = loop {
             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
             let attempt = match tokio::time::timeout(left, source.snapshot()).await {
-                Ok(Ok(document)) => compile(document).await,
+                Ok(Ok(document)) => compile(document, options.refuse_outside_scope).await,
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(PepError::BootstrapTimeout(options.bootstrap_timeout)),
             };
@@ -129,7 +134,10 @@ impl Replica {
             if let (Some(path), false) = (&options.cache, cache_tried) {
                 cache_tried = true;
                 let cached = match crate::cache::read(path) {
-                    Ok((document, age)) => compile(document).await.map(|c| (c, age)).map_err(|e| e.to_string()),
+                    Ok((document, age)) => compile(document, options.refuse_outside_scope)
+                        .await
+                        .map(|c| (c, age))
+                        .map_err(|e| e.to_string()),
                     Err(why) => Err(why),
                 };
                 match cached {
@@ -274,11 +282,17 @@ fn unix_ms() -> u64 {
 }
 
 /// Compiles a document off the runtime; returns the snapshot and its lineage.
-async fn compile(document: SnapshotDocument) -> Result<(Snapshot, String), PepError> {
-    tokio::task::spawn_blocking(move || document.compile().map(|s| (s, document.lineage)))
-        .await
-        .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
-        .map_err(PepError::from)
+async fn compile(document: SnapshotDocument, refuse_outside_scope: bool) -> Result<(Snapshot, String), PepError> {
+    tokio::task::spawn_blocking(move || {
+        let mut snapshot = document.compile()?;
+        if let Some(scope) = document.scope {
+            snapshot.set_scope(Some(verdict_engine::ScopeRule { scope, refuse_outside: refuse_outside_scope }));
+        }
+        Ok::<_, verdict_engine::EngineError>((snapshot, document.lineage))
+    })
+    .await
+    .map_err(|e| PepError::Protocol { what: "snapshot", detail: e.to_string() })?
+    .map_err(PepError::from)
 }
 
 /// What ended one connection to the stream.
@@ -337,7 +351,7 @@ async fn follow<S: ChangeSource>(replica: Weak<Replica>, source: S, options: Rep
             }
             last_resync = Some(Instant::now());
             match source.snapshot().await {
-                Ok(document) => match compile(document).await {
+                Ok(document) => match compile(document, options.refuse_outside_scope).await {
                     Ok((snapshot, lineage)) => {
                         let Some(r) = replica.upgrade() else { return };
                         tracing::info!(version = snapshot.version(), "fetched the snapshot again");

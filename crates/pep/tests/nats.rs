@@ -106,7 +106,11 @@ async fn world(nats: &Nats) -> World {
 }
 
 async fn replica(world: &World, nats: &Nats) -> Arc<Replica> {
-    let http = HttpSource::new(&world.base, PEP, HEARTBEAT).unwrap();
+    replica_with(world, nats, PEP).await
+}
+
+async fn replica_with(world: &World, nats: &Nats, token: &str) -> Arc<Replica> {
+    let http = HttpSource::new(&world.base, token, HEARTBEAT).unwrap();
     let mut options = NatsOptions::new(&nats.url());
     options.retry = Duration::from_millis(500);
     options.connect_timeout = Duration::from_millis(300);
@@ -206,4 +210,26 @@ async fn a_replica_follows_over_nats_resyncs_on_a_gap_and_falls_back_to_http() {
     let v = restrict(&world.core, 4).await;
     reaches(&replica, v, Duration::from_secs(5), "over NATS again").await;
     assert!((0..5).all(|n| denies(&replica, n)) && !denies(&replica, 5));
+}
+
+/// The stream on NATS carries every tenant's changes: a replica whose token
+/// is scoped follows its own scoped stream over HTTP instead.
+#[tokio::test]
+async fn a_scoped_replica_follows_over_http_beside_nats() {
+    let nats = Nats::start();
+    let world = world(&nats).await;
+    let user = verdict_model::User {
+        name: "pep-mod".into(),
+        roles: vec![verdict_model::Role::Pep],
+        tenant: None,
+        scope: Some(verdict_model::ReplicaScope::new(["mod".to_owned()], [])),
+        created_at: Default::default(),
+        revoked_at: None,
+    };
+    let (_, token) = world.core.add_user(&Actor::admin(), user).await.unwrap();
+    let replica = replica_with(&world, &nats, &token).await;
+    let version = restrict(&world.core, 2).await;
+    reaches(&replica, version, Duration::from_secs(5), "a scoped replica").await;
+    assert!(denies(&replica, 2));
+    assert_eq!(replica.status().transport, "sse");
 }

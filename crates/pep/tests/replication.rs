@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use verdict_control::feed::FeedLimits;
 use verdict_control::{Actor, Core, SigningKey};
@@ -22,45 +21,8 @@ use verdict_store::SqliteStore;
 
 const PEP: &str = "pep-secret";
 
-/// A relay between the replica and the server that can be cut and mended.
-struct Relay {
-    url: String,
-    up: watch::Sender<bool>,
-}
-
-impl Relay {
-    async fn start(upstream: std::net::SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (up, _) = watch::channel(true);
-        let state = up.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut up = state.subscribe();
-                if !*up.borrow() {
-                    drop(client);
-                    continue;
-                }
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = up.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Relay { url, up }
-    }
-
-    fn cut(&self) {
-        self.up.send_replace(false);
-    }
-
-    fn mend(&self) {
-        self.up.send_replace(true);
-    }
-}
+mod common;
+use common::Relay;
 
 struct World {
     core: Arc<Core>,
@@ -101,6 +63,7 @@ fn options(policy: StalenessPolicy) -> ReplicaOptions {
         bootstrap_timeout: Duration::from_secs(10),
         cache: None,
         cache_interval: Duration::from_millis(100),
+        refuse_outside_scope: false,
     }
 }
 

@@ -37,10 +37,10 @@ fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> 
     };
     let token = bearer(value).unwrap_or("");
     if same_secret(token.as_bytes(), state.tokens.admin.as_bytes()) {
-        return Ok(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None });
+        return Ok(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None });
     }
     if same_secret(token.as_bytes(), state.tokens.pep.as_bytes()) {
-        return Ok(Principal { name: "pep".into(), roles: vec![Role::Pep], tenant: None });
+        return Ok(Principal { name: "pep".into(), roles: vec![Role::Pep], tenant: None, scope: None });
     }
     state.core.authenticate(token).ok_or_else(|| {
         ApiError::new(
@@ -56,9 +56,14 @@ fn forbidden(message: impl Into<String>) -> ApiError {
 }
 
 /// Lets PEP and admin tokens through to decisions.
-pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     match authenticate(&state, &req) {
-        Ok(p) if p.is(&[Role::Pep, Role::Admin]) => next.run(req).await,
+        Ok(p) if p.is(&[Role::Pep, Role::Admin]) => {
+            if let Some(scope) = p.scope {
+                req.extensions_mut().insert(ReplicaScoped(scope));
+            }
+            next.run(req).await
+        }
         Ok(p) => forbidden(format!("decision endpoints take a pep or admin token, not a {} user's", p.roles_text()))
             .into_response(),
         Err(e) => e.into_response(),
@@ -86,6 +91,18 @@ fn principal(parts: &Parts) -> Result<Principal, ApiError> {
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| ApiError::internal(&"a management route is missing its authentication layer"))
+}
+
+/// The scope of a pep token that has one: replication sends only its part.
+#[derive(Clone)]
+pub(crate) struct ReplicaScoped(pub Arc<verdict_model::ReplicaScope>);
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for ReplicaScoped {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<ReplicaScoped>().cloned())
+    }
 }
 
 /// Any authenticated user.

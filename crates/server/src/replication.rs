@@ -11,11 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use verdict_control::feed::{Frame, FrameBody, Resume};
-use verdict_model::Timestamp;
+use verdict_control::feed::{Frame, FrameBody, Resume, Scoped, ScopedView};
+use verdict_model::{ReplicaScope, Timestamp};
 use verdict_wire::StreamEvent;
 
 use crate::AppState;
+use crate::auth::ReplicaScoped;
 use crate::error::ApiError;
 use crate::manage::Query;
 
@@ -23,9 +24,18 @@ use crate::manage::Query;
 /// bootstrapping at once cost one encoding (the lock is held while encoding,
 /// so the others wait for it rather than encode the same version again).
 #[derive(Default)]
-pub struct DocumentCache(tokio::sync::Mutex<Option<Encoded>>);
+pub struct DocumentCache {
+    whole: tokio::sync::Mutex<Option<Encoded>>,
+    /// Scoped tokens' documents, by scope (those of the latest version
+    /// encoded only, and at most [`SCOPED_DOCUMENTS`]).
+    scoped: tokio::sync::Mutex<std::collections::HashMap<ReplicaScope, Encoded>>,
+}
+
+/// How many scopes' documents are kept encoded.
+const SCOPED_DOCUMENTS: usize = 256;
 
 /// One version's document, as JSON and gzipped.
+#[derive(Clone)]
 struct Encoded {
     version: u64,
     json: Bytes,
@@ -35,9 +45,13 @@ struct Encoded {
 /// The document as JSON, and that JSON gzipped (fast level: a million
 /// subscriptions compress about fourfold in a fraction of a second, once
 /// per version).
-fn encode(snapshot: &verdict_engine::Snapshot, lineage: String) -> Result<Encoded, std::io::Error> {
+fn encode(
+    snapshot: &verdict_engine::Snapshot,
+    lineage: String,
+    scope: Option<&ReplicaScope>,
+) -> Result<Encoded, std::io::Error> {
     use std::io::Write as _;
-    let mut document = snapshot.export();
+    let mut document = snapshot.export_scoped(scope);
     document.lineage = lineage;
     let json = serde_json::to_vec(&document)?;
     let mut gzip = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
@@ -60,43 +74,76 @@ const HEARTBEAT_MS: (u64, u64, u64) = (1000, 50, 60_000);
         (status = 304, description = "Unchanged since the version in If-None-Match"),
     ),
     security(("bearer" = [])))]
-pub(crate) async fn snapshot(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    scoped: Option<ReplicaScoped>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let version = state.core.feed().current().version();
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag(version)) {
         let vary = HeaderValue::from_static("accept-encoding");
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version)), (header::VARY, vary)]).into_response());
     }
-    let mut cache = state.documents.0.lock().await;
-    // Whoever held the lock may have encoded this version or a newer one
-    // meanwhile: serve that (the stream brings a replica the rest) rather
-    // than queue one encoding per waiter while versions move on.
-    if cache.as_ref().is_none_or(|e| e.version < version) {
-        let current = state.core.feed().current();
-        // Encoding a million subscriptions takes a while: off the runtime.
-        let lineage = state.core.lineage();
-        let encoded = tokio::task::spawn_blocking(move || encode(&current, lineage))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .map_err(|e| ApiError::internal(&e))?;
-        *cache = Some(encoded);
-    }
-    let encoded = cache.as_ref().ok_or_else(|| ApiError::internal(&"the document cache is empty"))?;
+    let encoded = match scoped {
+        None => whole_document(&state, version).await?,
+        Some(ReplicaScoped(scope)) => scoped_document(&state, version, scope).await?,
+    };
     let gzip = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(accepts_gzip);
     let version = encoded.version;
     let mut response = if gzip {
-        let mut r = encoded.gzip.clone().into_response();
+        let mut r = encoded.gzip.into_response();
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
-        encoded.json.clone().into_response()
+        encoded.json.into_response()
     };
-    drop(cache);
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::ETAG, etag(version));
     h.insert(header::HeaderName::from_static(VERSION_HEADER), HeaderValue::from(version));
     Ok(response)
+}
+
+/// The whole document at `version` or newer.
+async fn whole_document(state: &Arc<AppState>, version: u64) -> Result<Encoded, ApiError> {
+    let mut cache = state.documents.whole.lock().await;
+    // Whoever held the lock may have encoded this version or a newer one
+    // meanwhile: serve that (the stream brings a replica the rest) rather
+    // than queue one encoding per waiter while versions move on.
+    if let Some(encoded) = cache.as_ref().filter(|e| e.version >= version) {
+        return Ok(encoded.clone());
+    }
+    let encoded = encode_current(state, None).await?;
+    *cache = Some(encoded.clone());
+    Ok(encoded)
+}
+
+/// A scope's document at `version` or newer.
+async fn scoped_document(state: &Arc<AppState>, version: u64, scope: Arc<ReplicaScope>) -> Result<Encoded, ApiError> {
+    if let Some(encoded) = state.documents.scoped.lock().await.get(&*scope).filter(|e| e.version >= version) {
+        return Ok(encoded.clone());
+    }
+    // Scoped documents are small; two replicas of one scope asking at once
+    // may both encode it, which is cheaper than a lock per scope.
+    let encoded = encode_current(state, Some(scope.clone())).await?;
+    let mut cache = state.documents.scoped.lock().await;
+    cache.retain(|_, e| e.version >= encoded.version);
+    if cache.len() < SCOPED_DOCUMENTS {
+        cache.insert((*scope).clone(), encoded.clone());
+    }
+    Ok(encoded)
+}
+
+/// Encodes the current snapshot (off the runtime: a million subscriptions
+/// take a while).
+async fn encode_current(state: &Arc<AppState>, scope: Option<Arc<ReplicaScope>>) -> Result<Encoded, ApiError> {
+    let current = state.core.feed().current();
+    let lineage = state.core.lineage();
+    tokio::task::spawn_blocking(move || encode(&current, lineage, scope.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))
 }
 
 /// The entity tag of a version's document.
@@ -162,6 +209,7 @@ fn hex_param<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D
     security(("bearer" = [])))]
 pub(crate) async fn watch(
     State(state): State<Arc<AppState>>,
+    scoped: Option<ReplicaScoped>,
     Query(query): Query<WatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -205,6 +253,8 @@ pub(crate) async fn watch(
     let stream = Watch {
         closing: state.closing.subscribe(),
         resume: Some(resume),
+        scope: scoped.map(|ReplicaScoped(scope)| scope),
+        view: None,
         backlog: Vec::new().into_iter(),
         live: None,
         cursor: since,
@@ -232,6 +282,9 @@ pub(crate) async fn watch(
 struct Watch {
     closing: tokio::sync::watch::Receiver<bool>,
     resume: Option<Resume>,
+    /// A scoped token's scope, and once the stream starts, its view.
+    scope: Option<Arc<ReplicaScope>>,
+    view: Option<ScopedView>,
     backlog: std::vec::IntoIter<Arc<Frame>>,
     live: Option<tokio::sync::broadcast::Receiver<Arc<Frame>>>,
     cursor: u64,
@@ -262,7 +315,16 @@ impl Watch {
                     self.done = true;
                     return Some(resync(&reason, current));
                 }
-                Resume::From { backlog, live } => {
+                Resume::From { backlog, live, at } => {
+                    if let Some(scope) = self.scope.clone() {
+                        match ScopedView::new(scope, &at, &backlog) {
+                            Ok(view) => self.view = Some(view),
+                            Err(reason) => {
+                                self.done = true;
+                                return Some(resync(&reason, at.version()));
+                            }
+                        }
+                    }
                     self.backlog = backlog.into_iter();
                     self.live = Some(live);
                     // The first heartbeat goes out at once: the replica
@@ -312,6 +374,17 @@ impl Watch {
         }
         match &frame.body {
             FrameBody::Changes(json) => {
+                let scoped = match &self.view {
+                    None => None,
+                    Some(view) => match view.frame(frame, json) {
+                        Scoped::Changes(part) => Some(part),
+                        Scoped::Resync(reason) => {
+                            self.done = true;
+                            return resync(&reason, frame.version);
+                        }
+                    },
+                };
+                let json = scoped.as_deref().unwrap_or(json);
                 self.cursor = frame.version;
                 self.state.metrics.streamed(json.len());
                 Bytes::from(verdict_wire::events::encode_changes(frame.version, json))

@@ -29,6 +29,11 @@ pub(crate) struct NewUser {
     /// For `tenant` users: the tenant they act for.
     #[serde(default)]
     tenant: Option<String>,
+    /// For `pep` users: the tenants and/or regions their replica holds
+    /// (`{"tenants": ["acme"], "regions": ["westeurope"]}`); every tenant
+    /// if left out.
+    #[serde(default)]
+    scope: Option<verdict_model::ReplicaScope>,
 }
 
 /// A new user and its token, which is shown only this once.
@@ -56,7 +61,9 @@ pub(crate) async fn add(
         .map(|r| Role::parse(r))
         .collect::<std::result::Result<Vec<Role>, _>>()
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    let user = User { name: body.name, roles, tenant: body.tenant, created_at: Default::default(), revoked_at: None };
+    let scope = body.scope.map(|s| verdict_model::ReplicaScope::new(s.tenants, s.regions));
+    let user =
+        User { name: body.name, roles, tenant: body.tenant, scope, created_at: Default::default(), revoked_at: None };
     let (user, token) = s.core.add_user(&who.actor(), user).await?;
     Ok((StatusCode::CREATED, axum::Json(Created { user, token })))
 }

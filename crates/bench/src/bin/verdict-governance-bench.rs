@@ -71,7 +71,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn person(name: &str, role: Role) -> Principal {
-    Principal { name: name.to_owned(), roles: vec![role], tenant: None }
+    Principal { name: name.to_owned(), roles: vec![role], tenant: None, scope: None }
 }
 
 /// A tenant with one unit of 1,000 subscriptions, a clause and a case.

@@ -28,7 +28,10 @@ use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx};
 
 /// The PostgreSQL schema, embedded so an installed binary migrates itself.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "schema", include_str!("../../migrations/postgres/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
+    (2, "replica scopes", include_str!("../../migrations/postgres/0002_replica_scopes.sql")),
+];
 
 /// The advisory lock every write transaction takes first: the log head's.
 /// (An arbitrary constant: the ASCII of "verdict" read as a number.)

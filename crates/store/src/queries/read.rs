@@ -311,6 +311,11 @@ pub(super) async fn users(c: &mut DbConnection) -> Result<Vec<(User, [u8; 32])>,
                     .collect::<Result<_, _>>()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 tenant: row.try_get("tenant")?,
+                scope: row
+                    .try_get::<Option<String>, _>("scope")?
+                    .map(|json| serde_json::from_str(&json))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("a user's replica scope does not parse: {e}")))?,
                 created_at: Timestamp(row.try_get("created_at")?),
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
             };

@@ -254,13 +254,20 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
         }
         Op::PutUser { user, token_hash } => {
             sqlx::query(
-                "INSERT INTO users (name, role, tenant, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+                "INSERT INTO users (name, role, tenant, token_hash, created_at, revoked_at, scope) VALUES ($1, $2, $3, $4, $5, NULL, $6)",
             )
             .bind(&user.name)
             .bind(verdict_model::roles_text(&user.roles))
             .bind(&user.tenant)
             .bind(&token_hash[..])
             .bind(user.created_at.seconds())
+            .bind(
+                user.scope
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )
             .execute(&mut *c)
             .await
             .map_err(|e| match StoreError::from(e) {

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "checkpoint history", include_str!("../../migrations/sqlite/0009_checkpoint_history.sql")),
     (10, "change deltas", include_str!("../../migrations/sqlite/0010_change_deltas.sql")),
     (11, "appeals decided", include_str!("../../migrations/sqlite/0011_appeals_decided.sql")),
+    (12, "replica scopes", include_str!("../../migrations/sqlite/0012_replica_scopes.sql")),
 ];
 
 row_decoders!(SqliteRow);
