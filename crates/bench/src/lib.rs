@@ -22,9 +22,11 @@
 
 pub mod cedar;
 pub mod check;
+pub mod pg;
 mod requests;
 mod rng;
 mod world;
+pub mod wrk;
 
 pub use cedar::{CedarOutcome, CedarPdp, CedarRequest};
 pub use check::{Agreement, check, compare};

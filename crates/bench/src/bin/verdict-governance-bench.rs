@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
+use verdict_bench::pg::BenchDatabase;
 use verdict_control::{Actor, Core, Principal, SigningKey};
 use verdict_model::{Role, Timestamp};
 use verdict_store::SqliteStore;
@@ -150,33 +151,6 @@ async fn changes(
     Ok((rate, all))
 }
 
-/// A database of its own on the PostgreSQL server at `admin_url`, dropped
-/// with the value.
-struct BenchDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl BenchDatabase {
-    async fn create(admin_url: &str) -> anyhow::Result<BenchDatabase> {
-        use sqlx::Connection;
-        let name = format!("verdict_bench_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(admin_url).await.context("cannot reach PostgreSQL")?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-        let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
-        Ok(BenchDatabase { admin: admin_url.to_owned(), url: format!("{base}/{name}"), name })
-    }
-
-    async fn drop_now(self) -> anyhow::Result<()> {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&self.admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await?;
-        Ok(())
-    }
-}
-
 /// Changes per second on one SQLite server, one PostgreSQL server and three
 /// PostgreSQL servers over one database.
 async fn scale_out(o: &Options, admin_url: &str) -> anyhow::Result<()> {
@@ -188,7 +162,8 @@ async fn scale_out(o: &Options, admin_url: &str) -> anyhow::Result<()> {
     println!("| store | servers | concurrency | changes/s per round | median | p50 / p99 latency (median round) |");
     println!("|---|---|---|---|---|---|");
     for (label, servers) in [("SQLite", 1usize), ("PostgreSQL", 1), ("PostgreSQL", 3)] {
-        let database = if label == "PostgreSQL" { Some(BenchDatabase::create(admin_url).await?) } else { None };
+        let database =
+            if label == "PostgreSQL" { Some(BenchDatabase::create(admin_url, "governance").await?) } else { None };
         let spec = match &database {
             Some(db) => db.url.clone(),
             None => tmp.path().join(format!("{servers}.db")).display().to_string(),

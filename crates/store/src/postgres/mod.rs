@@ -111,7 +111,11 @@ impl Store for PgStore {
         let Some(listener) = guard.as_mut() else { return false };
         match tokio::time::timeout(within, listener.try_recv()).await {
             Err(_) => false,
-            Ok(Ok(Some(_))) => true,
+            Ok(Ok(Some(_))) => {
+                // One look covers every change notified so far.
+                while listener.next_buffered().is_some() {}
+                true
+            }
             // The connection dropped: notifications sent meanwhile are lost,
             // so the caller must look (and the next call reconnects).
             Ok(Ok(None)) => true,
