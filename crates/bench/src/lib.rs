@@ -48,3 +48,14 @@ pub fn number_arg(args: &[String], name: &str, default: usize) -> anyhow::Result
             .with_context(|| format!("{name} takes a number")),
     }
 }
+
+/// The machine, for a benchmark's header: the CPU model and core count.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    format!("{cpu}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0))
+}

@@ -212,15 +212,9 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     shared.drop_now().await?;
     other.drop_now().await?;
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
     println!(
-        "machine: {cpu}, {} cores, shared by server A (1 tokio worker), B (1 thread), PostgreSQL and wrk (1 thread, {connections} connections)",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "machine: {}, shared by server A (1 tokio worker), B (1 thread), PostgreSQL and wrk (1 thread, {connections} connections)",
+        verdict_bench::machine()
     );
     println!(
         "command: cargo run --release -p verdict-bench --bin verdict-follow-bench -- {admin_url} --rate {rate} --seconds {seconds} --rounds {rounds} --connections {connections} --subscriptions {subscriptions}"

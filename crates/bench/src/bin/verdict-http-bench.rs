@@ -132,15 +132,9 @@ async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
     let empty_rps = median(&|r| r.0.rps);
     let single_rps = median(&|r| r.1.rps);
     let batch_rps = median(&|r| r.2.rps);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
     println!(
-        "machine: {cpu}, {} cores; server: {workers} tokio worker(s); wrk: 1 thread, {connections} connections, {seconds} s per run, loopback",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "machine: {}; server: {workers} tokio worker(s); wrk: 1 thread, {connections} connections, {seconds} s per run, loopback",
+        verdict_bench::machine()
     );
     println!(
         "command: cargo run --release -p verdict-bench --bin verdict-http-bench -- --duration {seconds} --connections {connections} --subscriptions {subscriptions} --workers {workers} --idle {idle} --rounds {rounds}"
