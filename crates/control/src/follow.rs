@@ -182,7 +182,7 @@ impl Core {
     }
 
     /// Follows the store for as long as the task runs: when told (at most
-    /// once per [`MIN_PASS`]), and every [`POLL`] in any case.
+    /// once per 5 ms), and every 250 ms in any case.
     pub async fn follow_forever(self: Arc<Core>) {
         let mut last = tokio::time::Instant::now();
         loop {
