@@ -190,6 +190,7 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_en
     let pep = dir.join("pep.token");
     let admin = dir.join("admin.token");
     let _ = writeln!(out, "verdict demo listening on {base}");
+    let _ = writeln!(out, "Public transparency pages (no sign-in): {base}/transparency and {base}/transparency/log");
     let _ = writeln!(out);
     let _ = writeln!(out, "Tokens: {} (decisions) and {} (management), mode 0600.", pep.display(), admin.display());
     let _ = writeln!(

@@ -33,6 +33,11 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
     let demo = start(&["demo", "--listen", "127.0.0.1:0", "--data", data_arg]);
     let guide = demo.stdout.join("\n");
     assert!(guide.contains("pep.token") && guide.contains("curl"), "{guide}");
+    // The public pages it advertises show the story's log.
+    let pages = format!("{}/transparency/log", demo.base);
+    assert!(guide.contains(&pages), "{guide}");
+    let explorer = reqwest::blocking::get(&pages).unwrap().text().unwrap();
+    assert!(explorer.contains("order.approved") && explorer.contains("notice.issued"), "{explorer}");
     let pep = token(&data, "pep");
     let ask = |sub: &str, service: &str, action: &str| {
         let body = json!({

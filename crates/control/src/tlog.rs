@@ -334,6 +334,16 @@ impl Core {
         Ok(Receipt { extra: entry, index, proof, checkpoint: signed.note.clone() })
     }
 
+    /// Entries `start..end` of the published log (those beyond its latest
+    /// checkpoint left out), each as logged: the public parts.
+    pub async fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, CoreError> {
+        let end = end.min(self.published.load().checkpoint.size);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        Ok(self.reads().await?.log_entries(start, end).await?)
+    }
+
     /// The whole stored record of entry `index`: public entry, private
     /// record and salt.
     pub async fn log_record(&self, index: u64) -> Result<LogRecord, CoreError> {

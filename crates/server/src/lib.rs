@@ -10,6 +10,7 @@
 mod appeals;
 mod auth;
 pub mod bus;
+mod console;
 mod error;
 mod manage;
 mod notices;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub edge: EdgeLimits,
     /// The snapshot document last encoded for replicas.
     documents: replication::DocumentCache,
+    /// The public transparency report last computed, by log size.
+    public_report: console::ReportCache,
     /// Set when the server shuts down: change streams end, so a graceful
     /// shutdown does not wait for replicas that never hang up.
     closing: tokio::sync::watch::Sender<bool>,
@@ -74,6 +77,7 @@ impl AppState {
             decisions,
             edge: EdgeLimits::default(),
             documents: replication::DocumentCache::default(),
+            public_report: console::ReportCache::default(),
             closing: tokio::sync::watch::channel(false).0,
         }
     }
@@ -322,10 +326,12 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/log/proof/consistency", get(tlog::consistency))
         .route("/log/receipt/{index}", get(tlog::receipt));
     let open = bounded(open, limits, BODY_LIMIT);
+    let pages = bounded(console::routes(), limits, BODY_LIMIT);
     let router = Router::new()
         .merge(decisions.layer(DefaultBodyLimit::max(BODY_LIMIT)))
         .merge(verdict_wire::discovery_routes())
         .merge(management)
-        .merge(open);
+        .merge(open)
+        .merge(pages);
     verdict_wire::with_fallbacks(router).layer(PropagateRequestIdLayer::x_request_id()).with_state(state)
 }

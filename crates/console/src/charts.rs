@@ -1,0 +1,45 @@
+//! Charts drawn by the server as SVG: horizontal bars, each labelled with
+//! its count, and the same figures as a table for screen readers and for
+//! copying.
+
+use maud::{Markup, html};
+use verdict_control::Counts;
+
+/// Bar height and gap, and the width of the label column, in SVG units.
+const BAR: u64 = 22;
+const GAP: u64 = 8;
+const LABEL: u64 = 180;
+const PLOT: u64 = 360;
+
+/// A bar chart of `counts` under `caption`; an empty one says so.
+pub(crate) fn bars(caption: &str, counts: &Counts) -> Markup {
+    let max = counts.values().copied().max().unwrap_or(0).max(1);
+    let height = counts.len() as u64 * (BAR + GAP);
+    html! {
+        figure class="chart" {
+            figcaption { (caption) }
+            @if counts.is_empty() {
+                p class="empty" { "None in this period." }
+            } @else {
+                svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {} {height}", LABEL + PLOT + 60))
+                    role="img" aria-label=(caption) {
+                    @for (i, (key, count)) in counts.iter().enumerate() {
+                        @let y = i as u64 * (BAR + GAP);
+                        @let width = (PLOT * count / max).max(2);
+                        text class="label" x=(LABEL - 8) y=(y + BAR / 2 + 5) text-anchor="end" { (key) }
+                        rect class="bar" x=(LABEL) y=(y) width=(width) height=(BAR) rx="3" {}
+                        text class="count" x=(LABEL + width + 6) y=(y + BAR / 2 + 5) { (count) }
+                    }
+                }
+                table class="figures" {
+                    thead { tr { th scope="col" { (caption) } th scope="col" class="num" { "Count" } } }
+                    tbody {
+                        @for (key, count) in counts {
+                            tr { td { (key) } td class="num" { (count) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

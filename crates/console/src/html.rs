@@ -1,0 +1,81 @@
+//! The page shell — document head, navigation, footer — and the one place
+//! raw HTML may be written.
+
+use maud::{DOCTYPE, html};
+
+pub use maud::Markup;
+
+use crate::assets;
+
+/// The sections of the public pages, for the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Transparency,
+    Log,
+}
+
+/// A whole page: `title`, the section it belongs to, and its body.
+pub(crate) fn page(title: &str, section: Section, body: Markup) -> Markup {
+    let link = |href: &str, label: &str, here: bool| {
+        html! {
+            @if here { a href=(href) aria-current="page" { (label) } } @else { a href=(href) { (label) } }
+        }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · verdict" }
+                link rel="stylesheet" href=(assets::STYLESHEET.path());
+            }
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    span class="brand" { "verdict" }
+                    nav aria-label="Sections" {
+                        (link("/transparency", "Transparency report", section == Section::Transparency))
+                        (link("/transparency/log", "Transparency log", section == Section::Log))
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+                footer {
+                    p {
+                        "Everything on these pages is public and can be checked: the log's "
+                        a href="/log/checkpoint" { "checkpoint" }
+                        " is signed with the key at "
+                        a href="/log/key" { "/log/key" }
+                        ", and any entry's inclusion can be proven from "
+                        a href="/log/receipt/0" { "a receipt" }
+                        " with " code { "verdict log verify-receipt" } "."
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Raw HTML is written here and nowhere else in the crate.
+    #[test]
+    fn raw_html_is_confined_to_this_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![dir];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|n| n != "html.rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(!text.contains(&["Pre", "Escaped"].concat()), "{} writes raw HTML", path.display());
+                }
+            }
+        }
+    }
+}
