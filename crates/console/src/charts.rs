@@ -1,6 +1,6 @@
 //! Charts drawn by the server as SVG: horizontal bars, each labelled with
-//! its count, and the same figures as a table for screen readers and for
-//! copying.
+//! its count, and the same figures as a table (folded away) for screen
+//! readers and for copying.
 
 use maud::{Markup, html};
 use verdict_control::Counts;
@@ -31,11 +31,14 @@ pub(crate) fn bars(caption: &str, counts: &Counts) -> Markup {
                         text class="count" x=(LABEL + width + 6) y=(y + BAR / 2 + 5) { (count) }
                     }
                 }
-                table class="figures" {
-                    thead { tr { th scope="col" { (caption) } th scope="col" class="num" { "Count" } } }
-                    tbody {
-                        @for (key, count) in counts {
-                            tr { td { (key) } td class="num" { (count) } }
+                details class="figures" {
+                    summary { "As a table" }
+                    table {
+                        thead { tr { th scope="col" { (caption) } th scope="col" class="num" { "Count" } } }
+                        tbody {
+                            @for (key, count) in counts {
+                                tr { td { (key) } td class="num" { (count) } }
+                            }
                         }
                     }
                 }

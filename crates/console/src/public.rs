@@ -47,8 +47,11 @@ pub fn transparency(report: &Report, checkpoint: &Checkpoint) -> Markup {
     };
     let body = html! {
         p class="lead" {
-            "What this provider did under its acceptable-use terms from "
-            time datetime=(report.from) { (report.from) } " to " time datetime=(report.to) { (report.to) }
+            "What this provider did under its acceptable-use terms "
+            @if report.from.seconds() <= 0 { "since its log began" } @else {
+                "from " time datetime=(report.from) { (when(&report.from.to_string())) }
+            }
+            " to " time datetime=(report.to) { (when(&report.to.to_string())) }
             ": cases opened, orders made, services suspended and appeals decided. Every figure counts entries of the "
             a href="/transparency/log" { "public log" } ", which anyone can verify."
         }
@@ -150,7 +153,7 @@ pub fn log_list(rows: &[EntryRow], size: u64, newer: Option<u64>, older: Option<
                         tr {
                             td class="num" { a href=(format!("/transparency/log/{}", row.index)) { (row.index) } }
                             td { span class=(format!("kind kind-{}", family(&row.kind))) { (row.kind) } }
-                            td { time datetime=(row.time) { (row.time) } }
+                            td class="when" { time datetime=(row.time) { (when(&row.time)) } }
                             td { (row.about) }
                         }
                     }
@@ -168,19 +171,16 @@ pub fn log_list(rows: &[EntryRow], size: u64, newer: Option<u64>, older: Option<
 /// One entry: its bytes as logged, what they say, and how to prove them.
 pub fn log_entry(index: u64, entry: &[u8], size: u64) -> Markup {
     let row = EntryRow::parse(index, entry);
-    let pretty = serde_json::from_slice::<serde_json::Value>(entry)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(entry).into_owned());
+    let bytes = String::from_utf8_lossy(entry);
     let body = html! {
         dl class="facts" {
             dt { "Type" } dd { span class=(format!("kind kind-{}", family(&row.kind))) { (row.kind) } }
-            dt { "Time" } dd { time datetime=(row.time) { (row.time) } }
+            dt { "Time" } dd { time datetime=(row.time) { (when(&row.time)) } }
             dt { "Position" } dd { "entry " (index) " of " (size) }
         }
         h2 { "The entry" }
-        p { "As logged (the leaf hash covers these bytes exactly; shown indented):" }
-        pre class="entry" { code { (pretty) } }
+        p { "Exactly as logged: the leaf hash covers these bytes." }
+        pre class="entry" { code { (bytes) } }
         h2 { "Prove it" }
         p {
             "Download " a href=(format!("/log/receipt/{index}")) download=(format!("entry-{index}.tlog-proof")) { "the receipt" }
@@ -220,6 +220,15 @@ fn family(kind: &str) -> &str {
 
 fn anchor(title: &str) -> String {
     title.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+}
+
+/// An RFC 3339 instant as people read it: `2026-11-30 18:52 UTC` (the
+/// text unchanged if it is not one).
+fn when(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16), rfc3339.ends_with('Z')) {
+        (Some(day), Some(minute), true) if rfc3339.as_bytes().get(10) == Some(&b'T') => format!("{day} {minute} UTC"),
+        _ => rfc3339.to_owned(),
+    }
 }
 
 /// Seconds as days, hours and minutes.
@@ -299,5 +308,7 @@ mod tests {
         assert_eq!(duration(59), "0 min");
         assert_eq!(duration(3_660), "1 h 1 min");
         assert_eq!(duration(2 * 86_400 + 7_200), "2 d 2 h");
+        assert_eq!(when("2026-11-30T18:52:26Z"), "2026-11-30 18:52 UTC");
+        assert_eq!(when("soon"), "soon");
     }
 }
