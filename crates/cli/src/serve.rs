@@ -92,7 +92,10 @@ pub async fn run(
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState::new(opened.core.clone(), opened.tokens.clone()));
+    let mut state = AppState::new(opened.core.clone(), opened.tokens.clone());
+    // Served over HTTPS, the console's cookies are Secure and host-only.
+    state.console.secure_cookies = opened.tls.is_some();
+    let state = Arc::new(state);
     let app = verdict_server::router(state.clone());
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
     let follower = tokio::spawn(opened.core.clone().follow_forever());

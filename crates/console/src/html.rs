@@ -7,20 +7,32 @@ pub use maud::Markup;
 
 use crate::assets;
 
-/// The sections of the public pages, for the navigation.
+/// The sections of the pages, for the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Transparency,
     Log,
+    Console,
+}
+
+fn link(href: &str, label: &str, here: bool) -> Markup {
+    html! {
+        @if here { a href=(href) aria-current="page" { (label) } } @else { a href=(href) { (label) } }
+    }
 }
 
 /// A whole page: `title`, the section it belongs to, and its body.
 pub(crate) fn page(title: &str, section: Section, body: Markup) -> Markup {
-    let link = |href: &str, label: &str, here: bool| {
-        html! {
-            @if here { a href=(href) aria-current="page" { (label) } } @else { a href=(href) { (label) } }
-        }
-    };
+    shell(title, section, None, body)
+}
+
+/// A page for a signed-in person: the navigation names them and offers
+/// signing out.
+pub(crate) fn signed_in_page(title: &str, viewer: &crate::Viewer, body: Markup) -> Markup {
+    shell(title, Section::Console, Some(viewer), body)
+}
+
+fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -35,8 +47,16 @@ pub(crate) fn page(title: &str, section: Section, body: Markup) -> Markup {
                 header class="top" {
                     span class="brand" { "verdict" }
                     nav aria-label="Sections" {
+                        (link("/console", "Console", section == Section::Console))
                         (link("/transparency", "Transparency report", section == Section::Transparency))
                         (link("/transparency/log", "Transparency log", section == Section::Log))
+                    }
+                    @if let Some(viewer) = viewer {
+                        form class="who" method="post" action="/console/sign-out" {
+                            span { (viewer.name) " · " (viewer.roles_text()) }
+                            input type="hidden" name="_csrf" value=(viewer.csrf);
+                            button type="submit" { "Sign out" }
+                        }
                     }
                 }
                 main id="main" {

@@ -13,5 +13,7 @@ pub mod assets;
 mod charts;
 mod html;
 pub mod public;
+pub mod session;
 
 pub use html::Markup;
+pub use session::Viewer;

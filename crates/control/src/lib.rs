@@ -39,6 +39,7 @@ mod notices;
 mod orders;
 mod preview;
 mod report;
+mod sessions;
 mod tlog;
 mod users;
 
@@ -69,7 +70,7 @@ pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 // Store types that appear in the control plane's API, so its callers need not
 // name the store.
-pub use verdict_store::{OutboxItem, Page};
+pub use verdict_store::{OutboxItem, Page, Session};
 
 use crate::index::InventoryIndex;
 use crate::ledger::{Prepared, Writer};

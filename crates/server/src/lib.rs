@@ -60,6 +60,8 @@ pub struct AppState {
     documents: replication::DocumentCache,
     /// The public transparency report last computed, by log size.
     public_report: console::ReportCache,
+    /// How console sessions are kept.
+    pub console: console::ConsoleSettings,
     /// Set when the server shuts down: change streams end, so a graceful
     /// shutdown does not wait for replicas that never hang up.
     closing: tokio::sync::watch::Sender<bool>,
@@ -78,6 +80,7 @@ impl AppState {
             edge: EdgeLimits::default(),
             documents: replication::DocumentCache::default(),
             public_report: console::ReportCache::default(),
+            console: console::ConsoleSettings::default(),
             closing: tokio::sync::watch::channel(false).0,
         }
     }

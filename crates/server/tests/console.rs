@@ -106,3 +106,160 @@ async fn the_log_explorer_lists_entries_and_shows_each_escaped() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("inventory.imported") && !page.contains("clause.published"), "{page}");
 }
+
+/// A browser without redirects or a cookie jar: the test carries cookies.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The value of cookie `name` set by a response, if any.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn value_of(cookie: &str) -> &str {
+    cookie.split(';').next().unwrap().split_once('=').unwrap().1
+}
+
+/// The hidden `_csrf` of the first form of a page.
+fn csrf_in(page: &str) -> String {
+    page.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+}
+
+struct SignedIn {
+    session: String,
+    csrf: String,
+}
+
+/// Signs in with `token` through the form, as a browser does.
+async fn sign_in(base: &str, token: &str) -> Result<SignedIn, (StatusCode, String)> {
+    let http = browser();
+    let form = http.get(format!("{base}/console/sign-in?next=/console")).send().await.unwrap();
+    let pre = value_of(&set_cookie(form.headers(), "verdict_sign_in").unwrap()).to_owned();
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let response = http
+        .post(format!("{base}/console/sign-in"))
+        .header("cookie", format!("verdict_sign_in={pre}"))
+        .form(&[("_csrf", csrf.as_str()), ("token", token), ("next", "/console")])
+        .send()
+        .await
+        .unwrap();
+    if response.status() != StatusCode::SEE_OTHER {
+        return Err((response.status(), response.text().await.unwrap()));
+    }
+    let cookie = set_cookie(response.headers(), "verdict_session").expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Max-Age"), "ends with the browser or the session, whichever is first: {cookie}");
+    assert_eq!(response.headers()["location"], "/console");
+    let session = value_of(&cookie).to_owned();
+    let home = http.get(format!("{base}/console")).header("cookie", format!("verdict_session={session}")).send().await;
+    let csrf = csrf_in(&home.unwrap().text().await.unwrap());
+    Ok(SignedIn { session, csrf })
+}
+
+async fn home(base: &str, session: &str) -> reqwest::Response {
+    browser()
+        .get(format!("{base}/console"))
+        .header("cookie", format!("verdict_session={session}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_is_exchanged_for_a_session_that_ends_with_sign_out_revocation_or_expiry() {
+    let (core, _, _dir) = common::open_core().await;
+    let user = |name: &str, role: Role| verdict_model::User {
+        name: name.into(),
+        roles: vec![role],
+        tenant: None,
+        scope: None,
+        created_at: Default::default(),
+        revoked_at: None,
+    };
+    let (_, analyst) = core.add_user(&Actor::admin(), user("analyst", Role::Analyst)).await.unwrap();
+    let (_, gateway) = core.add_user(&Actor::admin(), user("gw", Role::Pep)).await.unwrap();
+    let (_, auditor) = core.add_user(&Actor::admin(), user("auditor", Role::Auditor)).await.unwrap();
+    let state = verdict_server::AppState::new(
+        core.clone(),
+        verdict_server::Tokens { admin: common::ADMIN.into(), pep: common::PEP.into() },
+    );
+    let mut short = state;
+    short.console.session_lifetime = std::time::Duration::from_secs(2);
+    let short = std::sync::Arc::new(short);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, verdict_server::router(short)).await.unwrap() });
+    let base = format!("http://{addr}");
+
+    // No session: sent to sign in, and brought back after.
+    let response = browser().get(format!("{base}/console")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/console/sign-in?next=/console");
+
+    // Wrong tokens are refused beside the field; a gateway's token is not a person's.
+    let (status, page) = sign_in(&base, "vdt_analyst_not-a-token").await.err().unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("id=\"token-error\"") && page.contains("not one this server issued"), "{page}");
+    let (status, page) = sign_in(&base, &gateway).await.err().unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("gateway"), "{page}");
+
+    // A sign-in form from elsewhere (no matching cookie) is refused.
+    let forged = browser()
+        .post(format!("{base}/console/sign-in"))
+        .form(&[("_csrf", "0".repeat(64).as_str()), ("token", analyst.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(forged.headers(), "verdict_session").is_none());
+
+    // Signed in: the home page names the person and what the role may do.
+    let signed = sign_in(&base, &analyst).await.unwrap();
+    let page = home(&base, &signed.session).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_page_headers(page.headers());
+    let text = page.text().await.unwrap();
+    assert!(text.contains("analyst") && text.contains("Open cases"), "{text}");
+    assert!(!text.contains(&analyst), "the token never reaches a page");
+
+    // Signing out needs the session's CSRF token, and then ends the session.
+    let sign_out = |csrf: String, session: String| {
+        let base = base.clone();
+        async move {
+            browser()
+                .post(format!("{base}/console/sign-out"))
+                .header("cookie", format!("verdict_session={session}"))
+                .form(&[("_csrf", csrf)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = sign_out("f".repeat(64), signed.session.clone()).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(home(&base, &signed.session).await.status(), StatusCode::OK, "still signed in");
+    let out = sign_out(signed.csrf.clone(), signed.session.clone()).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(out.headers(), "verdict_session").unwrap().contains("Max-Age=0"));
+    assert_eq!(home(&base, &signed.session).await.status(), StatusCode::SEE_OTHER, "the session is over");
+
+    // Revoking the token ends its sessions.
+    let audit = sign_in(&base, &auditor).await.unwrap();
+    assert_eq!(home(&base, &audit.session).await.status(), StatusCode::OK);
+    core.revoke_user(&Actor::admin(), "auditor").await.unwrap();
+    assert_eq!(home(&base, &audit.session).await.status(), StatusCode::SEE_OTHER, "revoked");
+
+    // And a session ends when its lifetime does.
+    let admin = sign_in(&base, common::ADMIN).await.unwrap();
+    assert_eq!(home(&base, &admin.session).await.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(home(&base, &admin.session).await.status(), StatusCode::SEE_OTHER, "expired");
+}

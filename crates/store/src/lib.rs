@@ -170,6 +170,20 @@ pub enum Op {
         /// The approved amendment replacing it, if that is why.
         superseded_by: Option<String>,
     },
+    /// A console session opened.
+    PutSession(Session),
+    /// A console session ended (signed out) at `at`.
+    EndSession {
+        /// The SHA-256 of its secret.
+        id_hash: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Sessions that expired before `before` forgotten.
+    PurgeSessions {
+        /// The cut-off.
+        before: Timestamp,
+    },
     /// A notice's delivery succeeded.
     OutboxDelivered {
         /// The outbox row.
@@ -256,6 +270,25 @@ pub struct ChangeRecord {
     /// The engine changes it made, as written with [`Appended::delta`].
     #[serde(skip)]
     pub delta: Option<String>,
+}
+
+/// A console session as stored: the hash of its secret (the browser's
+/// cookie holds the secret; the store never does) and of the token it was
+/// opened with, so that revoking the token ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The SHA-256 of the session's secret.
+    pub id_hash: [u8; 32],
+    /// The user it belongs to.
+    pub user: String,
+    /// The SHA-256 of the token it was opened with.
+    pub token_hash: [u8; 32],
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// When it stops being accepted, whatever happens.
+    pub expires_at: Timestamp,
+    /// When it was signed out, if it was.
+    pub ended_at: Option<Timestamp>,
 }
 
 /// One delivery in the outbox.
@@ -368,6 +401,8 @@ pub trait Reads: Send {
     async fn outbox_due(&mut self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
     /// Every outbox item of a notice.
     async fn outbox_of(&mut self, notice_id: &str) -> Result<Vec<OutboxItem>, StoreError>;
+    /// The console session whose secret hashes to `id_hash`.
+    async fn session(&mut self, id_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
     /// Every user (revoked ones too) with its token hash, by name.
     async fn users(&mut self) -> Result<Vec<(User, [u8; 32])>, StoreError>;
     /// How many entries the log holds (the next entry's index).

@@ -100,6 +100,10 @@ macro_rules! reads_over_connection {
                 read::outbox_of(self.connection(), notice_id).await
             }
 
+            async fn session(&mut self, id_hash: &[u8; 32]) -> Result<Option<crate::Session>, StoreError> {
+                read::session(self.connection(), id_hash).await
+            }
+
             async fn users(&mut self) -> Result<Vec<(User, [u8; 32])>, StoreError> {
                 read::users(self.connection()).await
             }

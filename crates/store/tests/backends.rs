@@ -147,3 +147,40 @@ async fn a_shared_store_tells_its_followers() {
     let (told, after) = waiting.await.unwrap();
     assert!(told && after < Duration::from_secs(5), "told {told} after {after:?}");
 }
+
+#[tokio::test]
+async fn console_sessions_are_stored_by_hash_ended_and_forgotten() {
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let session = |id: u8, expires: i64| verdict_store::Session {
+            id_hash: [id; 32],
+            user: format!("user-{id}"),
+            token_hash: [id + 100; 32],
+            created_at: Timestamp(1_000),
+            expires_at: Timestamp(expires),
+            ended_at: None,
+        };
+        let write = |ops: Vec<verdict_store::Op>| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                tx.apply(Timestamp(1_000), &ops, &|_| ()).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        write(vec![verdict_store::Op::PutSession(session(1, 5_000)), verdict_store::Op::PutSession(session(2, 1_500))])
+            .await;
+        let read = |id: u8| {
+            let store = store.clone();
+            async move { store.read().await.unwrap().session(&[id; 32]).await.unwrap() }
+        };
+        assert_eq!(read(1).await, Some(session(1, 5_000)), "{backend}");
+        assert_eq!(read(3).await, None);
+        write(vec![verdict_store::Op::EndSession { id_hash: [1; 32], at: Timestamp(2_000) }]).await;
+        assert_eq!(read(1).await.unwrap().ended_at, Some(Timestamp(2_000)), "{backend}");
+        write(vec![verdict_store::Op::PurgeSessions { before: Timestamp(2_000) }]).await;
+        assert_eq!(read(2).await, None, "{backend}: expired before the cut-off, forgotten");
+        assert!(read(1).await.is_some(), "{backend}: still within its lifetime, kept");
+    }
+}

@@ -31,6 +31,7 @@ use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Rea
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
     (2, "replica scopes", include_str!("../../migrations/postgres/0002_replica_scopes.sql")),
+    (3, "console sessions", include_str!("../../migrations/postgres/0003_console_sessions.sql")),
 ];
 
 /// The advisory lock every write transaction takes first: the log head's.

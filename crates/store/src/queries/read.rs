@@ -297,6 +297,26 @@ pub(super) async fn outbox_of(c: &mut DbConnection, notice_id: &str) -> Result<V
     rows.iter().map(outbox_from_row).collect()
 }
 
+pub(super) async fn session(c: &mut DbConnection, id_hash: &[u8; 32]) -> Result<Option<crate::Session>, StoreError> {
+    let Some(row) =
+        sqlx::query("SELECT * FROM console_sessions WHERE id_hash = $1").bind(&id_hash[..]).fetch_optional(&mut *c).await?
+    else {
+        return Ok(None);
+    };
+    let hash = |name: &str| -> Result<[u8; 32], StoreError> {
+        let bytes: Vec<u8> = row.try_get(name)?;
+        bytes.try_into().map_err(|_| StoreError::Corrupt(format!("a console session's {name} is not 32 bytes")))
+    };
+    Ok(Some(crate::Session {
+        id_hash: hash("id_hash")?,
+        user: row.try_get("user_name")?,
+        token_hash: hash("token_hash")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        expires_at: Timestamp(row.try_get("expires_at")?),
+        ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map(Timestamp),
+    }))
+}
+
 pub(super) async fn users(c: &mut DbConnection) -> Result<Vec<(User, [u8; 32])>, StoreError> {
     let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&mut *c).await?;
     rows.iter()

@@ -299,6 +299,29 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 return Err(StoreError::Conflict(format!("order {id:?} does not exist or is already lifted")));
             }
         }
+        Op::PutSession(session) => {
+            sqlx::query(
+                "INSERT INTO console_sessions (id_hash, user_name, token_hash, created_at, expires_at, ended_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(&session.id_hash[..])
+            .bind(&session.user)
+            .bind(&session.token_hash[..])
+            .bind(session.created_at.seconds())
+            .bind(session.expires_at.seconds())
+            .execute(&mut *c)
+            .await?;
+        }
+        Op::EndSession { id_hash, at: ended } => {
+            sqlx::query("UPDATE console_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL")
+                .bind(ended.seconds())
+                .bind(&id_hash[..])
+                .execute(&mut *c)
+                .await?;
+        }
+        Op::PurgeSessions { before } => {
+            sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(before.seconds()).execute(&mut *c).await?;
+        }
         Op::OutboxDelivered { id, at: delivered } => {
             sqlx::query("UPDATE outbox SET delivered_at = $1, last_error = NULL WHERE id = $2")
                 .bind(delivered.seconds())

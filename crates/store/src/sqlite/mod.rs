@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "change deltas", include_str!("../../migrations/sqlite/0010_change_deltas.sql")),
     (11, "appeals decided", include_str!("../../migrations/sqlite/0011_appeals_decided.sql")),
     (12, "replica scopes", include_str!("../../migrations/sqlite/0012_replica_scopes.sql")),
+    (13, "console sessions", include_str!("../../migrations/sqlite/0013_console_sessions.sql")),
 ];
 
 row_decoders!(SqliteRow);

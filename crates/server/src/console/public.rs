@@ -1,15 +1,11 @@
-//! The web pages' HTTP side: the public transparency pages (report, log
-//! explorer), the static assets, and the headers every page carries. The
-//! pages themselves are `verdict-console`'s views.
+//! The public pages: the transparency report and the log explorer, and the
+//! static assets.
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use verdict_console::public::{self, Checkpoint, EntryRow};
 use verdict_console::{Markup, assets};
@@ -26,41 +22,7 @@ const PAGE: u64 = 50;
 #[derive(Default)]
 pub(crate) struct ReportCache(tokio::sync::Mutex<Option<(u64, Arc<Report>)>>);
 
-/// The public pages and the assets, behind the pages' headers.
-pub(crate) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/transparency", get(transparency))
-        .route("/transparency/report.csv", get(report_csv))
-        .route("/transparency/log", get(log_list))
-        .route("/transparency/log/{index}", get(log_entry))
-        .route("/console/assets/{hash}/{name}", get(asset))
-        .layer(from_fn(page_headers))
-}
-
-/// What every page and asset carries: a policy that runs no script but
-/// this server's own and no inline script or style at all, no framing, no
-/// sniffing, and no caching unless the handler says otherwise.
-async fn page_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let h = response.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "same-origin");
-    set(h, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(h, header::CACHE_CONTROL, "no-store");
-    response
-}
-
-fn html(status: StatusCode, markup: Markup) -> Response {
+pub(super) fn html(status: StatusCode, markup: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
 }
 
@@ -85,7 +47,7 @@ async fn report(state: &AppState) -> Result<Arc<Report>, verdict_control::CoreEr
     Ok(report)
 }
 
-async fn transparency(State(state): State<Arc<AppState>>) -> Response {
+pub(super) async fn transparency(State(state): State<Arc<AppState>>) -> Response {
     let report = match report(&state).await {
         Ok(report) => report,
         Err(e) => return failed(&e),
@@ -105,7 +67,7 @@ fn base64_root(root: &[u8; 32]) -> String {
     base64::engine::general_purpose::STANDARD.encode(root)
 }
 
-async fn report_csv(State(state): State<Arc<AppState>>) -> Response {
+pub(super) async fn report_csv(State(state): State<Arc<AppState>>) -> Response {
     match report(&state).await {
         Ok(report) => (
             [
@@ -121,13 +83,13 @@ async fn report_csv(State(state): State<Arc<AppState>>) -> Response {
 
 /// Query of the log explorer.
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     /// List the entries before this index (newest first); the newest by
     /// default.
     before: Option<String>,
 }
 
-async fn log_list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> Response {
+pub(super) async fn log_list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> Response {
     let size = state.core.checkpoint().checkpoint.size;
     let before = match query.before.as_deref().map(str::parse::<u64>) {
         None => size,
@@ -153,7 +115,7 @@ async fn log_list(State(state): State<Arc<AppState>>, Query(query): Query<ListQu
     html(StatusCode::OK, public::log_list(&rows, size, newer, older))
 }
 
-async fn log_entry(State(state): State<Arc<AppState>>, Path(index): Path<String>) -> Response {
+pub(super) async fn log_entry(State(state): State<Arc<AppState>>, Path(index): Path<String>) -> Response {
     let size = state.core.checkpoint().checkpoint.size;
     let missing = |text: String| html(StatusCode::NOT_FOUND, public::not_found(&text));
     let Ok(index) = index.parse::<u64>() else {
@@ -168,7 +130,7 @@ async fn log_entry(State(state): State<Arc<AppState>>, Path(index): Path<String>
     }
 }
 
-async fn asset(Path((hash, name)): Path<(String, String)>) -> Response {
+pub(super) async fn asset(Path((hash, name)): Path<(String, String)>) -> Response {
     match assets::find(&format!("{}{hash}/{name}", assets::PREFIX)) {
         Some(asset) => (
             [

@@ -1,0 +1,57 @@
+//! The web pages' HTTP side: the public transparency pages, the console's
+//! sessions and pages, and the headers every page carries. The pages
+//! themselves are `verdict-console`'s views.
+
+mod public;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{Next, from_fn};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+pub(crate) use public::ReportCache;
+pub use session::ConsoleSettings;
+
+use crate::AppState;
+
+/// The public pages and the assets, behind the pages' headers.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/transparency", get(public::transparency))
+        .route("/transparency/report.csv", get(public::report_csv))
+        .route("/transparency/log", get(public::log_list))
+        .route("/transparency/log/{index}", get(public::log_entry))
+        .route("/console/assets/{hash}/{name}", get(public::asset))
+        .route("/console", get(session::home))
+        .route("/console/sign-in", get(session::sign_in_form).post(session::sign_in))
+        .route("/console/sign-out", post(session::sign_out))
+        .layer(from_fn(page_headers))
+}
+
+/// What every page and asset carries: a policy that runs no script but
+/// this server's own and no inline script or style at all, no framing, no
+/// sniffing, and no caching unless the handler says otherwise.
+async fn page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(h, header::CACHE_CONTROL, "no-store");
+    response
+}
