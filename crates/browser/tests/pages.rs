@@ -82,3 +82,63 @@ async fn a_person_signs_in_and_out_with_the_keyboard_alone() {
     browser.goto(&format!("{}/console", server.base)).await;
     assert!(browser.url().await.contains("/console/sign-in"), "the session is over");
 }
+
+/// Signs in through the form, typing the token and pressing Enter.
+async fn sign_in(browser: &Browser, base: &str, token: &str) {
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    browser.find("#token").await.type_text(&format!("{token}{ENTER}")).await;
+    browser.wait_for("signed in", "return location.pathname === '/console'").await;
+}
+
+async fn fill(browser: &Browser, css: &str, text: &str) {
+    browser.find(css).await.type_text(text).await;
+}
+
+#[tokio::test]
+async fn an_analyst_opens_a_case_and_adds_evidence_by_clicking() {
+    let Some(browser) = Browser::start().await else { return };
+    let server = common::server().await;
+    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
+    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
+        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
+    .unwrap();
+    server.core.publish_clause(&admin, clause).await.unwrap();
+    let token = common::user(&server.core, "analyst-1", Role::Analyst).await;
+    sign_in(&browser, &server.base, &token).await;
+
+    browser.find("header nav a[href='/console/cases']").await.click().await;
+    assert!(browser.find("main p.empty").await.text().await.contains("No cases yet"));
+    browser.find("a[href='/console/cases/new']").await.click().await;
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the new-case form");
+    fill(&browser, "#nc-title", "Bulk voice intercepts <b>stored</b>").await;
+    fill(&browser, "#nc-tenant", "ministry-of-defense").await;
+    fill(&browser, "#nc-units", "intelligence").await;
+    fill(&browser, "#nc-clauses", "AUP-2").await;
+    browser.find("form.card button[type=submit]").await.click().await;
+    browser.wait_for("the case page", "return /^\\/console\\/cases\\/case-/.test(location.pathname)").await;
+    assert_eq!(browser.find("main h1").await.text().await, "Bulk voice intercepts <b>stored</b>");
+
+    // Outside evidence by address and hash; its summary stays text.
+    let payload = "<img src=x onerror=\"window.__xss=1\">";
+    fill(&browser, "#ev-address", "https://news.example/report").await;
+    fill(&browser, "#ev-sha256", &"b".repeat(64)).await;
+    fill(&browser, "#ev-summary", payload).await;
+    browser.find("form.wide button[type=submit]").await.click().await;
+    browser.wait_for("the evidence", "return document.querySelectorAll('article.evidence').length === 1").await;
+    let shown = browser.find("article.evidence").await.text().await;
+    assert!(shown.contains("https://news.example/report") && shown.contains(payload), "{shown}");
+    assert_eq!(browser.execute("return window.__xss === undefined", vec![]).await, json!(true));
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the case page");
+
+    // A figure named like content is refused beside the form, as the API refuses it.
+    browser.find("input[name=kind][value=metadata_finding]").await.click().await;
+    fill(&browser, "#ev-summary", "hours transcribed per day").await;
+    fill(&browser, "#ev-figure-0", "transcript").await;
+    fill(&browser, "#ev-value-0", "12").await;
+    fill(&browser, "#ev-method", "billing export, November").await;
+    browser.find("form.wide button[type=submit]").await.click().await;
+    browser.wait_for("the refusal", "return document.getElementById('evidence-error') !== null").await;
+    let refusal = browser.find("#evidence-error").await.text().await;
+    assert!(refusal.contains("customer-content-refused"), "{refusal}");
+    assert_eq!(browser.find_all("article.evidence").await.len(), 1, "nothing was added");
+}

@@ -48,6 +48,9 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Ma
                     span class="brand" { "verdict" }
                     nav aria-label="Sections" {
                         (link("/console", "Console", section == Section::Console))
+                        @if viewer.is_some_and(|v| v.roles.iter().any(|r| r.is_staff())) {
+                            (link("/console/cases", "Cases", false))
+                        }
                         (link("/transparency", "Transparency report", section == Section::Transparency))
                         (link("/transparency/log", "Transparency log", section == Section::Log))
                     }

@@ -10,6 +10,7 @@
 //! Content-Security-Policy that forbids both.
 
 pub mod assets;
+pub mod cases;
 mod charts;
 mod html;
 pub mod public;

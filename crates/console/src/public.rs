@@ -180,7 +180,8 @@ pub fn log_entry(index: u64, entry: &[u8], size: u64) -> Markup {
         }
         h2 { "The entry" }
         p { "Exactly as logged: the leaf hash covers these bytes." }
-        pre class="entry" { code { (bytes) } }
+        // Focusable: a long entry scrolls, and a keyboard must reach it.
+        pre class="entry" tabindex="0" aria-label="The entry's bytes" { code { (bytes) } }
         h2 { "Prove it" }
         p {
             "Download " a href=(format!("/log/receipt/{index}")) download=(format!("entry-{index}.tlog-proof")) { "the receipt" }
@@ -224,7 +225,7 @@ fn anchor(title: &str) -> String {
 
 /// An RFC 3339 instant as people read it: `2026-11-30 18:52 UTC` (the
 /// text unchanged if it is not one).
-fn when(rfc3339: &str) -> String {
+pub(crate) fn when(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16), rfc3339.ends_with('Z')) {
         (Some(day), Some(minute), true) if rfc3339.as_bytes().get(10) == Some(&b'T') => format!("{day} {minute} UTC"),
         _ => rfc3339.to_owned(),

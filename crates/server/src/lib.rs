@@ -7,6 +7,7 @@
 //! change and the engine snapshot for every decision; it holds no state of
 //! its own beyond metrics.
 
+mod actions;
 mod appeals;
 mod auth;
 pub mod bus;

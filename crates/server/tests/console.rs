@@ -22,7 +22,7 @@ async fn get(base: &str, path: &str) -> (StatusCode, HeaderMap, String) {
 
 /// A server whose log holds an import and a clause whose title and text
 /// are markup.
-async fn server() -> (String, tempfile::TempDir) {
+async fn server() -> (String, tempfile::TempDir, std::sync::Arc<verdict_control::Core>) {
     let (core, _, dir) = common::open_core().await;
     let inventory = serde_json::from_value(json!({
         "tenants": [{"id": "ministry-of-defense", "kind": "government"}],
@@ -33,7 +33,7 @@ async fn server() -> (String, tempfile::TempDir) {
     let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
     let clause = serde_json::from_value(json!({"id": "AUP-2", "title": PAYLOAD, "text": PAYLOAD})).unwrap();
     core.publish_clause(&admin, clause).await.unwrap();
-    (common::serve(core).await, dir)
+    (common::serve(core.clone()).await, dir, core)
 }
 
 fn assert_page_headers(headers: &HeaderMap) {
@@ -57,7 +57,7 @@ fn assert_escaped(page: &str) {
 
 #[tokio::test]
 async fn the_transparency_report_is_public_and_counts_the_log() {
-    let (base, _dir) = server().await;
+    let (base, _dir, _) = server().await;
     let (status, headers, page) = get(&base, "/transparency").await;
     assert_eq!(status, StatusCode::OK);
     assert_page_headers(&headers);
@@ -79,7 +79,7 @@ async fn the_transparency_report_is_public_and_counts_the_log() {
 
 #[tokio::test]
 async fn the_log_explorer_lists_entries_and_shows_each_escaped() {
-    let (base, _dir) = server().await;
+    let (base, _dir, _) = server().await;
     let (status, headers, page) = get(&base, "/transparency/log").await;
     assert_eq!(status, StatusCode::OK);
     assert_page_headers(&headers);
@@ -262,4 +262,136 @@ async fn a_token_is_exchanged_for_a_session_that_ends_with_sign_out_revocation_o
     assert_eq!(home(&base, &admin.session).await.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(home(&base, &admin.session).await.status(), StatusCode::SEE_OTHER, "expired");
+}
+
+/// Posts a console form with the session's cookie.
+async fn post_form(base: &str, path: &str, session: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+    let response = browser()
+        .post(format!("{base}{path}"))
+        .header("cookie", format!("verdict_session={session}"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, response.text().await.unwrap())
+}
+
+async fn page(base: &str, path: &str, session: &str) -> (StatusCode, String) {
+    let response = browser()
+        .get(format!("{base}{path}"))
+        .header("cookie", format!("verdict_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn cases_are_opened_and_evidenced_through_forms_refused_exactly_as_the_api_refuses() {
+    let (base, _dir, core) = server().await;
+    let mut tokens = std::collections::HashMap::new();
+    for (name, role) in [("analyst-1", Role::Analyst), ("auditor-1", Role::Auditor)] {
+        let user = verdict_model::User {
+            name: name.into(),
+            roles: vec![role],
+            tenant: None,
+            scope: None,
+            created_at: Default::default(),
+            revoked_at: None,
+        };
+        tokens.insert(name, core.add_user(&Actor::admin(), user).await.unwrap().1);
+    }
+    let token = |name: &str| tokens[name].clone();
+    let api = common::Api::new(base.clone());
+    let analyst = sign_in(&base, &token("analyst-1")).await.unwrap();
+    let (status, queue) = page(&base, "/console/cases", &analyst.session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue.contains("No cases yet"), "{queue}");
+
+    // A case refused by the control plane keeps what was typed and says why.
+    let fields = |tenant: &'static str| {
+        vec![
+            ("title", "Bulk voice intercepts"),
+            ("tenant", tenant),
+            ("units", "intelligence"),
+            ("clauses", "AUP-2"),
+            ("source", "third_party_report"),
+        ]
+    };
+    let mut refused = fields("nobody");
+    refused.push(("_csrf", analyst.csrf.as_str()));
+    let (status, _, body) = post_form(&base, "/console/cases", &analyst.session, &refused).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("id=\"case-error\"") && body.contains("nobody") && body.contains("Bulk voice intercepts"),
+        "{body}"
+    );
+
+    let mut good = fields("ministry-of-defense");
+    good.push(("_csrf", analyst.csrf.as_str()));
+    let (status, location, _) = post_form(&base, "/console/cases", &analyst.session, &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/console/cases/case-"), "{location}");
+    let id = location.rsplit('/').next().unwrap().to_owned();
+
+    // Customer content is refused with the API's code and sentence.
+    let evidence = format!("/console/cases/{id}/evidence");
+    let content = [
+        ("_csrf", analyst.csrf.as_str()),
+        ("kind", "metadata_finding"),
+        ("summary", "calls per day"),
+        ("figure_name_0", "transcript"),
+        ("figure_value_0", "12"),
+        ("method", "billing export"),
+    ];
+    let (status, _, body) = post_form(&base, &evidence, &analyst.session, &content).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("customer-content-refused") && body.contains("id=\"evidence-error\""), "{body}");
+    let (api_status, api_body) = api
+        .call(
+            &evidence.replace("/console/", "/v1/"),
+            &token("analyst-1"),
+            Some(json!({"kind": "metadata_finding",
+            "summary": "calls per day", "figures": {"transcript": 12}, "method": "billing export"})),
+        )
+        .await;
+    assert_eq!(api_status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = api_body["error"]["message"].as_str().unwrap();
+    assert!(body.contains(&message.replace('"', "&quot;")), "the same sentence as the API: {message}");
+
+    let sha = "a".repeat(64);
+    let document = [
+        ("_csrf", analyst.csrf.as_str()),
+        ("kind", "external_document"),
+        ("address", "https://news.example/report"),
+        ("sha256", sha.as_str()),
+        ("summary", PAYLOAD),
+    ];
+    let (status, _, _) = post_form(&base, &evidence, &analyst.session, &document).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, shown) = page(&base, &format!("/console/cases/{id}"), &analyst.session).await;
+    assert!(shown.contains("https://news.example/report") && shown.contains(&sha), "{shown}");
+    assert_escaped(&shown);
+    let (_, queue) = page(&base, "/console/cases?status=open", &analyst.session).await;
+    assert!(queue.contains("Bulk voice intercepts"), "{queue}");
+    let (_, queue) = page(&base, "/console/cases?status=closed", &analyst.session).await;
+    assert!(queue.contains("No case matches these filters"), "{queue}");
+
+    // An auditor reads the case but is offered no form, and a forged one is refused.
+    let auditor = sign_in(&base, &token("auditor-1")).await.unwrap();
+    let (status, seen) = page(&base, &format!("/console/cases/{id}"), &auditor.session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!seen.contains("Add evidence") && !seen.contains("Add comment"), "{seen}");
+    let comments = format!("/console/cases/{id}/comments");
+    let forged = [("_csrf", auditor.csrf.as_str()), ("text", "looks fine")];
+    let (status, _, body) = post_form(&base, &comments, &auditor.session, &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("comment on a case takes the analyst or approver or reviewer or admin role"), "{body}");
+    // Without the session's CSRF token, even the analyst's comment is refused.
+    let (status, _, _) = post_form(&base, &comments, &analyst.session, &[("text", "no token")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, after) = page(&base, &format!("/console/cases/{id}"), &analyst.session).await;
+    assert!(!after.contains("looks fine") && !after.contains("no token"), "nothing was added");
 }

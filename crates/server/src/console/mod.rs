@@ -2,6 +2,7 @@
 //! sessions and pages, and the headers every page carries. The pages
 //! themselves are `verdict-console`'s views.
 
+mod cases;
 mod public;
 mod session;
 
@@ -30,6 +31,11 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console", get(session::home))
         .route("/console/sign-in", get(session::sign_in_form).post(session::sign_in))
         .route("/console/sign-out", post(session::sign_out))
+        .route("/console/cases", get(cases::queue).post(cases::open))
+        .route("/console/cases/new", get(cases::new_form))
+        .route("/console/cases/{id}", get(cases::show))
+        .route("/console/cases/{id}/evidence", post(cases::add_evidence))
+        .route("/console/cases/{id}/comments", post(cases::comment))
         .layer(from_fn(page_headers))
 }
 

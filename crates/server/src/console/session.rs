@@ -141,6 +141,8 @@ fn redirect(to: &str) -> Response {
 /// The person signed in, their session's secret and the viewer pages are
 /// rendered for.
 pub(super) struct Signed {
+    /// Who, as the API sees them: every action checks this.
+    pub principal: Principal,
     /// For the pages.
     pub viewer: Viewer,
     secret: String,
@@ -166,7 +168,7 @@ pub(super) async fn signed(state: &AppState, headers: &HeaderMap) -> Result<Opti
         tenant: principal.tenant.clone(),
         csrf: csrf_for(secret),
     };
-    Ok(Some(Signed { viewer, secret: secret.to_owned() }))
+    Ok(Some(Signed { principal, viewer, secret: secret.to_owned() }))
 }
 
 /// The signed-in person, or a redirect to sign in and come back to `here`.

@@ -1,0 +1,43 @@
+//! Governance actions as every front end takes them: the role check, the
+//! screening of what people wrote for customer content, the shape check,
+//! then the control plane. The JSON API and the console's forms both call
+//! these, so a form is refused exactly when the API would refuse it, with
+//! the same code and sentence.
+
+use serde_json::Value;
+use verdict_control::{Core, Principal};
+use verdict_model::{Case, CaseEvent, CaseSpec, Evidence, Role};
+
+use crate::auth::require;
+use crate::error::ApiError;
+use crate::screen::screen;
+
+fn invalid(e: &verdict_model::ModelError) -> ApiError {
+    ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+}
+
+/// Opens a case from a `CaseSpec` body. Analysts only.
+pub(crate) async fn open_case(core: &Core, who: &Principal, body: &Value) -> Result<Case, ApiError> {
+    require(who, &[Role::Analyst], "open a case")?;
+    screen(body)?;
+    let spec: CaseSpec = verdict_wire::from_value(body)?;
+    Ok(core.open_case(who, spec).await?)
+}
+
+/// Adds evidence (an `Evidence` body) to case `id`. Analysts only.
+pub(crate) async fn add_evidence(core: &Core, who: &Principal, id: &str, body: &Value) -> Result<CaseEvent, ApiError> {
+    require(who, &[Role::Analyst], "add evidence")?;
+    // Content first, at any depth; then the shape (serde's refusals, with
+    // their codes); then what each kind's fields must be.
+    screen(body)?;
+    let evidence: Evidence = verdict_wire::from_value(body)?;
+    evidence.validate().map_err(|e| invalid(&e))?;
+    Ok(core.add_evidence(who, id, evidence).await?)
+}
+
+/// Comments on case `id`. Staff who write (not auditors).
+pub(crate) async fn comment(core: &Core, who: &Principal, id: &str, text: &str) -> Result<CaseEvent, ApiError> {
+    require(who, &[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin], "comment on a case")?;
+    screen(&serde_json::json!({ "text": text }))?;
+    Ok(core.comment_case(who, id, text).await?)
+}

@@ -1,0 +1,297 @@
+//! The analyst's pages over HTTP: the case queue, a case, and the forms
+//! that open a case, add evidence and comment. Each form becomes the API's
+//! JSON body and goes through the same action (`crate::actions`), so it is
+//! refused exactly when the API refuses, with the same code and sentence,
+//! shown beside the form.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use verdict_console::cases::{self, Attempt, CaseActions, Filter, NewCase, Refusal};
+use verdict_console::public::problem;
+use verdict_model::Role;
+
+use super::public::html;
+use super::session::{Signed, check_csrf, require};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Cases on a page of the queue.
+const PER_PAGE: usize = 50;
+
+fn refusal(e: &ApiError) -> Refusal {
+    Refusal { code: e.code.to_owned(), message: e.message.clone() }
+}
+
+fn forbidden(text: &str) -> Response {
+    html(StatusCode::FORBIDDEN, problem("Not for your role", text))
+}
+
+fn failed(e: &ApiError) -> Response {
+    let status = e.status;
+    let title = if status == StatusCode::NOT_FOUND { "Not found" } else { "Refused" };
+    html(status, problem(title, &e.message))
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+async fn staff(state: &AppState, headers: &HeaderMap, here: &str) -> Result<Signed, Response> {
+    let signed = require(state, headers, here).await.map_err(IntoResponse::into_response)?;
+    if !signed.principal.is_staff() {
+        return Err(forbidden("Cases are the provider's staff's; your notices and orders are on your home page."));
+    }
+    Ok(signed)
+}
+
+/// The queue's address.
+#[derive(Deserialize, Default)]
+pub(super) struct QueueQuery {
+    status: Option<String>,
+    tenant: Option<String>,
+    assignee: Option<String>,
+    source: Option<String>,
+    page: Option<usize>,
+}
+
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `GET /console/cases`.
+pub(super) async fn queue(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<QueueQuery>,
+) -> Response {
+    let signed = match staff(&state, &headers, "/console/cases").await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let filter = Filter {
+        status: given(q.status),
+        tenant: given(q.tenant),
+        assignee: given(q.assignee),
+        source: given(q.source),
+    };
+    let mut all = match state.core.cases(filter.tenant.as_deref()).await {
+        Ok(all) => all,
+        Err(e) => return failed(&ApiError::from(e)),
+    };
+    all.retain(|c| {
+        filter.status.as_deref().is_none_or(|s| c.status.as_str() == s)
+            && filter.assignee.as_deref().is_none_or(|a| c.assignee.as_deref() == Some(a))
+            && filter.source.as_deref().is_none_or(|s| c.spec.source_type.as_str() == s)
+    });
+    all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| b.id.cmp(&a.id)));
+    let pages = all.len().div_ceil(PER_PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
+    let shown: Vec<_> = all.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).cloned().collect();
+    html(StatusCode::OK, cases::queue(&signed.viewer, &shown, &filter, page, all.len(), PER_PAGE))
+}
+
+fn may(signed: &Signed) -> CaseActions {
+    let p = &signed.principal;
+    CaseActions {
+        add_evidence: p.is(&[Role::Analyst]),
+        comment: p.is(&[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin]),
+    }
+}
+
+async fn case_page(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    status: StatusCode,
+    attempt: Option<&Attempt>,
+) -> Response {
+    match state.core.case(id).await {
+        Ok((case, timeline)) => html(status, cases::case(&signed.viewer, &case, &timeline, may(signed), attempt)),
+        Err(e) => failed(&ApiError::from(e)),
+    }
+}
+
+/// `GET /console/cases/{id}`.
+pub(super) async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match staff(&state, &headers, &format!("/console/cases/{id}")).await {
+        Ok(signed) => case_page(&state, &signed, &id, StatusCode::OK, None).await,
+        Err(response) => response,
+    }
+}
+
+/// The evidence form's fields as the API's `Evidence` body.
+fn evidence_body(form: &HashMap<String, String>) -> Value {
+    let text = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    match text("kind").as_str() {
+        "metadata_finding" => {
+            let mut figures = serde_json::Map::new();
+            for i in 0..3 {
+                let name = text(&format!("figure_name_{i}"));
+                if name.is_empty() {
+                    continue;
+                }
+                let raw = text(&format!("figure_value_{i}"));
+                // A number stays a number; anything else is sent as text,
+                // for the API to refuse as it would (figures are numbers).
+                let value = raw.parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n).map(Value::Number));
+                figures.insert(name, value.unwrap_or(Value::String(raw)));
+            }
+            json!({"kind": "metadata_finding", "summary": text("summary"), "figures": figures, "method": text("method")})
+        }
+        "note" => json!({"kind": "note", "text": text("text")}),
+        _ => json!({"kind": "external_document", "address": text("address"), "sha256": text("sha256"),
+            "summary": text("summary")}),
+    }
+}
+
+/// `POST /console/cases/{id}/evidence`.
+pub(super) async fn add_evidence(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let signed = match staff(&state, &headers, &format!("/console/cases/{id}")).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if let Err(detour) = check_csrf(&signed, form.get("_csrf").map_or("", String::as_str)) {
+        return detour.into_response();
+    }
+    match crate::actions::add_evidence(&state.core, &signed.principal, &id, &evidence_body(&form)).await {
+        Ok(_) => see_other(&format!("/console/cases/{id}")),
+        Err(e) if e.status == StatusCode::FORBIDDEN => failed(&e),
+        Err(e) => {
+            let values: BTreeMap<String, String> = form.into_iter().filter(|(k, _)| k != "_csrf").collect();
+            let attempt = Attempt { form: "evidence".into(), refusal: Some(refusal(&e)), values };
+            case_page(&state, &signed, &id, e.status, Some(&attempt)).await
+        }
+    }
+}
+
+/// The comment form.
+#[derive(Deserialize)]
+pub(super) struct CommentForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /console/cases/{id}/comments`.
+pub(super) async fn comment(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let signed = match staff(&state, &headers, &format!("/console/cases/{id}")).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if let Err(detour) = check_csrf(&signed, &form.csrf) {
+        return detour.into_response();
+    }
+    match crate::actions::comment(&state.core, &signed.principal, &id, &form.text).await {
+        Ok(_) => see_other(&format!("/console/cases/{id}")),
+        Err(e) if e.status == StatusCode::FORBIDDEN => failed(&e),
+        Err(e) => {
+            let values = BTreeMap::from([("text".to_owned(), form.text)]);
+            let attempt = Attempt { form: "comment".into(), refusal: Some(refusal(&e)), values };
+            case_page(&state, &signed, &id, e.status, Some(&attempt)).await
+        }
+    }
+}
+
+async fn new_case_page(
+    state: &AppState,
+    signed: &Signed,
+    values: &NewCase,
+    status: StatusCode,
+    r: Option<&Refusal>,
+) -> Response {
+    let clauses = match state.core.clauses().await {
+        Ok(clauses) => clauses.into_iter().map(|c| (c.id, c.title)).collect::<Vec<_>>(),
+        Err(e) => return failed(&ApiError::from(e)),
+    };
+    html(status, cases::new_case(&signed.viewer, values, &clauses, r))
+}
+
+/// `GET /console/cases/new`.
+pub(super) async fn new_form(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let signed = match staff(&state, &headers, "/console/cases/new").await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if !signed.principal.is(&[Role::Analyst]) {
+        return forbidden("Opening a case takes the analyst role.");
+    }
+    new_case_page(
+        &state,
+        &signed,
+        &NewCase { source: "third_party_report".into(), ..NewCase::default() },
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+/// The new-case form.
+#[derive(Deserialize)]
+pub(super) struct NewCaseForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    units: String,
+    #[serde(default)]
+    clauses: String,
+}
+
+/// `POST /console/cases`.
+pub(super) async fn open(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<NewCaseForm>,
+) -> Response {
+    let signed = match staff(&state, &headers, "/console/cases/new").await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if let Err(detour) = check_csrf(&signed, &form.csrf) {
+        return detour.into_response();
+    }
+    let list = |text: &str, separator: char| -> Vec<String> {
+        text.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    };
+    let body = json!({
+        "tenant": form.tenant.trim(), "title": form.title.trim(), "source_type": form.source,
+        "units": list(&form.units, '\n'), "clauses": list(&form.clauses, ','),
+    });
+    match crate::actions::open_case(&state.core, &signed.principal, &body).await {
+        Ok(case) => see_other(&format!("/console/cases/{}", case.id)),
+        Err(e) if e.status == StatusCode::FORBIDDEN => failed(&e),
+        Err(e) => {
+            let values = NewCase {
+                tenant: form.tenant,
+                title: form.title,
+                source: form.source,
+                units: form.units,
+                clauses: form.clauses,
+            };
+            new_case_page(&state, &signed, &values, e.status, Some(&refusal(&e))).await
+        }
+    }
+}
