@@ -142,3 +142,54 @@ async fn an_analyst_opens_a_case_and_adds_evidence_by_clicking() {
     assert!(refusal.contains("customer-content-refused"), "{refusal}");
     assert_eq!(browser.find_all("article.evidence").await.len(), 1, "nothing was added");
 }
+
+#[tokio::test]
+async fn two_approvers_approve_by_clicking_and_a_proposer_cannot_approve() {
+    let Some(browser) = Browser::start().await else { return };
+    let server = common::server().await;
+    let core = &server.core;
+    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
+    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
+        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
+    .unwrap();
+    core.publish_clause(&admin, clause).await.unwrap();
+    let sub = serde_json::from_value(json!({"id": "sig-archive-nl", "tenant": "ministry-of-defense",
+        "unit": "intelligence", "services": ["storage.blob"]}))
+    .unwrap();
+    core.create_subscription(&verdict_control::Actor::admin(), sub).await.unwrap();
+    let a = common::user(core, "approver-a", Role::Approver).await;
+    let b = common::user(core, "approver-b", Role::Approver).await;
+    let proposer = Principal { name: "approver-a".into(), roles: vec![Role::Approver], tenant: None, scope: None };
+    let case = serde_json::from_value(json!({"tenant": "ministry-of-defense", "source_type": "third_party_report",
+        "title": "Bulk voice intercepts", "units": ["intelligence"], "clauses": ["AUP-2"]}))
+    .unwrap();
+    let analyst = Principal { name: "analyst".into(), roles: vec![Role::Analyst], tenant: None, scope: None };
+    let case = core.open_case(&analyst, case).await.unwrap();
+    let now = verdict_model::Timestamp::now();
+    let spec = serde_json::from_value(json!({"tenant": "ministry-of-defense", "clause": "AUP-2",
+        "title": "Suspend storage", "case_id": case.id, "scope": {"units": ["intelligence"]},
+        "services": ["storage.*"], "phases": [{"mode": "notice", "start": now}]}))
+    .unwrap();
+    let order = core.propose_order(&proposer, spec).await.unwrap();
+
+    // The proposer opens it from the queue and is refused beside the button.
+    sign_in(&browser, &server.base, &a).await;
+    browser.find("header nav a[href='/console/approvals']").await.click().await;
+    browser.find(&format!("a[href='/console/orders/{}']", order.id)).await.click().await;
+    assert!(browser.find("#preview").await.text().await.contains("Blast radius"));
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the order page");
+    browser.find("section.decide form button[type=submit]").await.click().await;
+    browser.wait_for("the refusal", "return document.getElementById('approve-error') !== null").await;
+    assert!(browser.find("#approve-error").await.text().await.contains("self-approval"));
+    browser.find("form.who button").await.click().await;
+    browser.wait_for("signed out", "return location.pathname === '/console/sign-in'").await;
+
+    // Approver-b approves exactly what is on screen; one more is needed.
+    sign_in(&browser, &server.base, &b).await;
+    browser.goto(&format!("{}/console/orders/{}", server.base, order.id)).await;
+    let on_screen = browser.find("input[name=preview_hash]").await.attribute("value").await.unwrap();
+    browser.find("section.decide form button[type=submit]").await.click().await;
+    browser.wait_for("the approval", "return document.body.innerText.includes('1 of 2 required')").await;
+    let stored = core.order(&order.id).await.unwrap().unwrap();
+    assert_eq!(stored.lifecycle.approvals[0].preview_hash.as_deref(), Some(on_screen.as_str()));
+}

@@ -50,6 +50,7 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Ma
                         (link("/console", "Console", section == Section::Console))
                         @if viewer.is_some_and(|v| v.roles.iter().any(|r| r.is_staff())) {
                             (link("/console/cases", "Cases", false))
+                            (link("/console/approvals", "Approvals", false))
                         }
                         (link("/transparency", "Transparency report", section == Section::Transparency))
                         (link("/transparency/log", "Transparency log", section == Section::Log))

@@ -1,6 +1,7 @@
-//! Governance actions as every front end takes them: the role check, the
-//! screening of what people wrote for customer content, the shape check,
-//! then the control plane. The JSON API and the console's forms both call
+//! Governance actions as every front end takes them: the screening of what
+//! people wrote for customer content, the shape check and the role check
+//! (in the order the API has always made them, so its refusals do not
+//! change), then the control plane. The JSON API and the console's forms both call
 //! these, so a form is refused exactly when the API would refuse it, with
 //! the same code and sentence.
 
@@ -18,9 +19,10 @@ fn invalid(e: &verdict_model::ModelError) -> ApiError {
 
 /// Opens a case from a `CaseSpec` body. Analysts only.
 pub(crate) async fn open_case(core: &Core, who: &Principal, body: &Value) -> Result<Case, ApiError> {
-    require(who, &[Role::Analyst], "open a case")?;
+    // The body first (content, then shape), as the API always has.
     screen(body)?;
     let spec: CaseSpec = verdict_wire::from_value(body)?;
+    require(who, &[Role::Analyst], "open a case")?;
     Ok(core.open_case(who, spec).await?)
 }
 
@@ -37,7 +39,32 @@ pub(crate) async fn add_evidence(core: &Core, who: &Principal, id: &str, body: &
 
 /// Comments on case `id`. Staff who write (not auditors).
 pub(crate) async fn comment(core: &Core, who: &Principal, id: &str, text: &str) -> Result<CaseEvent, ApiError> {
-    require(who, &[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin], "comment on a case")?;
     screen(&serde_json::json!({ "text": text }))?;
+    require(who, &[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin], "comment on a case")?;
     Ok(core.comment_case(who, id, text).await?)
+}
+
+/// Approves order `id`, bound to the preview its approver saw. Approvers
+/// who did not propose it; each once.
+pub(crate) async fn approve(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    preview_hash: Option<&str>,
+    overrides: &[verdict_model::GuardOverride],
+) -> Result<verdict_model::Order, ApiError> {
+    require(who, &[Role::Approver], "approve an order")?;
+    Ok(core.approve_order(who, id, preview_hash, overrides).await?)
+}
+
+/// Rejects order `id` with a reason. Approvers who did not propose it.
+pub(crate) async fn reject(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    reason: &str,
+) -> Result<verdict_model::Order, ApiError> {
+    screen(&serde_json::json!({ "reason": reason }))?;
+    require(who, &[Role::Approver], "reject an order")?;
+    Ok(core.reject_order(who, id, reason).await?)
 }

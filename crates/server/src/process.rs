@@ -202,8 +202,7 @@ pub(crate) async fn approve(
     Path(id): Path<String>,
     Json(body): Json<ApproveBody>,
 ) -> Result<axum::Json<OrderView>> {
-    require(&who, &[Role::Approver], "approve an order")?;
-    let order = s.core.approve_order(&who, &id, body.preview_hash.as_deref(), &body.overrides).await?;
+    let order = crate::actions::approve(&s.core, &who, &id, body.preview_hash.as_deref(), &body.overrides).await?;
     Ok(axum::Json(OrderView::of(order, s.core.now())))
 }
 
@@ -246,8 +245,7 @@ pub(crate) async fn reject(
     Path(id): Path<String>,
     Screened(body): Screened<RejectBody>,
 ) -> Result<axum::Json<OrderView>> {
-    require(&who, &[Role::Approver], "reject an order")?;
-    Ok(axum::Json(OrderView::of(s.core.reject_order(&who, &id, &body.reason).await?, s.core.now())))
+    Ok(axum::Json(OrderView::of(crate::actions::reject(&s.core, &who, &id, &body.reason).await?, s.core.now())))
 }
 
 /// Period and format of the transparency report.

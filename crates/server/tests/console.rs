@@ -395,3 +395,103 @@ async fn cases_are_opened_and_evidenced_through_forms_refused_exactly_as_the_api
     let (_, after) = page(&base, &format!("/console/cases/{id}"), &analyst.session).await;
     assert!(!after.contains("looks fine") && !after.contains("no token"), "nothing was added");
 }
+
+/// The hidden value of field `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\"")).nth(1).unwrap().split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn approvers_approve_exactly_the_preview_on_screen_and_never_their_own_proposal() {
+    let (base, _dir, core) = server().await;
+    let person = |name: &str, role: Role| verdict_model::User {
+        name: name.into(),
+        roles: vec![role],
+        tenant: None,
+        scope: None,
+        created_at: Default::default(),
+        revoked_at: None,
+    };
+    let mut tokens = std::collections::HashMap::new();
+    for (name, role) in [("analyst-1", Role::Analyst), ("approver-a", Role::Approver), ("approver-b", Role::Approver)] {
+        tokens.insert(name, core.add_user(&Actor::admin(), person(name, role)).await.unwrap().1);
+    }
+    let principal =
+        |name: &str, role: Role| Principal { name: name.into(), roles: vec![role], tenant: None, scope: None };
+    let sub = |id: &str| {
+        serde_json::from_value(json!({"id": id, "tenant": "ministry-of-defense", "unit": "intelligence",
+            "services": ["storage.blob", "ai.speech-to-text"]}))
+        .unwrap()
+    };
+    core.create_subscription(&Actor::admin(), sub("sig-archive-nl")).await.unwrap();
+    let case = serde_json::from_value(json!({"tenant": "ministry-of-defense", "source_type": "third_party_report",
+        "title": "Bulk voice intercepts", "units": ["intelligence"], "clauses": ["AUP-2"]}))
+    .unwrap();
+    let case = core.open_case(&principal("analyst-1", Role::Analyst), case).await.unwrap();
+    let now = verdict_model::Timestamp::now();
+    let spec = |title: &str| {
+        serde_json::from_value(json!({"tenant": "ministry-of-defense", "clause": "AUP-2", "title": title,
+            "case_id": case.id, "scope": {"units": ["intelligence"]}, "services": ["storage.*", "ai.*"],
+            "phases": [{"mode": "notice", "start": now}, {"mode": "export_only", "start": now.plus(86_400)}]}))
+        .unwrap()
+    };
+    let order =
+        core.propose_order(&principal("analyst-1", Role::Analyst), spec("Suspend storage and AI")).await.unwrap();
+    let own = core.propose_order(&principal("approver-b", Role::Approver), spec("Approver-b's own")).await.unwrap();
+
+    let a = sign_in(&base, &tokens["approver-a"]).await.unwrap();
+    let (status, queue) = page(&base, "/console/approvals", &a.session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue.contains(&order.id) && queue.contains("0 of 2"), "{queue}");
+    let path = format!("/console/orders/{}", order.id);
+    let (_, shown) = page(&base, &path, &a.session).await;
+    assert!(shown.contains("Blast radius") && shown.contains("sig-archive-nl"), "{shown}");
+    let on_screen = hidden(&shown, "preview_hash");
+    assert_eq!(on_screen, core.preview_order(&order.id).await.unwrap().hash, "the hash of the preview shown");
+
+    // The inventory moves after the page was drawn: the approval is refused
+    // and the page shows the new preview.
+    core.create_subscription(&Actor::admin(), sub("sig-ai")).await.unwrap();
+    let approve = format!("{path}/approve");
+    let stale = [("_csrf", a.csrf.as_str()), ("preview_hash", on_screen.as_str())];
+    let (status, _, body) = post_form(&base, &approve, &a.session, &stale).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("id=\"approve-error\"") && body.contains("preview-stale"), "{body}");
+    let fresh = hidden(&body, "preview_hash");
+    assert_ne!(fresh, on_screen);
+    let (status, location, _) =
+        post_form(&base, &approve, &a.session, &[("_csrf", a.csrf.as_str()), ("preview_hash", fresh.as_str())]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, path.as_str()));
+    let (_, after) = page(&base, &path, &a.session).await;
+    assert!(after.contains("1 of 2 required") && after.contains("approver-a"), "{after}");
+
+    // Approver-b may not approve their own proposal; the refusal is beside the button.
+    let b = sign_in(&base, &tokens["approver-b"]).await.unwrap();
+    let own_path = format!("/console/orders/{}", own.id);
+    let (_, own_page) = page(&base, &own_path, &b.session).await;
+    let own_hash = hidden(&own_page, "preview_hash");
+    let mine = [("_csrf", b.csrf.as_str()), ("preview_hash", own_hash.as_str())];
+    let (status, _, body) = post_form(&base, &format!("{own_path}/approve"), &b.session, &mine).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("self-approval") && body.contains("id=\"approve-error\""), "{body}");
+
+    // An analyst is shown no Approve button, and a forged approval is refused.
+    let analyst = sign_in(&base, &tokens["analyst-1"]).await.unwrap();
+    let (_, seen) = page(&base, &path, &analyst.session).await;
+    assert!(seen.contains("Blast radius") && !seen.contains("name=\"preview_hash\""), "{seen}");
+    let forged = [("_csrf", analyst.csrf.as_str()), ("preview_hash", fresh.as_str())];
+    let (status, _, body) = post_form(&base, &approve, &analyst.session, &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("approve an order takes the approver role"), "{body}");
+
+    // The second approver completes it.
+    let (_, shown) = page(&base, &path, &b.session).await;
+    let hash = hidden(&shown, "preview_hash");
+    let (status, _, _) =
+        post_form(&base, &approve, &b.session, &[("_csrf", b.csrf.as_str()), ("preview_hash", hash.as_str())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let stored = core.order(&order.id).await.unwrap().unwrap();
+    assert_eq!(stored.lifecycle.approvals.len(), 2);
+    let (_, done) = page(&base, &path, &b.session).await;
+    assert!(done.contains("status-in_force") && !done.contains("name=\"preview_hash\""), "{done}");
+}

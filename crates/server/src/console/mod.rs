@@ -3,6 +3,7 @@
 //! themselves are `verdict-console`'s views.
 
 mod cases;
+mod orders;
 mod public;
 mod session;
 
@@ -36,6 +37,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/cases/{id}", get(cases::show))
         .route("/console/cases/{id}/evidence", post(cases::add_evidence))
         .route("/console/cases/{id}/comments", post(cases::comment))
+        .route("/console/approvals", get(orders::approvals))
+        .route("/console/orders/{id}", get(orders::show))
+        .route("/console/orders/{id}/approve", post(orders::approve))
+        .route("/console/orders/{id}/reject", post(orders::reject))
         .layer(from_fn(page_headers))
 }
 

@@ -1,0 +1,157 @@
+//! The approver's pages over HTTP: the approval queue and an order page
+//! whose Approve form carries the hash of the preview on screen. Approving
+//! and rejecting go through the API's own actions (`crate::actions`).
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use verdict_console::cases::Refusal;
+use verdict_console::orders::{self, OrderActions};
+use verdict_console::public::problem;
+use verdict_control::Page;
+use verdict_model::{OrderStatus, Role};
+
+use super::public::html;
+use super::session::{Signed, check_csrf, require};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Orders listed on the approval queue.
+const QUEUE: u32 = 500;
+
+fn failed(e: &ApiError) -> Response {
+    let title = if e.status == StatusCode::NOT_FOUND { "Not found" } else { "Refused" };
+    html(e.status, problem(title, &e.message))
+}
+
+async fn staff(state: &AppState, headers: &HeaderMap, here: &str) -> Result<Signed, Response> {
+    let signed = require(state, headers, here).await.map_err(IntoResponse::into_response)?;
+    if !signed.principal.is_staff() {
+        let text = "Orders under approval are the provider's staff's; your own orders are on your home page.";
+        return Err(html(StatusCode::FORBIDDEN, problem("Not for your role", text)));
+    }
+    Ok(signed)
+}
+
+/// `GET /console/approvals`.
+pub(super) async fn approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let signed = match staff(&state, &headers, "/console/approvals").await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    match state.core.orders(None, Some(OrderStatus::Proposed), &Page { after: None, limit: QUEUE }).await {
+        Ok(waiting) => html(StatusCode::OK, orders::approvals(&signed.viewer, &waiting)),
+        Err(e) => failed(&ApiError::from(e)),
+    }
+}
+
+async fn order_page(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    status: StatusCode,
+    refusal: Option<&Refusal>,
+) -> Response {
+    let order = match state.core.order(id).await {
+        Ok(Some(order)) => order,
+        Ok(None) => {
+            return failed(&ApiError::from(verdict_control::CoreError::NotFound {
+                kind: verdict_control::Thing::Order,
+                id: id.to_owned(),
+            }));
+        }
+        Err(e) => return failed(&ApiError::from(e)),
+    };
+    let now = state.core.now();
+    let current = order.status_at(now);
+    let proposed = current == OrderStatus::Proposed;
+    let preview = if proposed {
+        match state.core.preview_order(id).await {
+            Ok(preview) => Some(preview),
+            Err(e) => return failed(&ApiError::from(e)),
+        }
+    } else {
+        None
+    };
+    let may = OrderActions { decide: proposed && signed.principal.is(&[Role::Approver]) };
+    html(status, orders::order(&signed.viewer, &order, current.as_str(), preview.as_ref(), may, refusal))
+}
+
+/// `GET /console/orders/{id}`.
+pub(super) async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match staff(&state, &headers, &format!("/console/orders/{id}")).await {
+        Ok(signed) => order_page(&state, &signed, &id, StatusCode::OK, None).await,
+        Err(response) => response,
+    }
+}
+
+/// The Approve form.
+#[derive(Deserialize)]
+pub(super) struct ApproveForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    preview_hash: String,
+}
+
+/// `POST /console/orders/{id}/approve`: bound to the preview on screen.
+pub(super) async fn approve(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ApproveForm>,
+) -> Response {
+    let signed = match staff(&state, &headers, &format!("/console/orders/{id}")).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if let Err(detour) = check_csrf(&signed, &form.csrf) {
+        return detour.into_response();
+    }
+    let hash = Some(form.preview_hash.as_str()).filter(|h| !h.is_empty());
+    match crate::actions::approve(&state.core, &signed.principal, &id, hash, &[]).await {
+        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/console/orders/{id}"))]).into_response(),
+        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => failed(&e),
+        Err(e) => {
+            let refusal = Refusal { code: e.code.to_owned(), message: e.message.clone() };
+            order_page(&state, &signed, &id, e.status, Some(&refusal)).await
+        }
+    }
+}
+
+/// The Reject form.
+#[derive(Deserialize)]
+pub(super) struct RejectForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/orders/{id}/reject`.
+pub(super) async fn reject(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<RejectForm>,
+) -> Response {
+    let signed = match staff(&state, &headers, &format!("/console/orders/{id}")).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if let Err(detour) = check_csrf(&signed, &form.csrf) {
+        return detour.into_response();
+    }
+    match crate::actions::reject(&state.core, &signed.principal, &id, &form.reason).await {
+        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/console/orders/{id}"))]).into_response(),
+        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => failed(&e),
+        Err(e) => {
+            let refusal = Refusal { code: e.code.to_owned(), message: e.message.clone() };
+            order_page(&state, &signed, &id, e.status, Some(&refusal)).await
+        }
+    }
+}
