@@ -193,3 +193,102 @@ async fn two_approvers_approve_by_clicking_and_a_proposer_cannot_approve() {
     let stored = core.order(&order.id).await.unwrap().unwrap();
     assert_eq!(stored.lifecycle.approvals[0].preview_hash.as_deref(), Some(on_screen.as_str()));
 }
+
+/// A tenant whose order went through due process: a case, a proposal and
+/// two approvals; returns the order and the restriction notice it issued.
+async fn ordered(core: &verdict_control::Core, tenant: &str) -> (String, String) {
+    let person = |name: &str, role: Role| Principal { name: name.into(), roles: vec![role], tenant: None, scope: None };
+    let inventory = serde_json::from_value(json!({
+        "tenants": [{"id": tenant, "kind": "government"}],
+        "subscriptions": [{"id": format!("{tenant}-archive"), "tenant": tenant, "unit": "signals",
+            "services": ["storage.blob"], "region": "westeurope"}],
+    }))
+    .unwrap();
+    core.import(&verdict_control::Actor::admin(), inventory, &|_| ()).await.unwrap();
+    let case = serde_json::from_value(json!({"tenant": tenant, "source_type": "third_party_report",
+        "title": "Bulk voice intercepts", "units": ["signals"], "clauses": ["AUP-2"]}))
+    .unwrap();
+    let case = core.open_case(&person("analyst", Role::Analyst), case).await.unwrap();
+    let now = verdict_model::Timestamp::now();
+    let spec = serde_json::from_value(json!({"tenant": tenant, "clause": "AUP-2", "title": "Suspend storage",
+        "case_id": case.id, "scope": {"units": ["signals"]}, "services": ["storage.*"],
+        "phases": [{"mode": "notice", "start": now}, {"mode": "export_only", "start": now.plus(86_400)}]}))
+    .unwrap();
+    let order = core.propose_order(&person("analyst", Role::Analyst), spec).await.unwrap();
+    for approver in ["approver-a", "approver-b"] {
+        let hash = core.preview_order(&order.id).await.unwrap().hash;
+        core.approve_order(&person(approver, Role::Approver), &order.id, Some(&hash), &[]).await.unwrap();
+    }
+    let notice = core.notices(Some(tenant)).await.unwrap().pop().unwrap();
+    (order.id, notice.id)
+}
+
+#[tokio::test]
+async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_upholds() {
+    let Some(browser) = Browser::start().await else { return };
+    let server = common::server().await;
+    let core = &server.core;
+    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
+    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
+        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
+    .unwrap();
+    core.publish_clause(&admin, clause).await.unwrap();
+    let (order, notice) = ordered(core, "mod").await;
+    let (_, other) = ordered(core, "northwind").await;
+    let legal = verdict_model::User {
+        name: "mod-legal".into(),
+        roles: vec![Role::Tenant],
+        tenant: Some("mod".into()),
+        scope: None,
+        created_at: Default::default(),
+        revoked_at: None,
+    };
+    let legal = core.add_user(&verdict_control::Actor::admin(), legal).await.unwrap().1;
+    let reviewer = common::user(core, "reviewer", Role::Reviewer).await;
+
+    sign_in(&browser, &server.base, &legal).await;
+    browser.find("header nav a[href='/console/notices']").await.click().await;
+    browser.find(&format!("a[href='/console/notices/{notice}']")).await.click().await;
+    let what = browser.find("section[aria-labelledby=what]").await.text().await;
+    assert!(what.contains("storage.*") && what.contains("Nothing else of yours is affected"), "{what}");
+    assert!(browser.find("blockquote.ground").await.text().await.contains("No mass surveillance of civilians"));
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the notice");
+
+    // The receipt the page offers proves the notice's entry, checked here.
+    let href = browser.find("a[download]").await.attribute("href").await.unwrap();
+    let text = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
+            vec![json!(href)],
+        )
+        .await;
+    let receipt = verdict_log::Receipt::parse(text.as_str().unwrap()).unwrap();
+    let entry = receipt.extra.clone().expect("the receipt carries its entry");
+    receipt.verify(&core.log_key(), &verdict_log::leaf_hash(&entry)).unwrap();
+
+    // Another tenant's notice is not there, whatever the address says.
+    browser.goto(&format!("{}/console/notices/{other}", server.base)).await;
+    assert_eq!(browser.find("main h1").await.text().await, "Not found");
+
+    // The appeal, filed from the notice.
+    browser.goto(&format!("{}/console/notices/{notice}", server.base)).await;
+    browser.find("#appeal-statement").await.type_text("The archive serves lawful border security work.").await;
+    browser.find("section[aria-labelledby=appeal] button[type=submit]").await.click().await;
+    browser.wait_for("the appeal", "return location.pathname.startsWith('/console/appeals/')").await;
+    let appeal = browser.url().await.rsplit('/').next().unwrap().to_owned();
+    browser.find("form.who button").await.click().await;
+    browser.wait_for("signed out", "return location.pathname === '/console/sign-in'").await;
+
+    // The reviewer reads it beside the order and upholds it.
+    sign_in(&browser, &server.base, &reviewer).await;
+    browser.find("header nav a[href='/console/appeals']").await.click().await;
+    browser.find(&format!("a[href='/console/appeals/{appeal}']")).await.click().await;
+    assert!(browser.find("section[aria-labelledby=statement]").await.text().await.contains("border security"));
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the appeal");
+    browser.find("#decide-reasons").await.type_text("The order is proportionate to the evidence.").await;
+    browser.find("form.wide button[type=submit]").await.click().await;
+    browser.wait_for("the decision", "return document.body.innerText.includes('Decided')").await;
+    let decided = core.appeal(&appeal).await.unwrap();
+    assert_eq!(decided.decision.unwrap().outcome, verdict_model::AppealOutcome::Uphold);
+    assert_eq!(decided.order, order);
+}

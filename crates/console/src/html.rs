@@ -51,6 +51,10 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Ma
                         @if viewer.is_some_and(|v| v.roles.iter().any(|r| r.is_staff())) {
                             (link("/console/cases", "Cases", false))
                             (link("/console/approvals", "Approvals", false))
+                            (link("/console/appeals", "Appeals", false))
+                        }
+                        @if viewer.is_some() {
+                            (link("/console/notices", "Notices", false))
                         }
                         (link("/transparency", "Transparency report", section == Section::Transparency))
                         (link("/transparency/log", "Transparency log", section == Section::Log))

@@ -13,6 +13,7 @@ pub mod assets;
 pub mod cases;
 mod charts;
 mod html;
+pub mod notices;
 pub mod orders;
 pub mod public;
 pub mod session;

@@ -39,6 +39,17 @@ fn duties(role: Role) -> &'static str {
     }
 }
 
+/// Where a role's work starts.
+fn start(role: Role) -> Option<(&'static str, &'static str)> {
+    match role {
+        Role::Analyst | Role::Admin | Role::Auditor => Some(("/console/cases", "The case queue")),
+        Role::Approver => Some(("/console/approvals", "Orders waiting for approval")),
+        Role::Reviewer => Some(("/console/appeals", "The appeals")),
+        Role::Tenant => Some(("/console/notices", "Your notices")),
+        Role::Pep => None,
+    }
+}
+
 /// The sign-in form: a token field, the sign-in request's own CSRF value,
 /// and where to go after; `error` is shown beside the field.
 pub fn sign_in(csrf: &str, next: &str, error: Option<&str>) -> Markup {
@@ -78,13 +89,15 @@ pub fn home(viewer: &Viewer) -> Markup {
         h2 { "What you can do" }
         ul class="duties" {
             @for role in &viewer.roles {
-                li { span class="role" { (role.as_str()) } " — " (duties(*role)) }
+                li {
+                    span class="role" { (role.as_str()) } " — " (duties(*role))
+                    @if let Some((href, label)) = start(*role) { " " a href=(href) { (label) } }
+                }
             }
         }
-        p class="empty" {
-            "The queues and forms for each role arrive here; until then the "
-            a href="/transparency" { "transparency report" } ", the " a href="/transparency/log" { "log" }
-            " and the API (" code { "verdict --help" } ") do the rest."
+        p class="meta" {
+            "Drafting orders, the report with its charts, the inventory and replicas come next in the console; until then "
+            "the API does them (" code { "verdict --help" } ")."
         }
     };
     signed_in_page("Console", viewer, body)

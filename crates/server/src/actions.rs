@@ -68,3 +68,44 @@ pub(crate) async fn reject(
     require(who, &[Role::Approver], "reject an order")?;
     Ok(core.reject_order(who, id, reason).await?)
 }
+
+/// Notice `id`, if `who` may read it: staff, or a user of its tenant.
+/// Anyone else is told it does not exist (a tenant learns nothing of
+/// another's notices).
+pub(crate) async fn readable_notice(core: &Core, who: &Principal, id: &str) -> Result<verdict_model::Notice, ApiError> {
+    let notice = core.notice(id).await?;
+    if !(who.is_staff() || who.speaks_for(&notice.tenant)) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "unknown-notice",
+            format!("notice {id:?} does not exist"),
+        ));
+    }
+    Ok(notice)
+}
+
+/// Files an appeal against order `id`. Users of the order's tenant.
+pub(crate) async fn file_appeal(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    statement: &str,
+) -> Result<verdict_model::Appeal, ApiError> {
+    screen(&serde_json::json!({ "statement": statement }))?;
+    require(who, &[Role::Tenant], "file an appeal")?;
+    Ok(core.file_appeal(who, id, statement).await?)
+}
+
+/// Decides appeal `id`. Reviewers who neither proposed nor approved the
+/// order.
+pub(crate) async fn decide_appeal(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    outcome: verdict_model::AppealOutcome,
+    reasons: &str,
+    amendment: Option<verdict_model::OrderSpec>,
+) -> Result<(verdict_model::Appeal, verdict_model::Notice), ApiError> {
+    require(who, &[Role::Reviewer], "decide an appeal")?;
+    Ok(core.decide_appeal(who, id, outcome, reasons, amendment).await?)
+}

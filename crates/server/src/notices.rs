@@ -28,12 +28,7 @@ pub(crate) struct NoticeFilter {
 
 /// The notice, if `who` may read it: staff, or a user of its tenant.
 async fn readable(s: &AppState, who: &Principal, id: &str) -> Result<Notice> {
-    let notice = s.core.notice(id).await?;
-    if !(who.is_staff() || who.speaks_for(&notice.tenant)) {
-        // Not found rather than forbidden: a tenant learns nothing of others' notices.
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-notice", format!("notice {id:?} does not exist")));
-    }
-    Ok(notice)
+    crate::actions::readable_notice(&s.core, who, id).await
 }
 
 /// Notices, newest first: all of them for staff, their own for a tenant's users.

@@ -107,6 +107,19 @@ async fn the_log_explorer_lists_entries_and_shows_each_escaped() {
     assert!(page.contains("inventory.imported") && !page.contains("clause.published"), "{page}");
 }
 
+/// Adds a staff user with one role; its token.
+async fn add_user(core: &verdict_control::Core, name: &str, role: Role) -> String {
+    let user = verdict_model::User {
+        name: name.into(),
+        roles: vec![role],
+        tenant: None,
+        scope: None,
+        created_at: Default::default(),
+        revoked_at: None,
+    };
+    core.add_user(&Actor::admin(), user).await.unwrap().1
+}
+
 /// A browser without redirects or a cookie jar: the test carries cookies.
 fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -175,17 +188,9 @@ async fn home(base: &str, session: &str) -> reqwest::Response {
 #[tokio::test]
 async fn a_token_is_exchanged_for_a_session_that_ends_with_sign_out_revocation_or_expiry() {
     let (core, _, _dir) = common::open_core().await;
-    let user = |name: &str, role: Role| verdict_model::User {
-        name: name.into(),
-        roles: vec![role],
-        tenant: None,
-        scope: None,
-        created_at: Default::default(),
-        revoked_at: None,
-    };
-    let (_, analyst) = core.add_user(&Actor::admin(), user("analyst", Role::Analyst)).await.unwrap();
-    let (_, gateway) = core.add_user(&Actor::admin(), user("gw", Role::Pep)).await.unwrap();
-    let (_, auditor) = core.add_user(&Actor::admin(), user("auditor", Role::Auditor)).await.unwrap();
+    let analyst = add_user(&core, "analyst", Role::Analyst).await;
+    let gateway = add_user(&core, "gw", Role::Pep).await;
+    let auditor = add_user(&core, "auditor", Role::Auditor).await;
     let state = verdict_server::AppState::new(
         core.clone(),
         verdict_server::Tokens { admin: common::ADMIN.into(), pep: common::PEP.into() },
@@ -293,15 +298,7 @@ async fn cases_are_opened_and_evidenced_through_forms_refused_exactly_as_the_api
     let (base, _dir, core) = server().await;
     let mut tokens = std::collections::HashMap::new();
     for (name, role) in [("analyst-1", Role::Analyst), ("auditor-1", Role::Auditor)] {
-        let user = verdict_model::User {
-            name: name.into(),
-            roles: vec![role],
-            tenant: None,
-            scope: None,
-            created_at: Default::default(),
-            revoked_at: None,
-        };
-        tokens.insert(name, core.add_user(&Actor::admin(), user).await.unwrap().1);
+        tokens.insert(name, add_user(&core, name, role).await);
     }
     let token = |name: &str| tokens[name].clone();
     let api = common::Api::new(base.clone());
@@ -404,17 +401,9 @@ fn hidden(page: &str, name: &str) -> String {
 #[tokio::test]
 async fn approvers_approve_exactly_the_preview_on_screen_and_never_their_own_proposal() {
     let (base, _dir, core) = server().await;
-    let person = |name: &str, role: Role| verdict_model::User {
-        name: name.into(),
-        roles: vec![role],
-        tenant: None,
-        scope: None,
-        created_at: Default::default(),
-        revoked_at: None,
-    };
     let mut tokens = std::collections::HashMap::new();
     for (name, role) in [("analyst-1", Role::Analyst), ("approver-a", Role::Approver), ("approver-b", Role::Approver)] {
-        tokens.insert(name, core.add_user(&Actor::admin(), person(name, role)).await.unwrap().1);
+        tokens.insert(name, add_user(&core, name, role).await);
     }
     let principal =
         |name: &str, role: Role| Principal { name: name.into(), roles: vec![role], tenant: None, scope: None };

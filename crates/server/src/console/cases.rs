@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use verdict_console::cases::{self, Attempt, CaseActions, Filter, NewCase, Refusal};
@@ -18,38 +18,15 @@ use verdict_console::public::problem;
 use verdict_model::Role;
 
 use super::public::html;
-use super::session::{Signed, check_csrf, require};
+use super::session::{Signed, form_sender, staff};
+use super::{after_form, failed, refusal};
 use crate::AppState;
 use crate::error::ApiError;
 
 /// Cases on a page of the queue.
 const PER_PAGE: usize = 50;
 
-fn refusal(e: &ApiError) -> Refusal {
-    Refusal { code: e.code.to_owned(), message: e.message.clone() }
-}
-
-fn forbidden(text: &str) -> Response {
-    html(StatusCode::FORBIDDEN, problem("Not for your role", text))
-}
-
-fn failed(e: &ApiError) -> Response {
-    let status = e.status;
-    let title = if status == StatusCode::NOT_FOUND { "Not found" } else { "Refused" };
-    html(status, problem(title, &e.message))
-}
-
-fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
-}
-
-async fn staff(state: &AppState, headers: &HeaderMap, here: &str) -> Result<Signed, Response> {
-    let signed = require(state, headers, here).await.map_err(IntoResponse::into_response)?;
-    if !signed.principal.is_staff() {
-        return Err(forbidden("Cases are the provider's staff's; your notices and orders are on your home page."));
-    }
-    Ok(signed)
-}
+const STAFF_ONLY: &str = "Cases are the provider's staff's; your notices and orders are on your home page.";
 
 /// The queue's address.
 #[derive(Deserialize, Default)]
@@ -71,7 +48,7 @@ pub(super) async fn queue(
     headers: HeaderMap,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let signed = match staff(&state, &headers, "/console/cases").await {
+    let signed = match staff(&state, &headers, "/console/cases", STAFF_ONLY).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -120,7 +97,7 @@ async fn case_page(
 
 /// `GET /console/cases/{id}`.
 pub(super) async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match staff(&state, &headers, &format!("/console/cases/{id}")).await {
+    match staff(&state, &headers, &format!("/console/cases/{id}"), STAFF_ONLY).await {
         Ok(signed) => case_page(&state, &signed, &id, StatusCode::OK, None).await,
         Err(response) => response,
     }
@@ -158,16 +135,15 @@ pub(super) async fn add_evidence(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let signed = match staff(&state, &headers, &format!("/console/cases/{id}")).await {
+    let here = format!("/console/cases/{id}");
+    let csrf = form.get("_csrf").map_or("", String::as_str);
+    let signed = match form_sender(&state, &headers, &here, csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if let Err(detour) = check_csrf(&signed, form.get("_csrf").map_or("", String::as_str)) {
-        return detour.into_response();
-    }
-    match crate::actions::add_evidence(&state.core, &signed.principal, &id, &evidence_body(&form)).await {
-        Ok(_) => see_other(&format!("/console/cases/{id}")),
-        Err(e) if e.status == StatusCode::FORBIDDEN => failed(&e),
+    let done = crate::actions::add_evidence(&state.core, &signed.principal, &id, &evidence_body(&form)).await;
+    match after_form(done, |_| here.clone()) {
+        Ok(response) => response,
         Err(e) => {
             let values: BTreeMap<String, String> = form.into_iter().filter(|(k, _)| k != "_csrf").collect();
             let attempt = Attempt { form: "evidence".into(), refusal: Some(refusal(&e)), values };
@@ -192,16 +168,13 @@ pub(super) async fn comment(
     Path(id): Path<String>,
     Form(form): Form<CommentForm>,
 ) -> Response {
-    let signed = match staff(&state, &headers, &format!("/console/cases/{id}")).await {
+    let here = format!("/console/cases/{id}");
+    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if let Err(detour) = check_csrf(&signed, &form.csrf) {
-        return detour.into_response();
-    }
-    match crate::actions::comment(&state.core, &signed.principal, &id, &form.text).await {
-        Ok(_) => see_other(&format!("/console/cases/{id}")),
-        Err(e) if e.status == StatusCode::FORBIDDEN => failed(&e),
+    match after_form(crate::actions::comment(&state.core, &signed.principal, &id, &form.text).await, |_| here.clone()) {
+        Ok(response) => response,
         Err(e) => {
             let values = BTreeMap::from([("text".to_owned(), form.text)]);
             let attempt = Attempt { form: "comment".into(), refusal: Some(refusal(&e)), values };
@@ -226,12 +199,12 @@ async fn new_case_page(
 
 /// `GET /console/cases/new`.
 pub(super) async fn new_form(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let signed = match staff(&state, &headers, "/console/cases/new").await {
+    let signed = match staff(&state, &headers, "/console/cases/new", STAFF_ONLY).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
     if !signed.principal.is(&[Role::Analyst]) {
-        return forbidden("Opening a case takes the analyst role.");
+        return html(StatusCode::FORBIDDEN, problem("Not for your role", "Opening a case takes the analyst role."));
     }
     new_case_page(
         &state,
@@ -266,13 +239,10 @@ pub(super) async fn open(
     headers: HeaderMap,
     Form(form): Form<NewCaseForm>,
 ) -> Response {
-    let signed = match staff(&state, &headers, "/console/cases/new").await {
+    let signed = match form_sender(&state, &headers, "/console/cases/new", &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if let Err(detour) = check_csrf(&signed, &form.csrf) {
-        return detour.into_response();
-    }
     let list = |text: &str, separator: char| -> Vec<String> {
         text.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
     };
@@ -280,9 +250,9 @@ pub(super) async fn open(
         "tenant": form.tenant.trim(), "title": form.title.trim(), "source_type": form.source,
         "units": list(&form.units, '\n'), "clauses": list(&form.clauses, ','),
     });
-    match crate::actions::open_case(&state.core, &signed.principal, &body).await {
-        Ok(case) => see_other(&format!("/console/cases/{}", case.id)),
-        Err(e) if e.status == StatusCode::FORBIDDEN => failed(&e),
+    let done = crate::actions::open_case(&state.core, &signed.principal, &body).await;
+    match after_form(done, |case| format!("/console/cases/{}", case.id)) {
+        Ok(response) => response,
         Err(e) => {
             let values = NewCase {
                 tenant: form.tenant,

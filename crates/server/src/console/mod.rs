@@ -3,6 +3,7 @@
 //! themselves are `verdict-console`'s views.
 
 mod cases;
+mod notices;
 mod orders;
 mod public;
 mod session;
@@ -13,13 +14,39 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{Next, from_fn};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub(crate) use public::ReportCache;
 pub use session::ConsoleSettings;
 
 use crate::AppState;
+use crate::error::ApiError;
+
+/// A refusal of the API as a page: not found, or refused, with its sentence.
+fn failed(e: &ApiError) -> Response {
+    let title = if e.status == axum::http::StatusCode::NOT_FOUND { "Not found" } else { "Refused" };
+    public::html(e.status, verdict_console::public::problem(title, &e.message))
+}
+
+/// A refusal of the API as a form shows it beside the field.
+fn refusal(e: &ApiError) -> verdict_console::cases::Refusal {
+    verdict_console::cases::Refusal { code: e.code.to_owned(), message: e.message.clone() }
+}
+
+/// A form's outcome: done (see `to`), refused before the form could be
+/// read again (a page), or refused with a sentence for beside the form.
+fn after_form<T>(result: Result<T, ApiError>, to: impl FnOnce(&T) -> String) -> Result<Response, ApiError> {
+    match result {
+        Ok(done) => {
+            Ok((axum::http::StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, to(&done))]).into_response())
+        }
+        Err(e) if e.status == axum::http::StatusCode::FORBIDDEN || e.status == axum::http::StatusCode::NOT_FOUND => {
+            Ok(failed(&e))
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// The public pages and the assets, behind the pages' headers.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -41,6 +68,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/orders/{id}", get(orders::show))
         .route("/console/orders/{id}/approve", post(orders::approve))
         .route("/console/orders/{id}/reject", post(orders::reject))
+        .route("/console/orders/{id}/appeals", post(notices::file))
+        .route("/console/notices", get(notices::list))
+        .route("/console/notices/{id}", get(notices::show))
+        .route("/console/notices/{id}/receipt", get(notices::receipt))
+        .route("/console/appeals", get(notices::appeals))
+        .route("/console/appeals/{id}", get(notices::appeal))
+        .route("/console/appeals/{id}/decision", post(notices::decide))
         .layer(from_fn(page_headers))
 }
 

@@ -6,40 +6,28 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Deserialize;
 use verdict_console::cases::Refusal;
 use verdict_console::orders::{self, OrderActions};
-use verdict_console::public::problem;
 use verdict_control::Page;
 use verdict_model::{OrderStatus, Role};
 
 use super::public::html;
-use super::session::{Signed, check_csrf, require};
+use super::session::{Signed, form_sender, staff};
+use super::{after_form, failed, refusal};
 use crate::AppState;
 use crate::error::ApiError;
 
 /// Orders listed on the approval queue.
 const QUEUE: u32 = 500;
 
-fn failed(e: &ApiError) -> Response {
-    let title = if e.status == StatusCode::NOT_FOUND { "Not found" } else { "Refused" };
-    html(e.status, problem(title, &e.message))
-}
-
-async fn staff(state: &AppState, headers: &HeaderMap, here: &str) -> Result<Signed, Response> {
-    let signed = require(state, headers, here).await.map_err(IntoResponse::into_response)?;
-    if !signed.principal.is_staff() {
-        let text = "Orders under approval are the provider's staff's; your own orders are on your home page.";
-        return Err(html(StatusCode::FORBIDDEN, problem("Not for your role", text)));
-    }
-    Ok(signed)
-}
+const STAFF_ONLY: &str = "Orders under approval are the provider's staff's; your own orders are on your home page.";
 
 /// `GET /console/approvals`.
 pub(super) async fn approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let signed = match staff(&state, &headers, "/console/approvals").await {
+    let signed = match staff(&state, &headers, "/console/approvals", STAFF_ONLY).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -83,7 +71,7 @@ async fn order_page(
 
 /// `GET /console/orders/{id}`.
 pub(super) async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match staff(&state, &headers, &format!("/console/orders/{id}")).await {
+    match staff(&state, &headers, &format!("/console/orders/{id}"), STAFF_ONLY).await {
         Ok(signed) => order_page(&state, &signed, &id, StatusCode::OK, None).await,
         Err(response) => response,
     }
@@ -105,21 +93,16 @@ pub(super) async fn approve(
     Path(id): Path<String>,
     Form(form): Form<ApproveForm>,
 ) -> Response {
-    let signed = match staff(&state, &headers, &format!("/console/orders/{id}")).await {
+    let here = format!("/console/orders/{id}");
+    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if let Err(detour) = check_csrf(&signed, &form.csrf) {
-        return detour.into_response();
-    }
     let hash = Some(form.preview_hash.as_str()).filter(|h| !h.is_empty());
-    match crate::actions::approve(&state.core, &signed.principal, &id, hash, &[]).await {
-        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/console/orders/{id}"))]).into_response(),
-        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => failed(&e),
-        Err(e) => {
-            let refusal = Refusal { code: e.code.to_owned(), message: e.message.clone() };
-            order_page(&state, &signed, &id, e.status, Some(&refusal)).await
-        }
+    let done = crate::actions::approve(&state.core, &signed.principal, &id, hash, &[]).await;
+    match after_form(done, |_| here.clone()) {
+        Ok(response) => response,
+        Err(e) => order_page(&state, &signed, &id, e.status, Some(&refusal(&e))).await,
     }
 }
 
@@ -139,19 +122,14 @@ pub(super) async fn reject(
     Path(id): Path<String>,
     Form(form): Form<RejectForm>,
 ) -> Response {
-    let signed = match staff(&state, &headers, &format!("/console/orders/{id}")).await {
+    let here = format!("/console/orders/{id}");
+    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if let Err(detour) = check_csrf(&signed, &form.csrf) {
-        return detour.into_response();
-    }
-    match crate::actions::reject(&state.core, &signed.principal, &id, &form.reason).await {
-        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/console/orders/{id}"))]).into_response(),
-        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => failed(&e),
-        Err(e) => {
-            let refusal = Refusal { code: e.code.to_owned(), message: e.message.clone() };
-            order_page(&state, &signed, &id, e.status, Some(&refusal)).await
-        }
+    let done = crate::actions::reject(&state.core, &signed.principal, &id, &form.reason).await;
+    match after_form(done, |_| here.clone()) {
+        Ok(response) => response,
+        Err(e) => order_page(&state, &signed, &id, e.status, Some(&refusal(&e))).await,
     }
 }

@@ -191,6 +191,28 @@ pub(super) fn check_csrf(signed: &Signed, sent: &str) -> Result<(), Detour> {
     }
 }
 
+/// The signed-in person behind a posted form, once its CSRF token matched.
+pub(super) async fn form_sender(
+    state: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+    csrf: &str,
+) -> Result<Signed, Response> {
+    let signed = require(state, headers, here).await.map_err(IntoResponse::into_response)?;
+    check_csrf(&signed, csrf).map_err(IntoResponse::into_response)?;
+    Ok(signed)
+}
+
+/// The signed-in person if they are provider staff; `why` is shown to
+/// anyone else.
+pub(super) async fn staff(state: &AppState, headers: &HeaderMap, here: &str, why: &str) -> Result<Signed, Response> {
+    let signed = require(state, headers, here).await.map_err(IntoResponse::into_response)?;
+    if !signed.principal.is_staff() {
+        return Err(html(StatusCode::FORBIDDEN, problem("Not for your role", why)));
+    }
+    Ok(signed)
+}
+
 /// `GET /console`.
 pub(super) async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match require(&state, &headers, "/console").await {
