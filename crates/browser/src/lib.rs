@@ -160,6 +160,15 @@ impl Browser {
         base64::engine::general_purpose::STANDARD.decode(text.as_str().unwrap_or_default()).unwrap_or_default()
     }
 
+    /// With `VERDICT_SCREENSHOTS=DIR` set, saves a PNG of the window as
+    /// `DIR/NAME.png` (how `docs/console/` is made); otherwise nothing.
+    pub async fn screenshot_as(&self, name: &str) {
+        let Ok(dir) = std::env::var("VERDICT_SCREENSHOTS") else { return };
+        let png = self.screenshot().await;
+        assert!(png.starts_with(b"\x89PNG"), "WebDriver sent no PNG");
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+
     /// Waits (at most 10 s) until `script` returns true in the page.
     pub async fn wait_for(&self, what: &str, script: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -56,6 +56,7 @@ async fn a_person_signs_in_and_out_with_the_keyboard_alone() {
     browser.goto(&format!("{}/console", server.base)).await;
     assert!(browser.url().await.contains("/console/sign-in?next=/console"), "sent to sign in");
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "sign-in");
+    browser.screenshot_as("sign-in").await;
     // The token field has the focus; a wrong token is refused beside it.
     browser.focused().await.type_text(&format!("not-a-token{ENTER}")).await;
     browser.wait_for("the refusal", "return document.getElementById('token-error') !== null").await;
@@ -129,6 +130,7 @@ async fn an_analyst_opens_a_case_and_adds_evidence_by_clicking() {
     assert!(shown.contains("https://news.example/report") && shown.contains(payload), "{shown}");
     assert_eq!(browser.execute("return window.__xss === undefined", vec![]).await, json!(true));
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the case page");
+    browser.screenshot_as("case").await;
 
     // A figure named like content is refused beside the form, as the API refuses it.
     browser.find("input[name=kind][value=metadata_finding]").await.click().await;
@@ -178,6 +180,7 @@ async fn two_approvers_approve_by_clicking_and_a_proposer_cannot_approve() {
     browser.find(&format!("a[href='/console/orders/{}']", order.id)).await.click().await;
     assert!(browser.find("#preview").await.text().await.contains("Blast radius"));
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the order page");
+    browser.screenshot_as("order").await;
     browser.find("section.decide form button[type=submit]").await.click().await;
     browser.wait_for("the refusal", "return document.getElementById('approve-error') !== null").await;
     assert!(browser.find("#approve-error").await.text().await.contains("self-approval"));
@@ -253,6 +256,7 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
     assert!(what.contains("storage.*") && what.contains("Nothing else of yours is affected"), "{what}");
     assert!(browser.find("blockquote.ground").await.text().await.contains("No mass surveillance of civilians"));
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the notice");
+    browser.screenshot_as("notice").await;
 
     // The receipt the page offers proves the notice's entry, checked here.
     let href = browser.find("a[download]").await.attribute("href").await.unwrap();
@@ -285,6 +289,7 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
     browser.find(&format!("a[href='/console/appeals/{appeal}']")).await.click().await;
     assert!(browser.find("section[aria-labelledby=statement]").await.text().await.contains("border security"));
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the appeal");
+    browser.screenshot_as("appeal").await;
     browser.find("#decide-reasons").await.type_text("The order is proportionate to the evidence.").await;
     browser.find("form.wide button[type=submit]").await.click().await;
     browser.wait_for("the decision", "return document.body.innerText.includes('Decided')").await;

@@ -191,6 +191,12 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_en
     let admin = dir.join("admin.token");
     let _ = writeln!(out, "verdict demo listening on {base}");
     let _ = writeln!(out, "Public transparency pages (no sign-in): {base}/transparency and {base}/transparency/log");
+    let _ = writeln!(
+        out,
+        "The console: {base}/console — sign in with a demo person's token, e.g. mod-legal (the ministry's lawyer, \
+         reads the notice and appeals) from {}; also analyst, approver-a, approver-b, reviewer, auditor",
+        dir.join("tokens").join("mod-legal.token").display()
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "Tokens: {} (decisions) and {} (management), mode 0600.", pep.display(), admin.display());
     let _ = writeln!(

@@ -36,6 +36,7 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
     // The public pages it advertises show the story's log.
     let pages = format!("{}/transparency/log", demo.base);
     assert!(guide.contains(&pages), "{guide}");
+    assert!(guide.contains(&format!("{}/console", demo.base)) && guide.contains("mod-legal.token"), "{guide}");
     let explorer = reqwest::blocking::get(&pages).unwrap().text().unwrap();
     assert!(explorer.contains("order.approved") && explorer.contains("notice.issued"), "{explorer}");
     let pep = token(&data, "pep");
