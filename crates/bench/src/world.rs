@@ -103,6 +103,20 @@ pub struct World {
     sub_unit: Vec<u32>,
 }
 
+impl WorldConfig {
+    /// A world of `subscriptions` in the proportions the HTTP benchmarks
+    /// use: a tenant per 100 subscriptions, a unit per 10, an order per 100.
+    pub fn scaled(subscriptions: usize, seed: u64) -> WorldConfig {
+        WorldConfig {
+            tenants: (subscriptions / 100).max(1),
+            units: (subscriptions / 10).max(1),
+            subscriptions,
+            orders: (subscriptions / 100).max(1),
+            seed,
+        }
+    }
+}
+
 impl World {
     /// Generates a world. Deterministic in `config`.
     pub fn generate(config: &WorldConfig) -> World {

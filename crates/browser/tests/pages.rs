@@ -14,7 +14,7 @@ use verdict_model::Role;
 async fn the_public_pages_link_together_and_keep_markup_inert() {
     let Some(browser) = Browser::start().await else { return };
     let server = common::server().await;
-    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
+    let admin = Principal::admin();
     let payload = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">";
     let clause = serde_json::from_value(json!({"id": "AUP-2", "title": payload, "text": payload})).unwrap();
     server.core.publish_clause(&admin, clause).await.unwrap();
@@ -99,11 +99,7 @@ async fn fill(browser: &Browser, css: &str, text: &str) {
 async fn an_analyst_opens_a_case_and_adds_evidence_by_clicking() {
     let Some(browser) = Browser::start().await else { return };
     let server = common::server().await;
-    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
-    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
-        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
-    .unwrap();
-    server.core.publish_clause(&admin, clause).await.unwrap();
+    common::publish_terms(&server.core).await;
     let token = common::user(&server.core, "analyst-1", Role::Analyst).await;
     sign_in(&browser, &server.base, &token).await;
 
@@ -150,11 +146,7 @@ async fn two_approvers_approve_by_clicking_and_a_proposer_cannot_approve() {
     let Some(browser) = Browser::start().await else { return };
     let server = common::server().await;
     let core = &server.core;
-    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
-    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
-        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
-    .unwrap();
-    core.publish_clause(&admin, clause).await.unwrap();
+    common::publish_terms(&server.core).await;
     let sub = serde_json::from_value(json!({"id": "sig-archive-nl", "tenant": "ministry-of-defense",
         "unit": "intelligence", "services": ["storage.blob"]}))
     .unwrap();
@@ -231,11 +223,7 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
     let Some(browser) = Browser::start().await else { return };
     let server = common::server().await;
     let core = &server.core;
-    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
-    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
-        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
-    .unwrap();
-    core.publish_clause(&admin, clause).await.unwrap();
+    common::publish_terms(&server.core).await;
     let (order, notice) = ordered(core, "mod").await;
     let (_, other) = ordered(core, "northwind").await;
     let legal = verdict_model::User {

@@ -29,6 +29,11 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The holder of the data directory's admin token.
+    pub fn admin() -> Principal {
+        Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None }
+    }
+
     /// The actor its changes are attributed to in the log.
     pub fn actor(&self) -> Actor {
         Actor::new(self.name.clone())

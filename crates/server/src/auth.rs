@@ -37,7 +37,7 @@ fn authenticate(state: &AppState, req: &Request) -> Result<Principal, ApiError> 
     };
     let token = bearer(value).unwrap_or("");
     if same_secret(token.as_bytes(), state.tokens.admin.as_bytes()) {
-        return Ok(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None });
+        return Ok(Principal::admin());
     }
     if same_secret(token.as_bytes(), state.tokens.pep.as_bytes()) {
         return Ok(Principal { name: "pep".into(), roles: vec![Role::Pep], tenant: None, scope: None });

@@ -30,7 +30,7 @@ async fn server() -> (String, tempfile::TempDir, std::sync::Arc<verdict_control:
     }))
     .unwrap();
     core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
-    let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
+    let admin = Principal::admin();
     let clause = serde_json::from_value(json!({"id": "AUP-2", "title": PAYLOAD, "text": PAYLOAD})).unwrap();
     core.publish_clause(&admin, clause).await.unwrap();
     (common::serve(core.clone()).await, dir, core)

@@ -121,13 +121,7 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let other = BenchDatabase::create(&admin_url, "follow_b").await?;
 
     eprintln!("loading a world of {subscriptions} subscriptions into PostgreSQL…");
-    let config = WorldConfig {
-        tenants: (subscriptions / 100).max(1),
-        units: (subscriptions / 10).max(1),
-        subscriptions,
-        orders: (subscriptions / 100).max(1),
-        seed: 7,
-    };
+    let config = WorldConfig::scaled(subscriptions, 7);
     let world = World::generate(&config);
     let a = Arc::new(Core::open(verdict_store::open(&shared.url).await?, key.clone()).await?);
     a.import(&Actor::admin(), world.inventory.clone(), &|_| ()).await?;

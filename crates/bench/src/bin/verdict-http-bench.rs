@@ -37,13 +37,7 @@ async fn run(args: Vec<String>, workers: usize) -> anyhow::Result<()> {
     let seconds = arg(&args, "--duration", 10)? as u64;
     let connections = arg(&args, "--connections", 32)? as u64;
     let subscriptions = arg(&args, "--subscriptions", 100_000)?;
-    let config = WorldConfig {
-        tenants: (subscriptions / 100).max(1),
-        units: (subscriptions / 10).max(1),
-        subscriptions,
-        orders: (subscriptions / 100).max(1),
-        seed: 7,
-    };
+    let config = WorldConfig::scaled(subscriptions, 7);
     eprintln!("generating a world of {subscriptions} subscriptions and loading it through the control plane…");
     let world = World::generate(&config);
     let dir = tempfile::tempdir()?;

@@ -39,6 +39,14 @@ pub async fn server() -> Server {
     Server { base, core, _db: db }
 }
 
+/// Publishes clause AUP-2, the terms the story is about.
+pub async fn publish_terms(core: &Core) {
+    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
+        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
+    .unwrap();
+    core.publish_clause(&verdict_control::Principal::admin(), clause).await.unwrap();
+}
+
 /// Adds a user with `role`; its token.
 pub async fn user(core: &Core, name: &str, role: Role) -> String {
     let user = User {

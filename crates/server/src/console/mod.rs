@@ -23,6 +23,18 @@ pub use session::ConsoleSettings;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The page for a store that could not be read (logged; a 500).
+fn unavailable(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "a console page failed");
+    public::html(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        verdict_console::public::problem(
+            "Not available",
+            "This page could not be read from the store just now; try again in a moment.",
+        ),
+    )
+}
+
 /// A refusal of the API as a page: not found, or refused, with its sentence.
 fn failed(e: &ApiError) -> Response {
     let title = if e.status == axum::http::StatusCode::NOT_FOUND { "Not found" } else { "Refused" };

@@ -12,6 +12,7 @@ use verdict_console::{Markup, assets};
 use verdict_control::Report;
 use verdict_model::Timestamp;
 
+use super::unavailable;
 use crate::AppState;
 
 /// Entries on a page of the log explorer.
@@ -24,14 +25,6 @@ pub(crate) struct ReportCache(tokio::sync::Mutex<Option<(u64, Arc<Report>)>>);
 
 pub(super) fn html(status: StatusCode, markup: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
-}
-
-fn failed(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "a public page failed");
-    html(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        public::problem("Not available", "This page could not be read from the store just now; try again in a moment."),
-    )
 }
 
 async fn report(state: &AppState) -> Result<Arc<Report>, verdict_control::CoreError> {
@@ -50,7 +43,7 @@ async fn report(state: &AppState) -> Result<Arc<Report>, verdict_control::CoreEr
 pub(super) async fn transparency(State(state): State<Arc<AppState>>) -> Response {
     let report = match report(&state).await {
         Ok(report) => report,
-        Err(e) => return failed(&e),
+        Err(e) => return unavailable(&e),
     };
     let signed = state.core.checkpoint();
     let checkpoint = Checkpoint {
@@ -77,7 +70,7 @@ pub(super) async fn report_csv(State(state): State<Arc<AppState>>) -> Response {
             report.to_csv(),
         )
             .into_response(),
-        Err(e) => failed(&e),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -106,7 +99,7 @@ pub(super) async fn log_list(State(state): State<Arc<AppState>>, Query(query): Q
     let start = before.saturating_sub(PAGE);
     let entries = match state.core.log_entries(start, before).await {
         Ok(entries) => entries,
-        Err(e) => return failed(&e),
+        Err(e) => return unavailable(&e),
     };
     let mut rows: Vec<EntryRow> = (start..).zip(&entries).map(|(i, e)| EntryRow::parse(i, e)).collect();
     rows.reverse();
@@ -126,7 +119,7 @@ pub(super) async fn log_entry(State(state): State<Arc<AppState>>, Path(index): P
             Some(entry) => html(StatusCode::OK, public::log_entry(index, &entry, size)),
             None => missing(format!("The log has no entry {index} yet: it holds {size} entries.")),
         },
-        Err(e) => failed(&e),
+        Err(e) => unavailable(&e),
     }
 }
 

@@ -22,6 +22,7 @@ use verdict_model::Role;
 use verdict_wire::same_secret;
 
 use super::public::html;
+use super::unavailable;
 use crate::AppState;
 
 /// The session cookie's name, and its name over HTTPS.
@@ -103,14 +104,6 @@ fn random_hex() -> Result<String, Detour> {
     Ok(verdict_control::hex(&bytes))
 }
 
-fn unavailable(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "a console page failed");
-    html(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        problem("Not available", "The console could not reach its store just now; try again in a moment."),
-    )
-}
-
 fn refused(text: &str) -> Response {
     html(StatusCode::FORBIDDEN, problem("Refused", text))
 }
@@ -157,7 +150,7 @@ pub(super) async fn signed(state: &AppState, headers: &HeaderMap) -> Result<Opti
     };
     let admin: [u8; 32] = Sha256::digest(state.tokens.admin.as_bytes()).into();
     let principal = if same_secret(&session.token_hash, &admin) {
-        Some(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None })
+        Some(Principal::admin())
     } else {
         state.core.principal_by_token_hash(&session.token_hash)
     };
@@ -282,7 +275,7 @@ pub(super) async fn sign_in(
     }
     let token = body.token.trim();
     let principal = if !token.is_empty() && same_secret(token.as_bytes(), state.tokens.admin.as_bytes()) {
-        Some(Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None })
+        Some(Principal::admin())
     } else {
         state.core.authenticate(token)
     };
