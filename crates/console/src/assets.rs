@@ -40,8 +40,17 @@ pub const PREFIX: &str = "/console/assets/";
 pub static STYLESHEET: Asset =
     Asset::new("console.css", "text/css; charset=utf-8", include_str!("../assets/console.css"));
 
+/// Redraws an order draft's preview as the draft changes.
+pub static DRAFT_SCRIPT: Asset =
+    Asset::new("draft.js", "text/javascript; charset=utf-8", include_str!("../assets/draft.js"));
+
+/// Verifies log entries' inclusion and the checkpoint's signature in the
+/// browser.
+pub static VERIFY_SCRIPT: Asset =
+    Asset::new("verify.js", "text/javascript; charset=utf-8", include_str!("../assets/verify.js"));
+
 /// Every asset.
-pub static ALL: [&Asset; 1] = [&STYLESHEET];
+pub static ALL: [&Asset; 3] = [&STYLESHEET, &DRAFT_SCRIPT, &VERIFY_SCRIPT];
 
 /// The asset served at `path` (under [`PREFIX`]), if any: only the current
 /// hash is found, so an old page's link is a 404 rather than new content.

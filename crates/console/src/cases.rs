@@ -140,6 +140,8 @@ pub struct CaseActions {
     pub add_evidence: bool,
     /// Comment (staff who write).
     pub comment: bool,
+    /// Draft an order from the case (analysts and approvers).
+    pub draft_order: bool,
 }
 
 /// Which form a refusal belongs to, and the values to show again.
@@ -184,6 +186,9 @@ pub fn case(
             dt { "Source" } dd { (case.spec.source_type.as_str().replace('_', " ")) }
             dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("nobody yet")) }
             dt { "Opened" } dd { (case.opened_by) ", " (crate::public::when(&case.opened_at.to_string())) }
+        }
+        @if may.draft_order {
+            p { a class="button" href=(format!("/console/cases/{}/draft", case.id)) { "Draft an order" } }
         }
         h2 { "Evidence" }
         @if evidence.is_empty() {

@@ -23,16 +23,27 @@ fn link(href: &str, label: &str, here: bool) -> Markup {
 
 /// A whole page: `title`, the section it belongs to, and its body.
 pub(crate) fn page(title: &str, section: Section, body: Markup) -> Markup {
-    shell(title, section, None, body)
+    shell(title, section, None, &[], body)
+}
+
+/// A public page that runs scripts of this crate's own (paths of
+/// [`crate::assets`]), deferred.
+pub(crate) fn page_with(title: &str, section: Section, scripts: &[&str], body: Markup) -> Markup {
+    shell(title, section, None, scripts, body)
 }
 
 /// A page for a signed-in person: the navigation names them and offers
 /// signing out.
 pub(crate) fn signed_in_page(title: &str, viewer: &crate::Viewer, body: Markup) -> Markup {
-    shell(title, Section::Console, Some(viewer), body)
+    shell(title, Section::Console, Some(viewer), &[], body)
 }
 
-fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Markup) -> Markup {
+/// A signed-in page that runs scripts of this crate's own.
+pub(crate) fn signed_in_page_with(title: &str, viewer: &crate::Viewer, scripts: &[&str], body: Markup) -> Markup {
+    shell(title, Section::Console, Some(viewer), scripts, body)
+}
+
+fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, scripts: &[&str], body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -41,6 +52,7 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Ma
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · verdict" }
                 link rel="stylesheet" href=(assets::STYLESHEET.path());
+                @for script in scripts { script src=(script) defer {} }
             }
             body {
                 a class="skip" href="#main" { "Skip to content" }
@@ -52,6 +64,7 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, body: Ma
                             (link("/console/cases", "Cases", false))
                             (link("/console/approvals", "Approvals", false))
                             (link("/console/appeals", "Appeals", false))
+                            (link("/console/operations", "Operations", false))
                         }
                         @if viewer.is_some() {
                             (link("/console/notices", "Notices", false))

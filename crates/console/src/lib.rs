@@ -12,6 +12,7 @@
 pub mod assets;
 pub mod cases;
 mod charts;
+pub mod drafts;
 mod html;
 pub mod notices;
 pub mod orders;

@@ -186,9 +186,9 @@ pub fn appeal(viewer: &Viewer, appeal: &Appeal, order: &Order, decide: bool, ref
                     label for="decide-reasons" { "Reasons, as the tenant will read them" }
                     textarea id="decide-reasons" name="reasons" rows="4" required {}
                 }
-                p class="meta" { "To amend the order instead, give its new version through the API (" code { "POST /v1/appeals/" (appeal.id) "/decision" } ")." }
                 button type="submit" { "Decide" }
             }
+            p { "Or " a href=(format!("/console/appeals/{}/amend", appeal.id)) { "amend the order" } ": draft its new version and see what it would change before deciding." }
         }
     };
     signed_in_page(&format!("Appeal {}", appeal.id), viewer, body)

@@ -5,7 +5,7 @@
 
 use maud::{Markup, html};
 use verdict_control::Preview;
-use verdict_model::Order;
+use verdict_model::{Guard, Order};
 
 use crate::Viewer;
 use crate::cases::Refusal;
@@ -61,6 +61,7 @@ pub fn order(
     order: &Order,
     status: &str,
     preview: Option<&Preview>,
+    broken: &[Guard],
     may: OrderActions,
     refusal: Option<&Refusal>,
 ) -> Markup {
@@ -100,6 +101,18 @@ pub fn order(
         @if let Some(r) = &order.lifecycle.rejection {
             p class="error" { "Rejected by " (r.by) ": " (r.reason) }
         }
+        @if preview.is_some() {
+            h2 { "Guards" }
+            @if broken.is_empty() {
+                p class="ok" { "The order breaks no guard." }
+            } @else {
+                p class="error" { "The order restricts what these guards protect; approving it overrides each, with a reason the notice shows and the report counts:" }
+                ul class="broken-guards" { @for g in broken { li { code { (g.id) } " — " (g.description) } } }
+            }
+        }
+        @for a in order.lifecycle.approvals.iter().filter(|a| !a.overrides.is_empty()) {
+            p { (a.by) " overrode " @for o in &a.overrides { code { (o.guard) } ": " (o.reason) " " } }
+        }
         @if let Some(preview) = preview { (preview_section(preview)) }
         @if may.decide {
             @if let Some(preview) = preview {
@@ -108,6 +121,12 @@ pub fn order(
                     form class="card" method="post" action=(format!("/console/orders/{}/approve", order.id)) {
                         input type="hidden" name="_csrf" value=(viewer.csrf);
                         input type="hidden" name="preview_hash" value=(preview.hash);
+                        @for g in broken {
+                            div class="field" {
+                                label for=(format!("override-{}", g.id)) { "Why override guard " code { (g.id) } }
+                                textarea id=(format!("override-{}", g.id)) name=(format!("override.{}", g.id)) rows="2" {}
+                            }
+                        }
                         p { "You approve exactly the preview above (" code class="hash" { (preview.hash) } "). If the inventory changed since it was drawn, the approval is refused and the page shows the new one." }
                         @if let Some(r) = refusal {
                             p id="approve-error" class="error" role="alert" { (r.message) " (" code { (r.code) } ")" }
@@ -134,7 +153,7 @@ pub fn order(
 /// The blast radius: per phase how many subscriptions lose something, the
 /// affected ones by unit with what each phase denies per service, what
 /// stays untouched and what an exemption spares.
-fn preview_section(preview: &Preview) -> Markup {
+pub(crate) fn preview_section(preview: &Preview) -> Markup {
     let s = &preview.summary;
     html! {
         section aria-labelledby="preview" {

@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use verdict_control::{Report, Tally};
 
 use crate::charts::bars;
-use crate::html::{Section, page};
+use crate::html::{Section, page, page_with};
 
 /// The latest signed checkpoint, as the pages show it.
 #[derive(Debug, Clone)]
@@ -181,7 +181,18 @@ pub fn log_entry(index: u64, entry: &[u8], size: u64) -> Markup {
         h2 { "The entry" }
         p { "Exactly as logged: the leaf hash covers these bytes." }
         // Focusable: a long entry scrolls, and a keyboard must reach it.
-        pre class="entry" tabindex="0" aria-label="The entry's bytes" { code { (bytes) } }
+        pre class="entry" tabindex="0" aria-label="The entry's bytes" { code id="entry-bytes" { (bytes) } }
+        section class="verify" aria-labelledby="verify-heading" data-verify-index=(index) data-entry-source="entry-bytes" {
+            h2 id="verify-heading" { "Verified in your browser" }
+            p class="verdict" aria-live="polite" { "Checking…" }
+            noscript { p { "With JavaScript on, this page checks the entry's inclusion proof and the checkpoint's signature here; without it, use the receipt below." } }
+            ol class="checks" {}
+            button type="button" class="verify secondary" hidden { "Check again" }
+            p class="meta" {
+                "The proof, the checkpoint and the key (" a href="/log/key" { "/log/key" } ") come from this server: "
+                "compare the key with the one the provider publishes elsewhere before trusting the signature."
+            }
+        }
         h2 { "Prove it" }
         p {
             "Download " a href=(format!("/log/receipt/{index}")) download=(format!("entry-{index}.tlog-proof")) { "the receipt" }
@@ -195,7 +206,7 @@ pub fn log_entry(index: u64, entry: &[u8], size: u64) -> Markup {
             a href=(format!("/transparency/log?before={}", index + 1)) { "In the list" }
         }
     };
-    page(&format!("Log entry {index}"), Section::Log, body)
+    page_with(&format!("Log entry {index}"), Section::Log, &[crate::assets::VERIFY_SCRIPT.path()], body)
 }
 
 /// A page that says what was not found and where to go instead.
@@ -263,7 +274,8 @@ mod tests {
     /// markup (`<`, `>`, `"` and `&` escaped; attributes are double-quoted,
     /// so a `'` cannot end one).
     fn assert_inert(html: &str, payload: &str) {
-        assert_eq!(html.matches("<script").count(), 0, "a script element in {html}");
+        let own = html.matches("<script src=\"/console/assets/").count();
+        assert_eq!(html.matches("<script").count(), own, "a script element not of the console's own in {html}");
         assert!(!html.contains("<img"), "an image element in {html}");
         if payload.contains(['<', '>', '"', '&']) {
             assert!(!html.contains(payload), "{payload:?} unescaped in {html}");

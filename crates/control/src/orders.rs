@@ -349,6 +349,17 @@ impl Core {
         Ok(self.reads().await?.guards().await?)
     }
 
+    /// The guards an order with this body and preview would break: what an
+    /// approval must override with a reason. Shown while drafting and
+    /// beside the Approve button.
+    pub async fn guards_broken(&self, spec: &OrderSpec, preview: &crate::Preview) -> Result<Vec<Guard>, CoreError> {
+        let mut reads = self.reads().await?;
+        let kind = reads.tenant(&spec.tenant).await?.map(|t| t.kind);
+        let guards = reads.guards().await?;
+        let broken = broken_guards(guards.clone(), kind, spec, preview)?;
+        Ok(guards.into_iter().filter(|g| broken.contains(&g.id)).collect())
+    }
+
     /// Declares (or replaces) a guard.
     pub async fn put_guard(&self, who: &Principal, guard: Guard) -> Result<Guard, CoreError> {
         guard.validate(&verdict_model::Catalog::builtin())?;

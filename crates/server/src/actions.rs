@@ -44,6 +44,16 @@ pub(crate) async fn comment(core: &Core, who: &Principal, id: &str, text: &str) 
     Ok(core.comment_case(who, id, text).await?)
 }
 
+/// Proposes an order from a case. Analysts and approvers; others approve it.
+pub(crate) async fn propose_order(
+    core: &Core,
+    who: &Principal,
+    spec: verdict_model::OrderSpec,
+) -> Result<verdict_model::Order, ApiError> {
+    require(who, &[Role::Analyst, Role::Approver], "propose an order")?;
+    Ok(core.propose_order(who, spec).await?)
+}
+
 /// Approves order `id`, bound to the preview its approver saw. Approvers
 /// who did not propose it; each once.
 pub(crate) async fn approve(

@@ -343,8 +343,7 @@ pub(crate) async fn create_order(
         require(&who, &[Role::Admin], "load an order directly")?;
         s.core.create_order(&who.actor(), spec).await?.0
     } else {
-        require(&who, &[Role::Analyst, Role::Approver], "propose an order")?;
-        s.core.propose_order(&who, spec).await?
+        crate::actions::propose_order(&s.core, &who, spec).await?
     };
     Ok((StatusCode::CREATED, axum::Json(OrderView::of(order, s.core.now()))))
 }

@@ -79,6 +79,7 @@ fn may(signed: &Signed) -> CaseActions {
     CaseActions {
         add_evidence: p.is(&[Role::Analyst]),
         comment: p.is(&[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin]),
+        draft_order: p.is(&[Role::Analyst, Role::Approver]),
     }
 }
 

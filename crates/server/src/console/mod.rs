@@ -3,6 +3,7 @@
 //! themselves are `verdict-console`'s views.
 
 mod cases;
+mod drafts;
 mod notices;
 mod orders;
 mod public;
@@ -76,6 +77,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/cases/{id}", get(cases::show))
         .route("/console/cases/{id}/evidence", post(cases::add_evidence))
         .route("/console/cases/{id}/comments", post(cases::comment))
+        .route("/console/cases/{id}/draft", get(drafts::start).post(drafts::redraw))
+        .route("/console/cases/{id}/draft/preview", post(drafts::panel))
+        .route("/console/cases/{id}/orders", post(drafts::propose))
+        .route("/console/appeals/{id}/amend", get(drafts::start).post(drafts::redraw))
+        .route("/console/appeals/{id}/amend/preview", post(drafts::panel))
+        .route("/console/appeals/{id}/amendment", post(drafts::amend))
         .route("/console/approvals", get(orders::approvals))
         .route("/console/orders/{id}", get(orders::show))
         .route("/console/orders/{id}/approve", post(orders::approve))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use verdict_console::cases::Refusal;
 use verdict_console::orders::{self, OrderActions};
 use verdict_control::Page;
-use verdict_model::{OrderStatus, Role};
+use verdict_model::{GuardOverride, OrderStatus, Role};
 
 use super::public::html;
 use super::session::{Signed, form_sender, staff};
@@ -57,16 +57,20 @@ async fn order_page(
     let now = state.core.now();
     let current = order.status_at(now);
     let proposed = current == OrderStatus::Proposed;
-    let preview = if proposed {
-        match state.core.preview_order(id).await {
-            Ok(preview) => Some(preview),
+    let (preview, broken) = if proposed {
+        let preview = match state.core.preview_order(id).await {
+            Ok(preview) => preview,
+            Err(e) => return failed(&ApiError::from(e)),
+        };
+        match state.core.guards_broken(&order.spec, &preview).await {
+            Ok(broken) => (Some(preview), broken),
             Err(e) => return failed(&ApiError::from(e)),
         }
     } else {
-        None
+        (None, Vec::new())
     };
     let may = OrderActions { decide: proposed && signed.principal.is(&[Role::Approver]) };
-    html(status, orders::order(&signed.viewer, &order, current.as_str(), preview.as_ref(), may, refusal))
+    html(status, orders::order(&signed.viewer, &order, current.as_str(), preview.as_ref(), &broken, may, refusal))
 }
 
 /// `GET /console/orders/{id}`.
@@ -77,29 +81,30 @@ pub(super) async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap,
     }
 }
 
-/// The Approve form.
-#[derive(Deserialize)]
-pub(super) struct ApproveForm {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-    #[serde(default)]
-    preview_hash: String,
-}
-
-/// `POST /console/orders/{id}/approve`: bound to the preview on screen.
+/// `POST /console/orders/{id}/approve`: bound to the preview on screen,
+/// with a reason for each guard overridden (`override.<guard>`; blank
+/// ones are not overrides).
 pub(super) async fn approve(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ApproveForm>,
+    Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let here = format!("/console/orders/{id}");
-    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    let signed = match form_sender(&state, &headers, &here, field("_csrf")).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    let hash = Some(form.preview_hash.as_str()).filter(|h| !h.is_empty());
-    let done = crate::actions::approve(&state.core, &signed.principal, &id, hash, &[]).await;
+    let hash = Some(field("preview_hash")).filter(|h| !h.is_empty());
+    let overrides: Vec<GuardOverride> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            Some(GuardOverride { guard: k.strip_prefix("override.")?.to_owned(), reason: v.trim().to_owned() })
+        })
+        .filter(|o| !o.reason.is_empty())
+        .collect();
+    let done = crate::actions::approve(&state.core, &signed.principal, &id, hash, &overrides).await;
     match after_form(done, |_| here.clone()) {
         Ok(response) => response,
         Err(e) => order_page(&state, &signed, &id, e.status, Some(&refusal(&e))).await,
