@@ -15,6 +15,7 @@ mod charts;
 pub mod drafts;
 mod html;
 pub mod notices;
+pub mod operations;
 pub mod orders;
 pub mod public;
 pub mod session;

@@ -19,6 +19,38 @@ fn phase_badge(mode: &str) -> Markup {
     html! { span class=(format!("phase phase-{mode}")) { (mode.replace('_', " ")) } }
 }
 
+/// An order's phases on a line: those past, the one in force now
+/// (marked, and named for screen readers), those to come.
+pub fn phase_timeline(order: &Order, now: verdict_model::Timestamp) -> Markup {
+    let current = order.phase_at(now).map(|p| p.start);
+    html! {
+        ol class="timeline-phases" {
+            @for p in &order.spec.phases {
+                @let state = match current {
+                    Some(c) if c == p.start => "current",
+                    _ if p.start <= now && order.is_effective() => "past",
+                    _ => "next",
+                };
+                li class=(format!("phase-step {state}")) {
+                    (phase_badge(p.mode.as_str()))
+                    " " time datetime=(p.start) { (when(&p.start.to_string())) }
+                    @if state == "current" { " " strong { "(now)" } }
+                }
+            }
+            @if let Some(end) = order.spec.end { li class="phase-step end" { "ends " time datetime=(end) { (when(&end.to_string())) } } }
+        }
+    }
+}
+
+/// Phase modes as a timeline runs them (notice, export only, disabled),
+/// not alphabetically as the preview's maps hold them.
+fn in_timeline_order<'a, V>(entries: impl Iterator<Item = (&'a String, V)>) -> Vec<(&'a String, V)> {
+    let rank = |mode: &str| ["notice", "export_only", "disabled"].iter().position(|m| *m == mode).unwrap_or(3);
+    let mut entries: Vec<_> = entries.collect();
+    entries.sort_by_key(|(mode, _)| rank(mode));
+    entries
+}
+
 /// Orders waiting for approval.
 pub fn approvals(viewer: &Viewer, orders: &[Order]) -> Markup {
     let body = html! {
@@ -46,6 +78,15 @@ pub fn approvals(viewer: &Viewer, orders: &[Order]) -> Markup {
     signed_in_page("Waiting for approval", viewer, body)
 }
 
+/// What an approver reviews on a proposed order's page.
+#[derive(Debug, Clone, Copy)]
+pub struct Review<'a> {
+    /// Its blast radius now.
+    pub preview: &'a Preview,
+    /// The guards it breaks.
+    pub broken: &'a [Guard],
+}
+
 /// What the order page may offer its viewer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrderActions {
@@ -60,12 +101,14 @@ pub fn order(
     viewer: &Viewer,
     order: &Order,
     status: &str,
-    preview: Option<&Preview>,
-    broken: &[Guard],
+    now: verdict_model::Timestamp,
+    review: Option<Review<'_>>,
     may: OrderActions,
     refusal: Option<&Refusal>,
 ) -> Markup {
     let spec = &order.spec;
+    let preview = review.as_ref().map(|r| r.preview);
+    let broken = review.as_ref().map_or(&[][..], |r| r.broken);
     let body = html! {
         dl class="facts" {
             dt { "Order" } dd { code { (order.id) } }
@@ -83,11 +126,7 @@ pub fn order(
             dt { "Proposed by" } dd { (order.lifecycle.proposed_by.as_deref().unwrap_or("loaded directly")) }
         }
         h2 { "Phases" }
-        ol class="phases" {
-            @for p in &spec.phases {
-                li { (phase_badge(p.mode.as_str())) " from " time datetime=(p.start) { (when(&p.start.to_string())) } }
-            }
-        }
+        (phase_timeline(order, now))
         h2 { "Approvals" }
         p { (order.lifecycle.approvals.len()) " of " (order.lifecycle.approvals_required) " required." }
         @if !order.lifecycle.approvals.is_empty() {
@@ -164,7 +203,7 @@ pub(crate) fn preview_section(preview: &Preview) -> Markup {
             }
             @if !s.by_phase.is_empty() {
                 ul class="by-phase" {
-                    @for (mode, n) in &s.by_phase { li { (phase_badge(mode)) ": " (n) " subscriptions lose something" } }
+                    @for (mode, n) in in_timeline_order(s.by_phase.iter()) { li { (phase_badge(mode)) ": " (n) " subscriptions lose something" } }
                 }
             }
             @if !preview.exempted.is_empty() {
@@ -181,7 +220,7 @@ pub(crate) fn preview_section(preview: &Preview) -> Markup {
                             td {
                                 @for (service, phases) in a.services.iter() {
                                     div { code { (service) } ": "
-                                        @for (mode, classes) in phases {
+                                        @for (mode, classes) in in_timeline_order(phases.iter()) {
                                             (phase_badge(mode)) " "
                                             @if classes.is_empty() { "nothing" } @else {
                                                 (classes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))

@@ -24,6 +24,7 @@
 //! writes to the store or the engine directly.
 
 mod appeals;
+mod browse;
 mod cases;
 mod clock;
 mod datadir;
@@ -54,6 +55,7 @@ use verdict_log::Tree;
 use verdict_model::{Catalog, Order, OrderStatus, Timestamp};
 use verdict_store::{Reads, Store};
 
+pub use browse::{InventoryPage, InventoryQuery, SubscriptionRow};
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
 pub use error::{

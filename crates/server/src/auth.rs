@@ -59,6 +59,7 @@ fn forbidden(message: impl Into<String>) -> ApiError {
 pub(crate) async fn require_decider(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     match authenticate(&state, &req) {
         Ok(p) if p.is(&[Role::Pep, Role::Admin]) => {
+            req.extensions_mut().insert(ReplicaName(p.name.clone()));
             if let Some(scope) = p.scope {
                 req.extensions_mut().insert(ReplicaScoped(scope));
             }
@@ -92,6 +93,11 @@ fn principal(parts: &Parts) -> Result<Principal, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::internal(&"a management route is missing its authentication layer"))
 }
+
+/// The user of the token a replica (or a gateway asking for decisions)
+/// came with.
+#[derive(Clone)]
+pub(crate) struct ReplicaName(pub String);
 
 /// The scope of a pep token that has one: replication sends only its part.
 #[derive(Clone)]

@@ -18,6 +18,7 @@ mod notices;
 mod openapi;
 pub mod outbox;
 mod process;
+pub mod replicas;
 mod replication;
 mod screen;
 mod tlog;
@@ -63,6 +64,8 @@ pub struct AppState {
     public_report: console::ReportCache,
     /// How console sessions are kept.
     pub console: console::ConsoleSettings,
+    /// The replicas connected to the change stream.
+    pub replicas: Arc<replicas::Replicas>,
     /// Set when the server shuts down: change streams end, so a graceful
     /// shutdown does not wait for replicas that never hang up.
     closing: tokio::sync::watch::Sender<bool>,
@@ -82,6 +85,7 @@ impl AppState {
             documents: replication::DocumentCache::default(),
             public_report: console::ReportCache::default(),
             console: console::ConsoleSettings::default(),
+            replicas: Arc::default(),
             closing: tokio::sync::watch::channel(false).0,
         }
     }

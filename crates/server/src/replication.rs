@@ -210,6 +210,7 @@ fn hex_param<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D
 pub(crate) async fn watch(
     State(state): State<Arc<AppState>>,
     scoped: Option<ReplicaScoped>,
+    name: Option<axum::Extension<crate::auth::ReplicaName>>,
     Query(query): Query<WatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -250,7 +251,11 @@ pub(crate) async fn watch(
         _ => state.core.feed().subscribe(since),
     };
     state.metrics.watcher(1);
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = name.map_or_else(|| "unknown".to_owned(), |axum::Extension(n)| n.0);
+    let registration = state.replicas.join(&name, scoped.is_some(), agent, since);
     let stream = Watch {
+        registration,
         closing: state.closing.subscribe(),
         resume: Some(resume),
         scope: scoped.map(|ReplicaScoped(scope)| scope),
@@ -280,6 +285,8 @@ pub(crate) async fn watch(
 
 /// One watcher's position in the feed.
 struct Watch {
+    /// Its entry on the operations page, until it goes.
+    registration: crate::replicas::Registration,
     closing: tokio::sync::watch::Receiver<bool>,
     resume: Option<Resume>,
     /// A scoped token's scope, and once the stream starts, its view.
@@ -358,6 +365,7 @@ impl Watch {
             }
             Next::Frame(Err(RecvError::Closed)) => None,
             Next::Beat => {
+                self.registration.connection.sent(self.cursor);
                 Some(Bytes::from(StreamEvent::Heartbeat { version: self.cursor, time: Timestamp::now() }.encode()))
             }
         }
@@ -386,6 +394,7 @@ impl Watch {
                 };
                 let json = scoped.as_deref().unwrap_or(json);
                 self.cursor = frame.version;
+                self.registration.connection.sent(frame.version);
                 self.state.metrics.streamed(json.len());
                 Bytes::from(verdict_wire::events::encode_changes(frame.version, json))
             }

@@ -5,6 +5,7 @@
 mod cases;
 mod drafts;
 mod notices;
+mod operations;
 mod orders;
 mod public;
 mod session;
@@ -88,6 +89,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/orders/{id}/approve", post(orders::approve))
         .route("/console/orders/{id}/reject", post(orders::reject))
         .route("/console/orders/{id}/appeals", post(notices::file))
+        .route("/console/operations", get(operations::overview))
+        .route("/console/operations/orders", get(operations::orders))
+        .route("/console/operations/inventory", get(operations::tenants))
+        .route("/console/operations/inventory/{tenant}", get(operations::tenant))
         .route("/console/notices", get(notices::list))
         .route("/console/notices/{id}", get(notices::show))
         .route("/console/notices/{id}/receipt", get(notices::receipt))

@@ -70,7 +70,18 @@ async fn order_page(
         (None, Vec::new())
     };
     let may = OrderActions { decide: proposed && signed.principal.is(&[Role::Approver]) };
-    html(status, orders::order(&signed.viewer, &order, current.as_str(), preview.as_ref(), &broken, may, refusal))
+    html(
+        status,
+        orders::order(
+            &signed.viewer,
+            &order,
+            current.as_str(),
+            now,
+            preview.as_ref().map(|preview| orders::Review { preview, broken: &broken }),
+            may,
+            refusal,
+        ),
+    )
 }
 
 /// `GET /console/orders/{id}`.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod console;
+
 use std::sync::Arc;
 
 use reqwest::StatusCode;
