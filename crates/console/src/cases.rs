@@ -142,6 +142,8 @@ pub struct CaseActions {
     pub comment: bool,
     /// Draft an order from the case (analysts and approvers).
     pub draft_order: bool,
+    /// Assign it and move it along its lifecycle (analysts and admins).
+    pub manage: bool,
 }
 
 /// Which form a refusal belongs to, and the values to show again.
@@ -172,6 +174,7 @@ pub fn case(
     case: &Case,
     timeline: &[CaseEvent],
     may: CaseActions,
+    analysts: &[String],
     attempt: Option<&Attempt>,
 ) -> Markup {
     let evidence: Vec<&CaseEvent> = timeline.iter().filter(|e| e.kind == "evidence").collect();
@@ -190,6 +193,7 @@ pub fn case(
         @if may.draft_order {
             p { a class="button" href=(format!("/console/cases/{}/draft", case.id)) { "Draft an order" } }
         }
+        @if may.manage { (manage_forms(case, viewer, analysts, attempt)) }
         h2 { "Evidence" }
         @if evidence.is_empty() {
             p class="empty" { "No evidence yet. Add outside documents by address and hash, findings from usage metadata, or notes — never customer content." }
@@ -225,14 +229,59 @@ pub fn case(
     signed_in_page(&case.spec.title, viewer, body)
 }
 
+/// Assignment and the lifecycle's next steps (only those the case may take).
+fn manage_forms(case: &Case, viewer: &Viewer, analysts: &[String], attempt: Option<&Attempt>) -> Markup {
+    use verdict_model::CaseStatus::*;
+    let next: Vec<_> =
+        [Open, UnderReview, Decided, Closed].into_iter().filter(|s| case.status.can_become(*s)).collect();
+    html! {
+        div class="manage" {
+            form class="card" method="post" action=(format!("/console/cases/{}/assign", case.id)) {
+                input type="hidden" name="_csrf" value=(viewer.csrf);
+                div class="field" {
+                    label for="assign-user" { "Assign to" }
+                    select id="assign-user" name="user" {
+                        @for a in analysts {
+                            @if case.assignee.as_deref() == Some(a.as_str()) { option value=(a) selected { (a) } }
+                            @else { option value=(a) { (a) } }
+                        }
+                    }
+                    @if let Some(error) = field_error(attempt, "assign", "assign-error") { (error) }
+                }
+                button type="submit" { "Assign" }
+            }
+            @if !next.is_empty() {
+                form class="card" method="post" action=(format!("/console/cases/{}/status", case.id)) {
+                    input type="hidden" name="_csrf" value=(viewer.csrf);
+                    div class="field" {
+                        label for="status-reason" { "Why (recorded in the timeline)" }
+                        textarea id="status-reason" name="reason" rows="2" { (value(attempt, "status", "reason")) }
+                        @if let Some(error) = field_error(attempt, "status", "status-error") { (error) }
+                    }
+                    div class="actions" {
+                        @for s in &next {
+                            button type="submit" name="status" value=(s.as_str()) {
+                                @if *s == Open { "Reopen" } @else { "Mark " (s.as_str().replace('_', " ")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn describe(event: &CaseEvent) -> String {
     let field = |name: &str| event.body.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
     match event.kind.as_str() {
         "opened" => "opened the case".into(),
         "evidence" => format!("added evidence ({})", field("kind").replace('_', " ")),
         "comment" => "commented".into(),
-        "assigned" => format!("assigned it to {}", field("user")),
-        "status" => format!("set its status to {}", field("to").replace('_', " ")),
+        "assigned" => format!("assigned it to {}", field("assignee")),
+        "status" => match field("reason") {
+            reason if reason.is_empty() => format!("set its status to {}", field("to").replace('_', " ")),
+            reason => format!("set its status to {}: {reason}", field("to").replace('_', " ")),
+        },
         other => other.replace('_', " "),
     }
 }

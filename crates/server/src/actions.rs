@@ -37,6 +37,25 @@ pub(crate) async fn add_evidence(core: &Core, who: &Principal, id: &str, body: &
     Ok(core.add_evidence(who, id, evidence).await?)
 }
 
+/// Assigns case `id` to analyst `user`. Analysts and admins.
+pub(crate) async fn assign_case(core: &Core, who: &Principal, id: &str, user: &str) -> Result<Case, ApiError> {
+    require(who, &[Role::Analyst, Role::Admin], "assign a case")?;
+    Ok(core.assign_case(who, id, user).await?)
+}
+
+/// Moves case `id` to `status`, saying why (already screened). Analysts
+/// and admins.
+pub(crate) async fn set_case_status(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    status: verdict_model::CaseStatus,
+    reason: Option<&str>,
+) -> Result<Case, ApiError> {
+    require(who, &[Role::Analyst, Role::Admin], "change a case's status")?;
+    Ok(core.set_case_status(who, id, status, reason).await?)
+}
+
 /// Comments on case `id`. Staff who write (not auditors).
 pub(crate) async fn comment(core: &Core, who: &Principal, id: &str, text: &str) -> Result<CaseEvent, ApiError> {
     screen(&serde_json::json!({ "text": text }))?;

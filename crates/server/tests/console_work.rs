@@ -297,3 +297,48 @@ async fn operations_pages_show_replicas_orders_in_force_and_a_searchable_invento
     let (status, _) = page(&base, &format!("{inventory}?unit=../x"), &ops.session).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_case_is_assigned_and_moved_along_its_lifecycle_through_forms() {
+    let (base, _dir, core, case) = world().await;
+    let analyst = sign_in(&base, &add_user(&core, "analyst-1", Role::Analyst).await).await.unwrap();
+    add_user(&core, "analyst-2", Role::Analyst).await;
+    let auditor = sign_in(&base, &add_user(&core, "auditor", Role::Auditor).await).await.unwrap();
+    let path = format!("/console/cases/{case}");
+
+    let (_, shown) = page(&base, &path, &analyst.session).await;
+    assert!(shown.contains("<option value=\"analyst-2\">") && !shown.contains("<option value=\"auditor\">"), "{shown}");
+    assert!(
+        shown.contains("value=\"under_review\"") && !shown.contains("value=\"closed\""),
+        "only next steps: {shown}"
+    );
+    let (_, seen) = page(&base, &path, &auditor.session).await;
+    assert!(!seen.contains(&format!("{path}/assign")), "auditors change nothing: {seen}");
+
+    let assign = format!("{path}/assign");
+    let (status, location, _) =
+        post_form(&base, &assign, &analyst.session, &[("_csrf", &analyst.csrf), ("user", "analyst-2")]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, path.as_str()));
+    let (status, _, body) =
+        post_form(&base, &assign, &analyst.session, &[("_csrf", &analyst.csrf), ("user", "auditor")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("id=\"assign-error\"") && body.contains("assignee-not-analyst"), "{body}");
+    let (status, _, _) =
+        post_form(&base, &assign, &auditor.session, &[("_csrf", &auditor.csrf), ("user", "analyst-1")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let set = format!("{path}/status");
+    let review = [("_csrf", analyst.csrf.as_str()), ("status", "under_review"), ("reason", "Evidence is in.")];
+    let (status, _, _) = post_form(&base, &set, &analyst.session, &review).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // A step the case may not take is refused beside the form, as the API refuses it.
+    let skip = [("_csrf", analyst.csrf.as_str()), ("status", "closed"), ("reason", "Skip")];
+    let (status, _, body) = post_form(&base, &set, &analyst.session, &skip).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("id=\"status-error\"") && body.contains("illegal-case-transition"), "{body}");
+    let (stored, timeline) = core.case(&case).await.unwrap();
+    assert_eq!((stored.status.as_str(), stored.assignee.as_deref()), ("under_review", Some("analyst-2")));
+    assert!(timeline.iter().any(|e| e.kind == "status" && e.body["reason"] == "Evidence is in."), "{timeline:?}");
+    let (_, shown) = page(&base, &path, &analyst.session).await;
+    assert!(shown.contains("assigned it to analyst-2") && shown.contains("under review: Evidence is in."), "{shown}");
+}

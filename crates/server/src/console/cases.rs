@@ -80,6 +80,7 @@ fn may(signed: &Signed) -> CaseActions {
         add_evidence: p.is(&[Role::Analyst]),
         comment: p.is(&[Role::Analyst, Role::Approver, Role::Reviewer, Role::Admin]),
         draft_order: p.is(&[Role::Analyst, Role::Approver]),
+        manage: p.is(&[Role::Analyst, Role::Admin]),
     }
 }
 
@@ -90,10 +91,24 @@ async fn case_page(
     status: StatusCode,
     attempt: Option<&Attempt>,
 ) -> Response {
-    match state.core.case(id).await {
-        Ok((case, timeline)) => html(status, cases::case(&signed.viewer, &case, &timeline, may(signed), attempt)),
-        Err(e) => failed(&ApiError::from(e)),
-    }
+    let (case, timeline) = match state.core.case(id).await {
+        Ok(found) => found,
+        Err(e) => return failed(&ApiError::from(e)),
+    };
+    let may = may(signed);
+    let analysts: Vec<String> = if may.manage {
+        match state.core.users().await {
+            Ok(users) => users
+                .into_iter()
+                .filter(|u| u.revoked_at.is_none() && u.roles.contains(&Role::Analyst))
+                .map(|u| u.name)
+                .collect(),
+            Err(e) => return failed(&ApiError::from(e)),
+        }
+    } else {
+        Vec::new()
+    };
+    html(status, cases::case(&signed.viewer, &case, &timeline, may, &analysts, attempt))
 }
 
 /// `GET /console/cases/{id}`.
@@ -263,6 +278,79 @@ pub(super) async fn open(
                 clauses: form.clauses,
             };
             new_case_page(&state, &signed, &values, e.status, Some(&refusal(&e))).await
+        }
+    }
+}
+
+/// The assignment form.
+#[derive(Deserialize)]
+pub(super) struct AssignForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    user: String,
+}
+
+/// `POST /console/cases/{id}/assign`.
+pub(super) async fn assign(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<AssignForm>,
+) -> Response {
+    let here = format!("/console/cases/{id}");
+    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let done = crate::actions::assign_case(&state.core, &signed.principal, &id, form.user.trim()).await;
+    match after_form(done, |_| here.clone()) {
+        Ok(response) => response,
+        Err(e) => {
+            let attempt = Attempt { form: "assign".into(), refusal: Some(refusal(&e)), values: BTreeMap::new() };
+            case_page(&state, &signed, &id, e.status, Some(&attempt)).await
+        }
+    }
+}
+
+/// The status form: the button pressed names the status.
+#[derive(Deserialize)]
+pub(super) struct StatusForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/cases/{id}/status`: screened for content and parsed as
+/// the API's body is.
+pub(super) async fn set_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    let here = format!("/console/cases/{id}");
+    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
+    let body = json!({"status": form.status, "reason": reason});
+    let done = async {
+        crate::screen::screen(&body)?;
+        let status: verdict_model::CaseStatus = verdict_wire::from_value(&body["status"])?;
+        crate::actions::set_case_status(&state.core, &signed.principal, &id, status, reason).await
+    }
+    .await;
+    match after_form(done, |_| here.clone()) {
+        Ok(response) => response,
+        Err(e) => {
+            let values = BTreeMap::from([("reason".to_owned(), form.reason)]);
+            let attempt = Attempt { form: "status".into(), refusal: Some(refusal(&e)), values };
+            case_page(&state, &signed, &id, e.status, Some(&attempt)).await
         }
     }
 }

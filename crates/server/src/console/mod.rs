@@ -78,6 +78,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/cases/{id}", get(cases::show))
         .route("/console/cases/{id}/evidence", post(cases::add_evidence))
         .route("/console/cases/{id}/comments", post(cases::comment))
+        .route("/console/cases/{id}/assign", post(cases::assign))
+        .route("/console/cases/{id}/status", post(cases::set_status))
         .route("/console/cases/{id}/draft", get(drafts::start).post(drafts::redraw))
         .route("/console/cases/{id}/draft/preview", post(drafts::panel))
         .route("/console/cases/{id}/orders", post(drafts::propose))
