@@ -239,6 +239,35 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
 
     sign_in(&browser, &server.base, &legal).await;
     browser.find("header nav a[href='/console/notices']").await.click().await;
+    // Its order on its timeline: the notice phase is the one in force.
+    let orders = browser.find("section[aria-labelledby=your-orders]").await.text().await;
+    assert!(orders.contains(&order) && orders.contains("(now)"), "{orders}");
+    assert!(browser.find("li.phase-step.current").await.text().await.contains("notice"));
+    // Its private log records, each checked in the page against the public
+    // entry's commitment; one changed on screen no longer matches.
+    browser.find("a[href='/console/records']").await.click().await;
+    browser.wait_for("the checks", "return [...document.querySelectorAll('[data-commitment-check]')].every(a => a.hasAttribute('data-committed'))").await;
+    let committed = browser
+        .execute("return [...document.querySelectorAll('[data-commitment-check]')].map(a => a.getAttribute('data-committed'))", vec![])
+        .await;
+    let committed: Vec<String> = serde_json::from_value(committed).unwrap();
+    assert!(committed.len() >= 3 && committed.iter().all(|c| c == "yes"), "{committed:?}");
+    assert!(!browser.find("main").await.text().await.contains("northwind"), "only its own records");
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the records");
+    browser
+        .execute(
+            "const a = document.querySelector('[data-commitment-check]'); const r = a.querySelector('[data-part=record]'); \
+             r.textContent = r.textContent.replace('mod', 'xyz'); a.dispatchEvent(new Event('verdict:check'));",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for(
+            "the new check",
+            "return document.querySelector('[data-commitment-check]').getAttribute('data-committed') === 'no'",
+        )
+        .await;
+    browser.find("header nav a[href='/console/notices']").await.click().await;
     browser.find(&format!("a[href='/console/notices/{notice}']")).await.click().await;
     let what = browser.find("section[aria-labelledby=what]").await.text().await;
     assert!(what.contains("storage.*") && what.contains("Nothing else of yours is affected"), "{what}");
@@ -284,4 +313,57 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
     let decided = core.appeal(&appeal).await.unwrap();
     assert_eq!(decided.decision.unwrap().outcome, verdict_model::AppealOutcome::Uphold);
     assert_eq!(decided.order, order);
+}
+
+#[tokio::test]
+async fn an_analyst_session_cannot_approve_by_forging_the_form_nor_post_without_its_token() {
+    let Some(browser) = Browser::start().await else { return };
+    let server = common::server().await;
+    let core = &server.core;
+    common::publish_terms(core).await;
+    let (order, _) = ordered_proposal(core).await;
+    let analyst = common::user(core, "analyst-2", Role::Analyst).await;
+    let hash = core.preview_order(&order).await.unwrap().hash;
+    sign_in(&browser, &server.base, &analyst).await;
+    browser.goto(&format!("{}/console/orders/{order}", server.base)).await;
+    assert!(browser.find_all("section.decide").await.is_empty(), "no Approve for an analyst");
+
+    // The form an approver would have, built by hand in the analyst's page
+    // with the session's own CSRF token: the server still says no.
+    let forge = "const [action, hash, csrf] = arguments; const f = document.createElement('form'); \
+                 f.method = 'post'; f.action = action; \
+                 for (const [k, v] of Object.entries({_csrf: csrf, preview_hash: hash})) { \
+                   if (v === null) continue; const i = document.createElement('input'); i.type = 'hidden'; \
+                   i.name = k; i.value = v; f.append(i); } \
+                 document.body.append(f); f.submit();";
+    let action = format!("/console/orders/{order}/approve");
+    let csrf = browser.find("form.who input[name=_csrf]").await.attribute("value").await.unwrap();
+    browser.execute(forge, vec![json!(action), json!(hash), json!(csrf)]).await;
+    browser
+        .wait_for("the refusal", "return document.querySelector('main h1') && document.title.startsWith('Refused')")
+        .await;
+    assert!(browser.find("main").await.text().await.contains("approve an order takes the approver role"));
+    // Without the token, or with another session's, nothing is even read.
+    browser.goto(&format!("{}/console/orders/{order}", server.base)).await;
+    browser.execute(forge, vec![json!(action), json!(hash), serde_json::Value::Null]).await;
+    browser.wait_for("the refusal", "return document.body.innerText.includes('security token does not match')").await;
+    assert_eq!(core.order(&order).await.unwrap().unwrap().lifecycle.approvals.len(), 0, "nothing approved");
+}
+
+/// A proposed order over the default tenant; its id and its case's.
+async fn ordered_proposal(core: &verdict_control::Core) -> (String, String) {
+    let sub = serde_json::from_value(json!({"id": "sig-archive-nl", "tenant": "ministry-of-defense",
+        "unit": "intelligence", "services": ["storage.blob"]}))
+    .unwrap();
+    core.create_subscription(&verdict_control::Actor::admin(), sub).await.unwrap();
+    let analyst = Principal { name: "analyst".into(), roles: vec![Role::Analyst], tenant: None, scope: None };
+    let case = serde_json::from_value(json!({"tenant": "ministry-of-defense", "source_type": "third_party_report",
+        "title": "Bulk voice intercepts", "units": ["intelligence"], "clauses": ["AUP-2"]}))
+    .unwrap();
+    let case = core.open_case(&analyst, case).await.unwrap();
+    let spec = serde_json::from_value(json!({"tenant": "ministry-of-defense", "clause": "AUP-2",
+        "title": "Suspend storage", "case_id": case.id, "scope": {"units": ["intelligence"]},
+        "services": ["storage.*"], "phases": [{"mode": "notice", "start": verdict_model::Timestamp::now()}]}))
+    .unwrap();
+    (core.propose_order(&analyst, spec).await.unwrap().id, case.id)
 }

@@ -6,13 +6,47 @@
 // WebCrypto where the browser supports Ed25519, saying so where it does not.
 'use strict';
 
+// On a tenant's records page it also recomputes each private record's
+// commitment, SHA-256(salt || record), and compares it with the one the
+// public entry carries.
 (function () {
+  const utf8 = new TextEncoder();
+
+  async function checkCommitment(article) {
+    article.removeAttribute('data-committed');
+    const result = article.querySelector('.check-result');
+    try {
+      const salt = new Uint8Array(article.getAttribute('data-salt').match(/../g).map((h) => parseInt(h, 16)));
+      const entry = JSON.parse(article.querySelector('[data-part=entry]').textContent);
+      const record = utf8.encode(article.querySelector('[data-part=record]').textContent);
+      const joined = new Uint8Array(salt.length + record.length);
+      joined.set(salt);
+      joined.set(record, salt.length);
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
+      const computed = 'sha256:' + Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+      const ok = computed === entry.commitment;
+      article.setAttribute('data-committed', ok ? 'yes' : 'no');
+      result.className = 'check-result ' + (ok ? 'ok' : 'error');
+      result.textContent = ok
+        ? 'The public entry commits to this record (' + computed.slice(0, 23) + '\u2026).'
+        : 'The public entry commits to ' + entry.commitment + ', not to this record (' + computed + ').';
+    } catch (e) {
+      article.setAttribute('data-committed', 'no');
+      result.className = 'check-result error';
+      result.textContent = 'Not checked: ' + e.message;
+    }
+  }
+  document.querySelectorAll('[data-commitment-check]').forEach((article) => {
+    // Checked again on request (a test changes what is shown and asks).
+    article.addEventListener('verdict:check', () => checkCommitment(article));
+    checkCommitment(article);
+  });
+
   const box = document.querySelector('[data-verify-index]');
   if (!box) return;
   const index = BigInt(box.getAttribute('data-verify-index'));
   const list = box.querySelector('ol.checks');
   const button = box.querySelector('button.verify');
-  const utf8 = new TextEncoder();
 
   function b64(text) {
     const raw = atob(text.trim());

@@ -18,6 +18,7 @@ pub mod notices;
 pub mod operations;
 pub mod orders;
 pub mod public;
+pub mod records;
 pub mod session;
 
 pub use html::Markup;

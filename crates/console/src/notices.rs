@@ -18,9 +18,34 @@ fn list_of<T: std::fmt::Display>(items: &[T]) -> String {
     }
 }
 
-/// Notices, newest first (a tenant's own, or all for staff).
-pub fn notices(viewer: &Viewer, notices: &[Notice]) -> Markup {
+/// Notices, newest first (a tenant's own, or all for staff); for a
+/// tenant's users, their orders on their timelines too.
+pub fn notices(viewer: &Viewer, notices: &[Notice], orders: &[Order], now: verdict_model::Timestamp) -> Markup {
     let body = html! {
+        @if viewer.tenant.is_some() {
+            section aria-labelledby="your-orders" {
+                h2 id="your-orders" { "Your orders" }
+                @if orders.is_empty() {
+                    p class="empty" { "No order restricts any of your services." }
+                } @else {
+                    table class="orders" {
+                        thead { tr { th scope="col" { "Order" } th scope="col" { "Status" } th scope="col" { "Timeline" } } }
+                        tbody {
+                            @for o in orders {
+                                @let status = o.status_at(now);
+                                tr {
+                                    td { (o.spec.title) br; code { (o.id) } }
+                                    td { span class=(format!("status status-{}", status.as_str())) { (status.as_str().replace('_', " ")) } }
+                                    td { (crate::orders::phase_timeline(o, now)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                p { a href="/console/records" { "Your log records" } ": the private part of every log entry about you, checked here against what the public log commits to." }
+            }
+            h2 { "Notices" }
+        }
         @if notices.is_empty() {
             p class="empty" { "No notices. When an order restricts a service of yours, its notice and statement of reasons appear here." }
         } @else {

@@ -359,4 +359,19 @@ impl Core {
             .filter(|r| r.index == index)
             .ok_or_else(|| CoreError::Internal(format!("log entry {index} is covered by a checkpoint but not stored")))
     }
+
+    /// Up to `limit` records of the published entries that concern
+    /// `tenant`, before index `before` (all published ones if none), newest
+    /// first: what the tenant's users check against the entries' public
+    /// commitments.
+    pub async fn tenant_log_records(
+        &self,
+        tenant: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LogRecord>, CoreError> {
+        let size = self.published.load().checkpoint.size;
+        let before = before.map_or(size, |b| b.min(size));
+        Ok(self.reads().await?.tenant_log_records(tenant, before, limit).await?)
+    }
 }

@@ -414,6 +414,10 @@ pub trait Reads: Send {
     async fn log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Up to `limit` whole log records from index `start` on, in order.
     async fn log_records(&mut self, start: u64, limit: u32) -> Result<Vec<LogRecord>, StoreError>;
+    /// Up to `limit` records of the entries that concern `tenant`, before
+    /// index `before`, newest first.
+    async fn tenant_log_records(&mut self, tenant: &str, before: u64, limit: u32)
+    -> Result<Vec<LogRecord>, StoreError>;
     /// The ids of orders whose expiry has been logged.
     async fn logged_expiries(&mut self) -> Result<Vec<String>, StoreError>;
     /// Every stored signed checkpoint (tree size, note), smallest first.

@@ -124,6 +124,15 @@ macro_rules! reads_over_connection {
                 read::log_records(self.connection(), start, limit).await
             }
 
+            async fn tenant_log_records(
+                &mut self,
+                tenant: &str,
+                before: u64,
+                limit: u32,
+            ) -> Result<Vec<LogRecord>, StoreError> {
+                read::tenant_log_records(self.connection(), tenant, before, limit).await
+            }
+
             async fn logged_expiries(&mut self) -> Result<Vec<String>, StoreError> {
                 read::logged_expiries(self.connection()).await
             }

@@ -96,6 +96,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/operations/inventory", get(operations::tenants))
         .route("/console/operations/inventory/{tenant}", get(operations::tenant))
         .route("/console/notices", get(notices::list))
+        .route("/console/records", get(notices::records))
         .route("/console/notices/{id}", get(notices::show))
         .route("/console/notices/{id}/receipt", get(notices::receipt))
         .route("/console/appeals", get(notices::appeals))

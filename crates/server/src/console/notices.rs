@@ -40,10 +40,20 @@ pub(super) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
     } else {
         return html(StatusCode::FORBIDDEN, problem("Not for your role", "This token may not read notices."));
     };
-    match state.core.notices(tenant.as_deref()).await {
-        Ok(all) => html(StatusCode::OK, notices::notices(&signed.viewer, &all)),
-        Err(e) => failed(&ApiError::from(e)),
-    }
+    let all = match state.core.notices(tenant.as_deref()).await {
+        Ok(all) => all,
+        Err(e) => return failed(&ApiError::from(e)),
+    };
+    // A tenant's users follow their orders here: those approved (what was
+    // only proposed or was rejected never restricted them).
+    let orders = match &tenant {
+        Some(t) => match state.core.orders(Some(t), None, &verdict_control::Page { after: None, limit: 200 }).await {
+            Ok(orders) => orders.into_iter().filter(|o| o.is_effective()).collect(),
+            Err(e) => return failed(&ApiError::from(e)),
+        },
+        None => Vec::new(),
+    };
+    html(StatusCode::OK, notices::notices(&signed.viewer, &all, &orders, state.core.now()))
 }
 
 async fn notice_page(state: &AppState, signed: &Signed, id: &str, status: StatusCode, r: Option<&Refusal>) -> Response {
@@ -217,5 +227,51 @@ pub(super) async fn decide(
     match after_form(decided, |_| here.clone()) {
         Ok(response) => response,
         Err(e) => appeal_page(&state, &signed, &id, e.status, Some(&refusal(&e))).await,
+    }
+}
+
+/// Records on a page of a tenant's log records.
+const RECORDS: u32 = 50;
+
+/// The address of the records page.
+#[derive(Deserialize, Default)]
+pub(super) struct RecordsQuery {
+    /// Entries before this index.
+    before: Option<u64>,
+    /// For admins and auditors: whose records.
+    tenant: Option<String>,
+}
+
+/// `GET /console/records`: a tenant's users see their tenant's; admins
+/// and auditors, with `?tenant=`, any tenant's (as the API lets them).
+pub(super) async fn records(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<RecordsQuery>,
+) -> Response {
+    let signed = match signed(&state, &headers, "/console/records").await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let p = &signed.principal;
+    let tenant = match (&p.tenant, q.tenant) {
+        (Some(own), _) if p.is(&[Role::Tenant]) => own.clone(),
+        (_, Some(t)) if p.is(&[Role::Admin, Role::Auditor]) => t,
+        _ => {
+            return html(
+                StatusCode::FORBIDDEN,
+                problem(
+                    "Not for your role",
+                    "Private log records are read by the tenant they concern, and by admins and auditors (with ?tenant=).",
+                ),
+            );
+        }
+    };
+    match state.core.tenant_log_records(&tenant, q.before, RECORDS).await {
+        Ok(records) => {
+            let older = (records.len() == RECORDS as usize).then(|| records.last().map(|r| r.index)).flatten();
+            html(StatusCode::OK, verdict_console::records::records(&signed.viewer, &tenant, &records, older))
+        }
+        Err(e) => failed(&ApiError::from(e)),
     }
 }

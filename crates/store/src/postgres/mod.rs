@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../../migrations/postgres/0001_schema.sql")),
     (2, "replica scopes", include_str!("../../migrations/postgres/0002_replica_scopes.sql")),
     (3, "console sessions", include_str!("../../migrations/postgres/0003_console_sessions.sql")),
+    (4, "log by tenant", include_str!("../../migrations/postgres/0004_log_by_tenant.sql")),
 ];
 
 /// The advisory lock every write transaction takes first: the log head's.

@@ -387,6 +387,25 @@ pub(super) async fn log_records(c: &mut DbConnection, start: u64, limit: u32) ->
         .bind(i64::from(limit.clamp(1, 100_000)))
         .fetch_all(&mut *c)
         .await?;
+    records_of(&rows)
+}
+
+pub(super) async fn tenant_log_records(
+    c: &mut DbConnection,
+    tenant: &str,
+    before: u64,
+    limit: u32,
+) -> Result<Vec<LogRecord>, StoreError> {
+    let rows = sqlx::query("SELECT * FROM log_entries WHERE tenant = $1 AND idx < $2 ORDER BY idx DESC LIMIT $3")
+        .bind(tenant)
+        .bind(i64::try_from(before).unwrap_or(i64::MAX))
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&mut *c)
+        .await?;
+    records_of(&rows)
+}
+
+fn records_of(rows: &[DbRow]) -> Result<Vec<LogRecord>, StoreError> {
     rows.iter()
         .map(|row| {
             let index: i64 = row.try_get("idx")?;

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "appeals decided", include_str!("../../migrations/sqlite/0011_appeals_decided.sql")),
     (12, "replica scopes", include_str!("../../migrations/sqlite/0012_replica_scopes.sql")),
     (13, "console sessions", include_str!("../../migrations/sqlite/0013_console_sessions.sql")),
+    (14, "log by tenant", include_str!("../../migrations/sqlite/0014_log_by_tenant.sql")),
 ];
 
 row_decoders!(SqliteRow);
