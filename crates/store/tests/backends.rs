@@ -184,3 +184,29 @@ async fn console_sessions_are_stored_by_hash_ended_and_forgotten() {
         assert!(read(1).await.is_some(), "{backend}: still within its lifetime, kept");
     }
 }
+
+#[tokio::test]
+async fn a_tenants_log_records_are_read_newest_first_a_page_at_a_time() {
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let mut tx = store.begin().await.unwrap();
+        let entries: Vec<Appended> = (0..6)
+            .map(|i| {
+                let mut e = entry(i, None);
+                e.record.tenant = [Some("mod"), Some("northwind"), None][i as usize % 3].map(str::to_owned);
+                e
+            })
+            .collect();
+        tx.append(&entries).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut reads = store.read().await.unwrap();
+        let indexes = |records: Vec<LogRecord>| records.iter().map(|r| r.index).collect::<Vec<_>>();
+        assert_eq!(indexes(reads.tenant_log_records("mod", 6, 10).await.unwrap()), [3, 0], "{backend}");
+        assert_eq!(indexes(reads.tenant_log_records("northwind", 6, 1).await.unwrap()), [4], "{backend}");
+        assert_eq!(indexes(reads.tenant_log_records("northwind", 4, 10).await.unwrap()), [1], "{backend}");
+        assert!(reads.tenant_log_records("nobody", 6, 10).await.unwrap().is_empty(), "{backend}");
+        let record = reads.tenant_log_records("mod", 1, 1).await.unwrap().pop().unwrap();
+        assert_eq!((record.private, record.salt), (b"entry 0".to_vec(), [7; 32]), "{backend}: the whole record");
+    }
+}
