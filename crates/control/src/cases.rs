@@ -84,6 +84,18 @@ impl Core {
         Ok(self.reads().await?.cases(tenant, 1000).await?)
     }
 
+    /// A page of the case queue: cases matching `filter`, last changed
+    /// first, and how many match in all — filtered, sorted and counted by
+    /// the store.
+    pub async fn case_queue(
+        &self,
+        filter: &verdict_store::CaseFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Case>, u64), CoreError> {
+        Ok(self.reads().await?.case_queue(filter, offset, limit).await?)
+    }
+
     /// Opens a case against units of a tenant under named clauses.
     pub async fn open_case(&self, who: &Principal, spec: CaseSpec) -> Result<Case, CoreError> {
         spec.validate()?;

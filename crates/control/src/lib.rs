@@ -72,7 +72,7 @@ pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 // Store types that appear in the control plane's API, so its callers need not
 // name the store.
-pub use verdict_store::{LogRecord, OutboxItem, Page, Session};
+pub use verdict_store::{CaseFilter, LogRecord, OutboxItem, Page, Session};
 
 use crate::index::InventoryIndex;
 use crate::ledger::{Prepared, Writer};

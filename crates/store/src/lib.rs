@@ -241,6 +241,19 @@ pub struct LogRecord {
     pub salt: [u8; 32],
 }
 
+/// Which cases a page of the queue shows; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Of this tenant.
+    pub tenant: Option<String>,
+    /// In this status (its wire name).
+    pub status: Option<String>,
+    /// Assigned to this user.
+    pub assignee: Option<String>,
+    /// From this source type (its wire name).
+    pub source: Option<String>,
+}
+
 /// Everything needed to compile a snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
@@ -385,6 +398,14 @@ pub trait Reads: Send {
     async fn case(&mut self, id: &str) -> Result<Option<Case>, StoreError>;
     /// Cases, newest first, optionally of one tenant.
     async fn cases(&mut self, tenant: Option<&str>, limit: u32) -> Result<Vec<Case>, StoreError>;
+    /// A page of the case queue: cases matching `filter`, last changed
+    /// first, after skipping `offset`; and how many match in all.
+    async fn case_queue(
+        &mut self,
+        filter: &CaseFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Case>, u64), StoreError>;
     /// A case's timeline, oldest first.
     async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
     /// Every guard, by id.

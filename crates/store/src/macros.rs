@@ -68,6 +68,15 @@ macro_rules! reads_over_connection {
                 read::cases(self.connection(), tenant, limit).await
             }
 
+            async fn case_queue(
+                &mut self,
+                filter: &CaseFilter,
+                offset: u64,
+                limit: u32,
+            ) -> Result<(Vec<Case>, u64), StoreError> {
+                read::case_queue(self.connection(), filter, offset, limit).await
+            }
+
             async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError> {
                 read::case_events(self.connection(), id).await
             }

@@ -210,3 +210,64 @@ async fn a_tenants_log_records_are_read_newest_first_a_page_at_a_time() {
         assert_eq!((record.private, record.salt), (b"entry 0".to_vec(), [7; 32]), "{backend}: the whole record");
     }
 }
+
+#[tokio::test]
+async fn the_case_queue_is_filtered_sorted_counted_and_paged_by_the_store() {
+    use verdict_store::{CaseFilter, Op};
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let tenant = |id: &str| Op::PutTenant(serde_json::from_value(json!({"id": id, "kind": "government"})).unwrap());
+        let case = |n: u32, tenant: &str, source: &str, assignee: Option<&str>| {
+            let mut case: verdict_model::Case = serde_json::from_value(json!({"id": format!("case-{n:04}"),
+                "tenant": tenant, "source_type": source, "title": format!("case {n}"), "units": ["signals"],
+                "clauses": ["AUP-2"], "status": "open", "opened_by": "analyst-1",
+                "opened_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z"}))
+            .unwrap();
+            case.updated_at = Timestamp(1_800_000_000 + i64::from(n));
+            case.assignee = assignee.map(str::to_owned);
+            Op::PutCase(case)
+        };
+        let mut ops = vec![tenant("mod"), tenant("northwind")];
+        for n in 0..30 {
+            let (t, source) = if n % 3 == 0 { ("northwind", "complaint") } else { ("mod", "third_party_report") };
+            ops.push(case(n, t, source, (n % 2 == 0).then_some("analyst-2")));
+        }
+        let mut tx = store.begin().await.unwrap();
+        tx.apply(Timestamp(1_000), &ops, &|_| ()).await.unwrap();
+        tx.commit().await.unwrap();
+        // A case changed later moves up and keeps its new assignee.
+        let mut tx = store.begin().await.unwrap();
+        let mut moved = tx.case("case-0001").await.unwrap().unwrap();
+        moved.updated_at = Timestamp(1_900_000_000);
+        moved.assignee = Some("analyst-9".into());
+        tx.apply(Timestamp(1_000), &[Op::PutCase(moved)], &|_| ()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut reads = store.read().await.unwrap();
+        let ids = |cases: &[verdict_model::Case]| cases.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        let (first, total) = reads.case_queue(&CaseFilter::default(), 0, 3).await.unwrap();
+        assert_eq!(
+            (ids(&first), total),
+            (vec!["case-0001".into(), "case-0029".into(), "case-0028".into()], 30),
+            "{backend}"
+        );
+        let (second, _) = reads.case_queue(&CaseFilter::default(), 3, 2).await.unwrap();
+        assert_eq!(ids(&second), ["case-0027", "case-0026"], "{backend}");
+        let complaints = CaseFilter { source: Some("complaint".into()), ..CaseFilter::default() };
+        assert_eq!(reads.case_queue(&complaints, 0, 100).await.unwrap().1, 10, "{backend}");
+        let mine = CaseFilter {
+            tenant: Some("mod".into()),
+            assignee: Some("analyst-2".into()),
+            status: Some("open".into()),
+            source: None,
+        };
+        let (cases, total) = reads.case_queue(&mine, 0, 100).await.unwrap();
+        assert_eq!(total, 10, "{backend}: even n, not a multiple of 3");
+        assert!(cases.iter().all(|c| c.spec.tenant == "mod" && c.assignee.as_deref() == Some("analyst-2")));
+        let nine = CaseFilter { assignee: Some("analyst-9".into()), ..CaseFilter::default() };
+        assert_eq!(ids(&reads.case_queue(&nine, 0, 10).await.unwrap().0), ["case-0001"], "{backend}");
+        let closed = CaseFilter { status: Some("closed".into()), ..CaseFilter::default() };
+        assert_eq!(reads.case_queue(&closed, 0, 10).await.unwrap(), (vec![], 0), "{backend}");
+    }
+}

@@ -58,20 +58,30 @@ pub(super) async fn queue(
         assignee: given(q.assignee),
         source: given(q.source),
     };
-    let mut all = match state.core.cases(filter.tenant.as_deref()).await {
-        Ok(all) => all,
-        Err(e) => return failed(&ApiError::from(e)),
+    let wanted = verdict_control::CaseFilter {
+        tenant: filter.tenant.clone(),
+        status: filter.status.clone(),
+        assignee: filter.assignee.clone(),
+        source: filter.source.clone(),
     };
-    all.retain(|c| {
-        filter.status.as_deref().is_none_or(|s| c.status.as_str() == s)
-            && filter.assignee.as_deref().is_none_or(|a| c.assignee.as_deref() == Some(a))
-            && filter.source.as_deref().is_none_or(|s| c.spec.source_type.as_str() == s)
-    });
-    all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| b.id.cmp(&a.id)));
-    let pages = all.len().div_ceil(PER_PAGE).max(1);
-    let page = q.page.unwrap_or(1).clamp(1, pages);
-    let shown: Vec<_> = all.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).cloned().collect();
-    html(StatusCode::OK, cases::queue(&signed.viewer, &shown, &filter, page, all.len(), PER_PAGE))
+    let page = q.page.unwrap_or(1).max(1);
+    let (mut shown, mut total) =
+        match state.core.case_queue(&wanted, ((page - 1) * PER_PAGE) as u64, PER_PAGE as u32).await {
+            Ok(found) => found,
+            Err(e) => return failed(&ApiError::from(e)),
+        };
+    // A page past the end shows the last one.
+    let pages = (total as usize).div_ceil(PER_PAGE).max(1);
+    let page = if page > pages {
+        match state.core.case_queue(&wanted, ((pages - 1) * PER_PAGE) as u64, PER_PAGE as u32).await {
+            Ok(found) => (shown, total) = found,
+            Err(e) => return failed(&ApiError::from(e)),
+        }
+        pages
+    } else {
+        page
+    };
+    html(StatusCode::OK, cases::queue(&signed.viewer, &shown, &filter, page, total as usize, PER_PAGE))
 }
 
 fn may(signed: &Signed) -> CaseActions {

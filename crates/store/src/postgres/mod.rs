@@ -25,7 +25,9 @@ use verdict_model::{
 };
 
 use crate::codec::{from_json, kind_from_str, limit, path_from_str};
-use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx};
+use crate::{
+    Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx,
+};
 
 /// The PostgreSQL schema, embedded so an installed binary migrates itself.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -33,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "replica scopes", include_str!("../../migrations/postgres/0002_replica_scopes.sql")),
     (3, "console sessions", include_str!("../../migrations/postgres/0003_console_sessions.sql")),
     (4, "log by tenant", include_str!("../../migrations/postgres/0004_log_by_tenant.sql")),
+    (5, "case queue", include_str!("../../migrations/postgres/0005_case_queue.sql")),
 ];
 
 /// The advisory lock every write transaction takes first: the log head's.

@@ -15,7 +15,7 @@ use super::{
     from_json, hash_from_row, kind_from_str, limit, order_from_row, outbox_from_row, path_from_str,
     subscription_from_row,
 };
-use crate::{ChangeRecord, Loaded, LogRecord, OutboxItem, Page, StoreError};
+use crate::{CaseFilter, ChangeRecord, Loaded, LogRecord, OutboxItem, Page, StoreError};
 
 pub(super) async fn load(c: &mut DbConnection) -> Result<Loaded, StoreError> {
     let mut inventory = Inventory::default();
@@ -226,6 +226,36 @@ pub(super) async fn cases(c: &mut DbConnection, tenant: Option<&str>, limit: u32
     .fetch_all(&mut *c)
     .await?;
     rows.iter().map(|b| from_json(b)).collect()
+}
+
+pub(super) async fn case_queue(
+    c: &mut DbConnection,
+    filter: &CaseFilter,
+    offset: u64,
+    limit: u32,
+) -> Result<(Vec<Case>, u64), StoreError> {
+    // Each filter is optional: `$n IS NULL OR column = $n`.
+    const WHERE: &str = "(CAST($1 AS TEXT) IS NULL OR tenant = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2) \
+         AND (CAST($3 AS TEXT) IS NULL OR assignee = $3) AND (CAST($4 AS TEXT) IS NULL OR source = $4)";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM cases WHERE {WHERE}"))
+        .bind(filter.tenant.as_deref())
+        .bind(filter.status.as_deref())
+        .bind(filter.assignee.as_deref())
+        .bind(filter.source.as_deref())
+        .fetch_one(&mut *c)
+        .await?;
+    let rows: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT body FROM cases WHERE {WHERE} ORDER BY updated_at DESC, id DESC LIMIT $5 OFFSET $6"
+    ))
+    .bind(filter.tenant.as_deref())
+    .bind(filter.status.as_deref())
+    .bind(filter.assignee.as_deref())
+    .bind(filter.source.as_deref())
+    .bind(i64::from(limit.clamp(1, 10_000)))
+    .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+    .fetch_all(&mut *c)
+    .await?;
+    Ok((rows.iter().map(|b| from_json(b)).collect::<Result<_, _>>()?, total as u64))
 }
 
 pub(super) async fn case_events(c: &mut DbConnection, id: &str) -> Result<Vec<CaseEvent>, StoreError> {

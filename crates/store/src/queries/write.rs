@@ -161,8 +161,10 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
         }
         Op::PutCase(case) => {
             sqlx::query(
-                "INSERT INTO cases (id, tenant, status, body, opened_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body, updated_at = excluded.updated_at",
+                "INSERT INTO cases (id, tenant, status, body, opened_at, updated_at, assignee, source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body, \
+                 updated_at = excluded.updated_at, assignee = excluded.assignee",
             )
             .bind(&case.id)
             .bind(&case.spec.tenant)
@@ -170,6 +172,8 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
             .bind(to_json(case)?)
             .bind(case.opened_at.seconds())
             .bind(case.updated_at.seconds())
+            .bind(case.assignee.as_deref())
+            .bind(case.spec.source_type.as_str())
             .execute(&mut *c)
             .await?;
         }

@@ -16,7 +16,9 @@ use verdict_model::{
 };
 
 use crate::codec::{from_json, kind_from_str, limit, path_from_str};
-use crate::{Appended, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx};
+use crate::{
+    Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx,
+};
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -34,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "replica scopes", include_str!("../../migrations/sqlite/0012_replica_scopes.sql")),
     (13, "console sessions", include_str!("../../migrations/sqlite/0013_console_sessions.sql")),
     (14, "log by tenant", include_str!("../../migrations/sqlite/0014_log_by_tenant.sql")),
+    (15, "case queue", include_str!("../../migrations/sqlite/0015_case_queue.sql")),
 ];
 
 row_decoders!(SqliteRow);
