@@ -137,6 +137,7 @@ async fn the_design_story_is_played_by_clicking() {
     panel_with(&browser, "the preview again", "sig-archive-nl").await;
     assert_eq!(browser.execute("return window.__samePage === true", vec![]).await, json!(true), "redrawn in place");
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the draft page");
+    browser.execute("window.scrollTo(0, 0)", vec![]).await;
     browser.screenshot_as("draft").await;
     browser.find("form.draft .actions button:not(.secondary)").await.click().await;
     browser.wait_for("the proposed order", "return location.pathname.startsWith('/console/orders/')").await;

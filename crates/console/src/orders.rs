@@ -219,12 +219,15 @@ pub(crate) fn preview_section(preview: &Preview) -> Markup {
                             td { code { (a.subscription) } }
                             td {
                                 @for (service, phases) in a.services.iter() {
-                                    div { code { (service) } ": "
-                                        @for (mode, classes) in in_timeline_order(phases.iter()) {
-                                            (phase_badge(mode)) " "
-                                            @if classes.is_empty() { "nothing" } @else {
-                                                (classes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))
-                                            } " "
+                                    div class="service-denials" { code { (service) }
+                                        ul class="denials" {
+                                            @for (mode, classes) in in_timeline_order(phases.iter()) {
+                                                li { (phase_badge(mode)) ": "
+                                                    @if classes.is_empty() { "nothing" } @else {
+                                                        (classes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))
+                                                    }
+                                                }
+                                            }
                                         }
                                     }
                                 }
