@@ -19,7 +19,7 @@ const TENANT: &str = "ministry-of-defense";
 /// The tenant: `units` units under `intelligence/` and `logistics/`, with
 /// `subscriptions` subscriptions spread over them.
 fn tenant(subscriptions: usize, units: usize) -> Inventory {
-    let unit = |u: usize| if u % 2 == 0 { format!("intelligence/u{u}") } else { format!("logistics/u{u}") };
+    let unit = |u: usize| if u.is_multiple_of(2) { format!("intelligence/u{u}") } else { format!("logistics/u{u}") };
     let subs: Vec<_> = (0..subscriptions)
         .map(|s| {
             json!({"id": format!("sub-{s:06}"), "tenant": TENANT, "unit": unit(s % units),
@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let analyst = person("analyst-1", Role::Analyst, None);
     let mut first_case = String::new();
     for i in 0..cases {
-        let unit = if i % 2 == 0 { "intelligence/u0" } else { "logistics/u1" };
+        let unit = if i.is_multiple_of(2) { "intelligence/u0" } else { "logistics/u1" };
         let source = ["third_party_report", "complaint", "legal_order", "internal_signal"][i % 4];
         let spec = serde_json::from_value(json!({"tenant": TENANT, "source_type": source,
             "title": format!("Case {i}: reported use of storage"), "units": [unit], "clauses": ["AUP-2"]}))?;
