@@ -276,16 +276,7 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
     browser.screenshot_as("notice").await;
 
     // The receipt the page offers proves the notice's entry, checked here.
-    let href = browser.find("a[download]").await.attribute("href").await.unwrap();
-    let text = browser
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
-            vec![json!(href)],
-        )
-        .await;
-    let receipt = verdict_log::Receipt::parse(text.as_str().unwrap()).unwrap();
-    let entry = receipt.extra.clone().expect("the receipt carries its entry");
-    receipt.verify(&core.log_key(), &verdict_log::leaf_hash(&entry)).unwrap();
+    common::downloaded_receipt_verifies(&browser, core).await;
 
     // Another tenant's notice is not there, whatever the address says.
     browser.goto(&format!("{}/console/notices/{other}", server.base)).await;

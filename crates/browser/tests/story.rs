@@ -169,16 +169,7 @@ async fn the_design_story_is_played_by_clicking() {
     browser.find(&format!("a[href='/console/notices/{}']", notice.id)).await.click().await;
     let what = browser.find("section[aria-labelledby=what]").await.text().await;
     assert!(what.contains("storage.*") && what.contains("ai.*"), "{what}");
-    let href = browser.find("a[download]").await.attribute("href").await.unwrap();
-    let text = browser
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
-            vec![json!(href)],
-        )
-        .await;
-    let receipt = verdict_log::Receipt::parse(text.as_str().unwrap()).unwrap();
-    let entry = receipt.extra.clone().expect("the receipt carries its entry");
-    receipt.verify(&core.log_key(), &verdict_log::leaf_hash(&entry)).unwrap();
+    common::downloaded_receipt_verifies(&browser, core).await;
     browser.find("#appeal-statement").await.type_text("The archive serves lawful border security work.").await;
     browser.find("section[aria-labelledby=appeal] button[type=submit]").await.click().await;
     browser.wait_for("the appeal", "return location.pathname.startsWith('/console/appeals/')").await;

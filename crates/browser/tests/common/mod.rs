@@ -80,3 +80,19 @@ pub async fn accessibility_violations(browser: &Browser) -> Vec<String> {
         .await;
     result.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
 }
+
+/// Downloads, in the page shown, the receipt its `a[download]` link offers,
+/// and checks it here against the log's key; returns the entry it proves.
+pub async fn downloaded_receipt_verifies(browser: &Browser, core: &Core) -> Vec<u8> {
+    let href = browser.find("a[download]").await.attribute("href").await.unwrap();
+    let text = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
+            vec![json!(href)],
+        )
+        .await;
+    let receipt = verdict_log::Receipt::parse(text.as_str().unwrap()).unwrap();
+    let entry = receipt.extra.clone().expect("the receipt carries its entry");
+    receipt.verify(&core.log_key(), &verdict_log::leaf_hash(&entry)).unwrap();
+    entry
+}

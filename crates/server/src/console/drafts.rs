@@ -325,6 +325,21 @@ pub(super) async fn start(
     page(&state, &signed, &subject, &values, outcome.as_ref(), StatusCode::OK).await
 }
 
+/// A posted draft: its author (CSRF checked), subject, values and what its
+/// preview panel shows.
+async fn posted(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    id: &str,
+    pairs: &[(String, String)],
+) -> Result<(Signed, Subject, DraftValues, DraftOutcome), Response> {
+    let (signed, subject) = author(state, headers, kind_of(path), id, Some(csrf_of(pairs))).await?;
+    let values = DraftValues::from_pairs(pairs);
+    let outcome = outcome_of(state, spec_of(&values, subject.tenant(), subject.case_id(), state.core.now())).await;
+    Ok((signed, subject, values, outcome))
+}
+
 /// `POST …/draft` and `POST …/amend`: the whole page redrawn with the
 /// draft's preview (the form without script).
 pub(super) async fn redraw(
@@ -334,14 +349,12 @@ pub(super) async fn redraw(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let kind = kind_of(uri.path());
-    let (signed, subject) = match author(&state, &headers, kind, &id, Some(csrf_of(&pairs))).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let values = DraftValues::from_pairs(&pairs);
-    let outcome = outcome_of(&state, spec_of(&values, subject.tenant(), subject.case_id(), state.core.now())).await;
-    page(&state, &signed, &subject, &values, Some(&outcome), StatusCode::OK).await
+    match posted(&state, uri.path(), &headers, &id, &pairs).await {
+        Ok((signed, subject, values, outcome)) => {
+            page(&state, &signed, &subject, &values, Some(&outcome), StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 /// `POST …/draft/preview` and `POST …/amend/preview`: the preview panel
@@ -353,14 +366,10 @@ pub(super) async fn panel(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let kind = kind_of(uri.path());
-    let (_, subject) = match author(&state, &headers, kind, &id, Some(csrf_of(&pairs))).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let values = DraftValues::from_pairs(&pairs);
-    let outcome = outcome_of(&state, spec_of(&values, subject.tenant(), subject.case_id(), state.core.now())).await;
-    html(StatusCode::OK, drafts::panel(Some(&outcome)))
+    match posted(&state, uri.path(), &headers, &id, &pairs).await {
+        Ok((_, _, _, outcome)) => html(StatusCode::OK, drafts::panel(Some(&outcome))),
+        Err(response) => response,
+    }
 }
 
 /// `POST /console/cases/{id}/orders`: proposes the draft; its approvers
