@@ -284,7 +284,9 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
 
     // The appeal, filed from the notice.
     browser.goto(&format!("{}/console/notices/{notice}", server.base)).await;
-    browser.find("#appeal-statement").await.type_text("The archive serves lawful border security work.").await;
+    // Markup in the statement stays text wherever the statement is shown.
+    let statement = "<script>window.__xss=3</script>The archive serves lawful border security work.";
+    browser.find("#appeal-statement").await.type_text(statement).await;
     browser.find("section[aria-labelledby=appeal] button[type=submit]").await.click().await;
     browser.wait_for("the appeal", "return location.pathname.startsWith('/console/appeals/')").await;
     let appeal = browser.url().await.rsplit('/').next().unwrap().to_owned();
@@ -295,7 +297,8 @@ async fn a_tenant_reads_its_notice_keeps_the_receipt_and_appeals_and_a_reviewer_
     sign_in(&browser, &server.base, &reviewer).await;
     browser.find("header nav a[href='/console/appeals']").await.click().await;
     browser.find(&format!("a[href='/console/appeals/{appeal}']")).await.click().await;
-    assert!(browser.find("section[aria-labelledby=statement]").await.text().await.contains("border security"));
+    assert!(browser.find("section[aria-labelledby=statement]").await.text().await.contains(statement));
+    assert_eq!(browser.execute("return window.__xss === undefined", vec![]).await, json!(true), "nothing ran");
     assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the appeal");
     browser.screenshot_as("appeal").await;
     browser.find("#decide-reasons").await.type_text("The order is proportionate to the evidence.").await;

@@ -176,7 +176,14 @@ pub fn appeals(viewer: &Viewer, appeals: &[Appeal]) -> Markup {
 }
 
 /// One appeal beside its order and notice, with the reviewer's form.
-pub fn appeal(viewer: &Viewer, appeal: &Appeal, order: &Order, decide: bool, refusal: Option<&Refusal>) -> Markup {
+pub fn appeal(
+    viewer: &Viewer,
+    appeal: &Appeal,
+    order: &Order,
+    notice: Option<&Notice>,
+    decide: bool,
+    refusal: Option<&Refusal>,
+) -> Markup {
     let body = html! {
         div class="beside" {
             section aria-labelledby="statement" {
@@ -191,6 +198,17 @@ pub fn appeal(viewer: &Viewer, appeal: &Appeal, order: &Order, decide: bool, ref
                     dt { "Clause" } dd { (order.spec.clause) }
                     dt { "Services" } dd { (list_of(&order.spec.services)) }
                     dt { "Approved by" } dd { (order.lifecycle.approvals.iter().map(|a| a.by.as_str()).collect::<Vec<_>>().join(", ")) }
+                }
+            }
+        }
+        @if let Some(n) = notice {
+            section aria-labelledby="the-notice" {
+                h2 id="the-notice" { "The notice the tenant was given" }
+                dl class="facts" {
+                    dt { "Notice" } dd { a href=(format!("/console/notices/{}", n.id)) { code { (n.id) } } ", " (when(&n.issued_at.to_string())) }
+                    dt { "Ground" } dd { (n.statement.ground.title) }
+                    dt { "Facts" } dd { (n.statement.facts) }
+                    dt { "Phases" } dd { @for p in &n.statement.phases { (p.mode.as_str().replace('_', " ")) " from " (when(&p.start.to_string())) "; " } }
                 }
             }
         }

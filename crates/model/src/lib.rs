@@ -16,6 +16,7 @@ mod openapi;
 mod order;
 mod pattern;
 mod timestamp;
+mod usage;
 mod user;
 
 pub use case::{Case, CaseEvent, CaseSpec, CaseStatus, Clause, Evidence, SourceType, refuse_content};
@@ -30,4 +31,5 @@ pub use order::{
 };
 pub use pattern::{ServicePattern, ServiceSet};
 pub use timestamp::Timestamp;
+pub use usage::{MAX_CLOCK_SKEW_SECONDS, METERS, MeterDef, MeterKind, UsageError, UsageEvent, meter, meters_of};
 pub use user::{ReplicaScope, Role, User, roles_text};

@@ -170,8 +170,13 @@ async fn appeal_page(state: &AppState, signed: &Signed, id: &str, status: Status
         Ok(None) => return failed(&ApiError::internal(&format!("appeal {id} names no stored order"))),
         Err(e) => return failed(&ApiError::from(e)),
     };
+    // The notice the tenant was given for the order, shown beside it.
+    let notice = match state.core.notices(Some(&appeal.tenant)).await {
+        Ok(all) => all.into_iter().find(|n| n.order == order.id && n.kind == NoticeKind::Restriction),
+        Err(e) => return failed(&ApiError::from(e)),
+    };
     let decide = signed.principal.is(&[Role::Reviewer]);
-    html(status, notices::appeal(&signed.viewer, &appeal, &order, decide, r))
+    html(status, notices::appeal(&signed.viewer, &appeal, &order, notice.as_ref(), decide, r))
 }
 
 /// `GET /console/appeals/{id}`.
