@@ -36,6 +36,7 @@ fn duties(role: Role) -> &'static str {
         Role::Auditor => "Read everything — cases, orders, notices, appeals, the report — and change nothing.",
         Role::Tenant => "Read your notices and their statements of reasons, follow your orders, and appeal.",
         Role::Pep => "Replicate decisions to a gateway (no console pages).",
+        Role::Meter => "Send usage metadata to detection (no console pages).",
     }
 }
 
@@ -46,7 +47,7 @@ fn start(role: Role) -> Option<(&'static str, &'static str)> {
         Role::Approver => Some(("/console/approvals", "Orders waiting for approval")),
         Role::Reviewer => Some(("/console/appeals", "The appeals")),
         Role::Tenant => Some(("/console/notices", "Your notices")),
-        Role::Pep => None,
+        Role::Pep | Role::Meter => None,
     }
 }
 

@@ -33,6 +33,8 @@ pub enum Thing {
     Notice,
     /// An appeal.
     Appeal,
+    /// A detection rule.
+    Rule,
 }
 
 impl Thing {
@@ -48,6 +50,7 @@ impl Thing {
             Thing::Clause => "clause",
             Thing::Notice => "notice",
             Thing::Appeal => "appeal",
+            Thing::Rule => "rule",
         }
     }
 
@@ -63,6 +66,7 @@ impl Thing {
             Thing::Clause => "unknown-clause",
             Thing::Notice => "unknown-notice",
             Thing::Appeal => "unknown-appeal",
+            Thing::Rule => "unknown-rule",
         }
     }
 }
@@ -168,6 +172,122 @@ impl Problem for ImportError {
             ImportError::InvalidRecord { .. } => "invalid-record",
             ImportError::Duplicate { .. } => "duplicate-record",
             ImportError::UnknownTenant { .. } => "unknown-tenant",
+        }
+    }
+}
+
+/// Why a detection rule could not be published, activated or retired.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectionError {
+    /// The rule's text was refused (what it uses, or what it gives).
+    #[error(transparent)]
+    Rule(#[from] verdict_detect::RuleError),
+    /// Only a shadow version can be approved.
+    #[error("rule {id:?} version {version} is {state}; only a shadow version can be approved for activation")]
+    NotShadow {
+        /// The rule.
+        id: String,
+        /// Its version.
+        version: u32,
+        /// Where it stands.
+        state: verdict_model::RuleState,
+    },
+    /// Its author approves.
+    #[error("{who} published rule {id:?}; activating it takes two approvers other than its author")]
+    SelfApproval {
+        /// The approver.
+        who: String,
+        /// The rule.
+        id: String,
+    },
+    /// The same approver twice.
+    #[error("{who} has already approved rule {id:?} version {version}; a second approver is needed")]
+    AlreadyApproved {
+        /// The approver.
+        who: String,
+        /// The rule.
+        id: String,
+        /// Its version.
+        version: u32,
+    },
+    /// Retired already.
+    #[error("rule {id:?} version {version} is already retired")]
+    Retired {
+        /// The rule.
+        id: String,
+        /// Its version.
+        version: u32,
+    },
+    /// A backtest's period.
+    #[error("{0}")]
+    Period(String),
+}
+
+impl Problem for DetectionError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DetectionError::Rule(_) | DetectionError::Period(_) => ErrorKind::Invalid,
+            _ => ErrorKind::Conflict,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            DetectionError::Rule(e) => e.code(),
+            DetectionError::NotShadow { .. } => "rule-not-shadow",
+            DetectionError::SelfApproval { .. } => "self-approval",
+            DetectionError::AlreadyApproved { .. } => "already-approved",
+            DetectionError::Retired { .. } => "rule-retired",
+            DetectionError::Period(_) => "invalid-period",
+        }
+    }
+}
+
+/// Why a batch of usage events was refused: nothing of it is counted.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageBatchError {
+    /// An event failed its checks.
+    #[error("line {line}: {error}")]
+    Event {
+        /// Its line, from 1.
+        line: usize,
+        /// What is wrong.
+        error: verdict_model::UsageError,
+    },
+    /// An event names a subscription the inventory does not have.
+    #[error("line {line}: subscription {subscription:?} of tenant {tenant:?} does not exist")]
+    UnknownSubscription {
+        /// Its line, from 1.
+        line: usize,
+        /// The tenant named.
+        tenant: String,
+        /// The subscription named.
+        subscription: String,
+    },
+    /// No event at all.
+    #[error("the batch holds no event; send one JSON object per line")]
+    Empty,
+    /// More events than one batch may hold.
+    #[error("the batch holds {count} events; send at most {max} per request")]
+    TooLarge {
+        /// Events sent.
+        count: usize,
+        /// The most a batch may hold.
+        max: usize,
+    },
+}
+
+impl Problem for UsageBatchError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            UsageBatchError::Event { error, .. } => error.code(),
+            UsageBatchError::UnknownSubscription { .. } => "unknown-subscription",
+            UsageBatchError::Empty => "empty-batch",
+            UsageBatchError::TooLarge { .. } => "batch-too-large",
         }
     }
 }
@@ -646,6 +766,12 @@ pub enum CoreError {
     /// A read of the transparency log asks for something outside it.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// Usage events.
+    #[error(transparent)]
+    Usage(#[from] UsageBatchError),
+    /// Detection rules.
+    #[error(transparent)]
+    Detection(#[from] DetectionError),
     /// The stored log is not the history this log signed; the control
     /// plane refuses to open (and to sign anything) over it.
     #[error(transparent)]
@@ -671,6 +797,8 @@ impl CoreError {
             CoreError::Appeal(e) => e,
             CoreError::User(e) => e,
             CoreError::Log(e) => e,
+            CoreError::Usage(e) => e,
+            CoreError::Detection(e) => e,
             _ => return None,
         })
     }

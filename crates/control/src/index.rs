@@ -267,7 +267,8 @@ impl TenantSubscriptions {
         (chunk, self.chunks[chunk].find(id))
     }
 
-    fn contains(&self, id: &str) -> bool {
+    /// Whether the tenant has subscription `id`.
+    pub fn contains(&self, id: &str) -> bool {
         self.locate(id).1.is_ok()
     }
 

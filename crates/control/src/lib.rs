@@ -28,6 +28,7 @@ mod browse;
 mod cases;
 mod clock;
 mod datadir;
+mod detection;
 mod error;
 pub mod failpoint;
 pub mod feed;
@@ -42,6 +43,7 @@ mod preview;
 mod report;
 mod sessions;
 mod tlog;
+mod usage;
 mod users;
 
 use std::collections::{HashMap, HashSet};
@@ -58,9 +60,10 @@ use verdict_store::{Reads, Store};
 pub use browse::{InventoryPage, InventoryQuery, SubscriptionRow};
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use datadir::{DataDir, DataDirError, DataDirLock, default_origin};
+pub use detection::{BacktestHit, Evaluation};
 pub use error::{
-    AppealError, ApprovalError, CaseError, CoreError, ErrorKind, ImportError, InventoryError, LogError, OrderError,
-    Thing, UserError,
+    AppealError, ApprovalError, CaseError, CoreError, DetectionError, ErrorKind, ImportError, InventoryError, LogError,
+    OrderError, Thing, UsageBatchError, UserError,
 };
 pub use inventory::{ImportSummary, Moved};
 pub use log::{Actor, ENTRY_FORMAT, MAX_ENTRY_BYTES, SignedCheckpoint, commitment, hex};
@@ -68,6 +71,7 @@ pub use orders::DEFAULT_APPROVALS;
 pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, ServiceDenials, Untouched};
 pub use report::{Counts, Medians, Report, Tally};
 pub use tlog::{Fsck, HistoryError, fsck};
+pub use usage::{LATENESS_SECONDS, MAX_USAGE_BATCH, USAGE_RETENTION_DAYS};
 pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 // Store types that appear in the control plane's API, so its callers need not

@@ -15,6 +15,7 @@ mod notice;
 mod openapi;
 mod order;
 mod pattern;
+mod rule;
 mod timestamp;
 mod usage;
 mod user;
@@ -30,6 +31,7 @@ pub use order::{
     Scope,
 };
 pub use pattern::{ServicePattern, ServiceSet};
+pub use rule::{DetectionRule, RuleApproval, RuleSpec, RuleState, RuleTarget};
 pub use timestamp::Timestamp;
 pub use usage::{MAX_CLOCK_SKEW_SECONDS, METERS, MeterDef, MeterKind, UsageError, UsageEvent, meter, meters_of};
 pub use user::{ReplicaScope, Role, User, roles_text};

@@ -27,12 +27,22 @@ pub enum Role {
     Tenant,
     /// A gateway: decisions and replication only.
     Pep,
+    /// The provider's metering pipeline: sends usage events, reads nothing.
+    Meter,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 7] =
-        [Role::Admin, Role::Analyst, Role::Approver, Role::Reviewer, Role::Auditor, Role::Tenant, Role::Pep];
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::Analyst,
+        Role::Approver,
+        Role::Reviewer,
+        Role::Auditor,
+        Role::Tenant,
+        Role::Pep,
+        Role::Meter,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +54,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Tenant => "tenant",
             Role::Pep => "pep",
+            Role::Meter => "meter",
         }
     }
 
@@ -55,7 +66,7 @@ impl Role {
     /// Whether the role belongs to the provider's staff (reads the whole
     /// record), as opposed to a customer or a gateway.
     pub fn is_staff(self) -> bool {
-        !matches!(self, Role::Tenant | Role::Pep)
+        !matches!(self, Role::Tenant | Role::Pep | Role::Meter)
     }
 }
 
@@ -107,10 +118,10 @@ impl User {
         if roles.iter().enumerate().any(|(i, r)| roles[..i].contains(r)) {
             return Err(ModelError::InvalidUser(format!("user {:?} lists a role twice", self.name)));
         }
-        let alone = [Role::Tenant, Role::Pep];
+        let alone = [Role::Tenant, Role::Pep, Role::Meter];
         if roles.len() > 1 && roles.iter().any(|r| alone.contains(r)) {
             return Err(ModelError::InvalidUser(format!(
-                "user {:?} combines {}; tenant and pep users hold that one role only",
+                "user {:?} combines {}; tenant, pep and meter users hold that one role only",
                 self.name,
                 roles_text(roles)
             )));

@@ -22,6 +22,7 @@ pub mod replicas;
 mod replication;
 mod screen;
 mod tlog;
+mod usage;
 mod users;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ use verdict_wire::edge::bounded;
 
 /// Largest body `/v1/import` accepts.
 pub const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
+
+/// The largest usage batch accepted, in bytes (100,000 events of up to
+/// about 600 bytes).
+pub const USAGE_LIMIT: usize = 64 * 1024 * 1024;
 
 /// What every handler shares.
 pub struct AppState {
@@ -127,6 +132,7 @@ impl DecisionSource for ControlPlane {
         process::report, process::guards, process::put_guard, process::preview, process::preview_order, process::diff, process::diff_order,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
+        usage::ingest,
         healthz, readyz, metrics_text,
     ),
     modifiers(&BearerAuth),
@@ -142,6 +148,7 @@ impl DecisionSource for ControlPlane {
         (name = "cases", description = "Clauses, cases, evidence and timelines"),
         (name = "users", description = "Token holders and their roles"),
         (name = "log", description = "The transparency log: C2SP tlog-tiles, proofs, tlog-proof receipts, private records"),
+        (name = "usage", description = "Usage metadata for detection: numbers about resources, never about people or content"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -278,6 +285,12 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .layer(DefaultBodyLimit::max(IMPORT_LIMIT))
         .layer(axum::middleware::from_fn(|r, n| edge::declared_size(IMPORT_LIMIT, r, n)))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle));
+    // A batch of usage may be large: bounded by size and silence, like the import.
+    let usage = Router::new()
+        .route("/v1/usage", post(usage::ingest))
+        .layer(DefaultBodyLimit::max(USAGE_LIMIT))
+        .layer(axum::middleware::from_fn(|r, n| edge::declared_size(USAGE_LIMIT, r, n)))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle));
     let management = Router::new()
         .route("/v1/tenants", get(manage::list_tenants).post(manage::create_tenant))
         .route("/v1/tenants/{id}", get(manage::get_tenant))
@@ -321,6 +334,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     let management = bounded(management, limits, BODY_LIMIT)
         .merge(import)
+        .merge(usage)
         .route_layer(from_fn_with_state(state.clone(), auth::require_user));
     let open = Router::new()
         .route("/openapi.json", get(openapi_json))

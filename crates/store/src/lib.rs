@@ -179,6 +179,23 @@ pub enum Op {
         /// When.
         at: Timestamp,
     },
+    /// Adds hour slices of usage: a counter's quantity to the hour's, a
+    /// gauge's as the hour's if higher.
+    AddUsage(Vec<UsageSlice>),
+    /// Creates or updates a version of a detection rule.
+    PutRule(verdict_model::DetectionRule),
+    /// Records what rule versions fired on at an hour.
+    AddRuleResults(Vec<RuleResult>),
+    /// Marks the hour's evaluation done.
+    RulesEvaluated {
+        /// The hour whose windows closed.
+        hour: i64,
+    },
+    /// Forgets usage (slices and event ids) of hours before `before_hour`.
+    PurgeUsage {
+        /// Seconds since the epoch, an hour boundary.
+        before_hour: i64,
+    },
     /// Sessions that expired before `before` forgotten.
     PurgeSessions {
         /// The cut-off.
@@ -239,6 +256,44 @@ pub struct LogRecord {
     pub private: Vec<u8>,
     /// The salt of the commitment.
     pub salt: [u8; 32],
+}
+
+/// One hour of one usage series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageSlice {
+    /// The tenant.
+    pub tenant: String,
+    /// The subscription.
+    pub subscription: String,
+    /// The service.
+    pub service: String,
+    /// The meter.
+    pub meter: String,
+    /// The hour's start, seconds since the epoch.
+    pub hour: i64,
+    /// A gauge (the hour keeps its highest reading) or a counter (it adds).
+    pub gauge: bool,
+    /// The quantity.
+    pub quantity: f64,
+}
+
+/// What a rule version fired on at one hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleResult {
+    /// The rule.
+    pub rule_id: String,
+    /// Its version.
+    pub version: u32,
+    /// The tenant.
+    pub tenant: String,
+    /// The unit path or subscription id it fired on.
+    pub target: String,
+    /// The hour whose windows closed.
+    pub hour: i64,
+    /// Each figure it read, with its value (JSON object).
+    pub figures: serde_json::Value,
+    /// The case it opened or added to (active rules).
+    pub case_id: Option<String>,
 }
 
 /// Which cases a page of the queue shows; every filter is optional.
@@ -406,6 +461,14 @@ pub trait Reads: Send {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<Case>, u64), StoreError>;
+    /// Every version of every detection rule, by id then version.
+    async fn rules(&mut self) -> Result<Vec<verdict_model::DetectionRule>, StoreError>;
+    /// What a rule version fired on, newest hour first, up to `limit`.
+    async fn rule_results(&mut self, rule_id: &str, version: u32, limit: u32) -> Result<Vec<RuleResult>, StoreError>;
+    /// The latest hour whose evaluation is done.
+    async fn last_rules_evaluation(&mut self) -> Result<Option<i64>, StoreError>;
+    /// A tenant's usage slices from hour `from_hour` on.
+    async fn usage_hours(&mut self, tenant: &str, from_hour: i64) -> Result<Vec<UsageSlice>, StoreError>;
     /// A case's timeline, oldest first.
     async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError>;
     /// Every guard, by id.
@@ -460,6 +523,10 @@ pub trait StoreTx: Reads {
     /// take the log's next index and the rest follow it. Returns each
     /// row's sequence number.
     async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError>;
+    /// Records usage event ids (each with its hour) as counted; returns
+    /// those not counted before, which the caller then counts.
+    async fn claim_usage_ids(&mut self, ids: &[(String, i64)])
+    -> Result<std::collections::HashSet<String>, StoreError>;
     /// Stores a signed checkpoint (tree size, note) if none of its size is.
     async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError>;
     /// Commits; durable when it returns if the store commits durably.

@@ -77,6 +77,27 @@ macro_rules! reads_over_connection {
                 read::case_queue(self.connection(), filter, offset, limit).await
             }
 
+            async fn rules(&mut self) -> Result<Vec<verdict_model::DetectionRule>, StoreError> {
+                read::rules(self.connection()).await
+            }
+
+            async fn rule_results(
+                &mut self,
+                rule_id: &str,
+                version: u32,
+                limit: u32,
+            ) -> Result<Vec<RuleResult>, StoreError> {
+                read::rule_results(self.connection(), rule_id, version, limit).await
+            }
+
+            async fn last_rules_evaluation(&mut self) -> Result<Option<i64>, StoreError> {
+                read::last_rules_evaluation(self.connection()).await
+            }
+
+            async fn usage_hours(&mut self, tenant: &str, from_hour: i64) -> Result<Vec<UsageSlice>, StoreError> {
+                read::usage_hours(self.connection(), tenant, from_hour).await
+            }
+
             async fn case_events(&mut self, id: &str) -> Result<Vec<CaseEvent>, StoreError> {
                 read::case_events(self.connection(), id).await
             }
@@ -244,6 +265,13 @@ macro_rules! reader_and_transaction {
 
             async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError> {
                 write::append(&mut self.tx, entries).await
+            }
+
+            async fn claim_usage_ids(
+                &mut self,
+                ids: &[(String, i64)],
+            ) -> Result<std::collections::HashSet<String>, StoreError> {
+                write::claim_usage_ids(&mut self.tx, ids).await
             }
 
             async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {

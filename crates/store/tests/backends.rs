@@ -271,3 +271,82 @@ async fn the_case_queue_is_filtered_sorted_counted_and_paged_by_the_store() {
         assert_eq!(reads.case_queue(&closed, 0, 10).await.unwrap(), (vec![], 0), "{backend}");
     }
 }
+
+#[tokio::test]
+async fn usage_ids_are_claimed_once_and_hour_slices_add_up_or_keep_the_highest() {
+    use verdict_store::{Op, UsageSlice};
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let slice = |sub: &str, meter: &str, hour: i64, gauge: bool, quantity: f64| UsageSlice {
+            tenant: "mod".into(),
+            subscription: sub.into(),
+            service: if gauge { "storage.blob" } else { "ai.speech-to-text" }.into(),
+            meter: meter.into(),
+            hour,
+            gauge,
+            quantity,
+        };
+        let ids = |names: &[&str], hour: i64| names.iter().map(|n| ((*n).to_owned(), hour)).collect::<Vec<_>>();
+        let mut tx = store.begin().await.unwrap();
+        let fresh = tx.claim_usage_ids(&ids(&["a", "b"], 3600)).await.unwrap();
+        assert_eq!(fresh.len(), 2, "{backend}");
+        tx.apply(
+            Timestamp(1),
+            &[Op::AddUsage(vec![
+                slice("s1", "audio_seconds", 3600, false, 10.0),
+                slice("s1", "bytes_stored", 3600, true, 5e12),
+            ])],
+            &|_| (),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        // A rolled-back batch claims nothing and adds nothing.
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.claim_usage_ids(&ids(&["c"], 3600)).await.unwrap().len(), 1);
+        tx.apply(Timestamp(1), &[Op::AddUsage(vec![slice("s1", "audio_seconds", 3600, false, 1000.0)])], &|_| ())
+            .await
+            .unwrap();
+        drop(tx);
+        let many: Vec<String> = (0..1000).map(|i| format!("id-{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut tx = store.begin().await.unwrap();
+        let fresh = tx.claim_usage_ids(&ids(&["a", "c", "d"], 7200)).await.unwrap();
+        assert_eq!(fresh, ["c".to_owned(), "d".to_owned()].into(), "{backend}: a was counted, c rolled back");
+        assert_eq!(tx.claim_usage_ids(&ids(&many, 7200)).await.unwrap().len(), 1000, "{backend}: in chunks");
+        tx.apply(
+            Timestamp(1),
+            &[Op::AddUsage(vec![
+                slice("s1", "audio_seconds", 3600, false, 5.0),
+                slice("s1", "bytes_stored", 3600, true, 4e12),
+                slice("s1", "bytes_stored", 7200, true, 6e12),
+            ])],
+            &|_| (),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let hours = store.read().await.unwrap().usage_hours("mod", 0).await.unwrap();
+        let got: Vec<(String, i64, f64)> = hours.iter().map(|s| (s.meter.clone(), s.hour, s.quantity)).collect();
+        assert_eq!(
+            got,
+            [
+                ("audio_seconds".into(), 3600, 15.0),
+                ("bytes_stored".into(), 3600, 5e12),
+                ("bytes_stored".into(), 7200, 6e12)
+            ],
+            "{backend}"
+        );
+        assert!(store.read().await.unwrap().usage_hours("other", 0).await.unwrap().is_empty());
+        let mut tx = store.begin().await.unwrap();
+        tx.apply(Timestamp(1), &[Op::PurgeUsage { before_hour: 7200 }], &|_| ()).await.unwrap();
+        assert_eq!(
+            tx.claim_usage_ids(&ids(&["a"], 3600)).await.unwrap().len(),
+            1,
+            "{backend}: purged ids are forgotten"
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(store.read().await.unwrap().usage_hours("mod", 0).await.unwrap().len(), 1, "{backend}");
+    }
+}

@@ -26,7 +26,8 @@ use verdict_model::{
 
 use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{
-    Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx,
+    Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, RuleResult, Store, StoreError,
+    StoreTx, UsageSlice,
 };
 
 /// The PostgreSQL schema, embedded so an installed binary migrates itself.
@@ -36,6 +37,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "console sessions", include_str!("../../migrations/postgres/0003_console_sessions.sql")),
     (4, "log by tenant", include_str!("../../migrations/postgres/0004_log_by_tenant.sql")),
     (5, "case queue", include_str!("../../migrations/postgres/0005_case_queue.sql")),
+    (6, "usage", include_str!("../../migrations/postgres/0006_usage.sql")),
+    (7, "detection rules", include_str!("../../migrations/postgres/0007_detection_rules.sql")),
 ];
 
 /// The advisory lock every write transaction takes first: the log head's.

@@ -15,7 +15,7 @@ use super::{
     from_json, hash_from_row, kind_from_str, limit, order_from_row, outbox_from_row, path_from_str,
     subscription_from_row,
 };
-use crate::{CaseFilter, ChangeRecord, Loaded, LogRecord, OutboxItem, Page, StoreError};
+use crate::{CaseFilter, ChangeRecord, Loaded, LogRecord, OutboxItem, Page, RuleResult, StoreError, UsageSlice};
 
 pub(super) async fn load(c: &mut DbConnection) -> Result<Loaded, StoreError> {
     let mut inventory = Inventory::default();
@@ -256,6 +256,71 @@ pub(super) async fn case_queue(
     .fetch_all(&mut *c)
     .await?;
     Ok((rows.iter().map(|b| from_json(b)).collect::<Result<_, _>>()?, total as u64))
+}
+
+pub(super) async fn rules(c: &mut DbConnection) -> Result<Vec<verdict_model::DetectionRule>, StoreError> {
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM detection_rules ORDER BY id, version").fetch_all(&mut *c).await?;
+    rows.iter().map(|b| from_json(b)).collect()
+}
+
+pub(super) async fn rule_results(
+    c: &mut DbConnection,
+    rule_id: &str,
+    version: u32,
+    limit: u32,
+) -> Result<Vec<RuleResult>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT tenant, target, hour, figures, case_id FROM rule_results WHERE rule_id = $1 AND version = $2 \
+         ORDER BY hour DESC, tenant, target LIMIT $3",
+    )
+    .bind(rule_id)
+    .bind(i64::from(version))
+    .bind(i64::from(limit.clamp(1, 10_000)))
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let figures: String = row.try_get("figures")?;
+            Ok(RuleResult {
+                rule_id: rule_id.to_owned(),
+                version,
+                tenant: row.try_get("tenant")?,
+                target: row.try_get("target")?,
+                hour: row.try_get("hour")?,
+                figures: from_json(&figures)?,
+                case_id: row.try_get("case_id")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn last_rules_evaluation(c: &mut DbConnection) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT MAX(hour) FROM rule_evaluations").fetch_one(&mut *c).await?)
+}
+
+pub(super) async fn usage_hours(c: &mut DbConnection, tenant: &str, from_hour: i64) -> Result<Vec<UsageSlice>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT subscription, service, meter, hour, gauge, quantity FROM usage_hours \
+         WHERE tenant = $1 AND hour >= $2 ORDER BY subscription, service, meter, hour",
+    )
+    .bind(tenant)
+    .bind(from_hour)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(UsageSlice {
+                tenant: tenant.to_owned(),
+                subscription: row.try_get("subscription")?,
+                service: row.try_get("service")?,
+                meter: row.try_get("meter")?,
+                hour: row.try_get("hour")?,
+                gauge: row.try_get("gauge")?,
+                quantity: row.try_get("quantity")?,
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn case_events(c: &mut DbConnection, id: &str) -> Result<Vec<CaseEvent>, StoreError> {

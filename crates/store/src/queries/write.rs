@@ -323,6 +323,66 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 .execute(&mut *c)
                 .await?;
         }
+        Op::AddUsage(slices) => {
+            for slice in slices {
+                sqlx::query(
+                    "INSERT INTO usage_hours (tenant, subscription, service, meter, hour, gauge, quantity) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT(subscription, service, meter, hour) DO UPDATE SET quantity = CASE \
+                       WHEN usage_hours.gauge THEN (CASE WHEN excluded.quantity > usage_hours.quantity \
+                         THEN excluded.quantity ELSE usage_hours.quantity END) \
+                       ELSE usage_hours.quantity + excluded.quantity END",
+                )
+                .bind(&slice.tenant)
+                .bind(&slice.subscription)
+                .bind(&slice.service)
+                .bind(&slice.meter)
+                .bind(slice.hour)
+                .bind(slice.gauge)
+                .bind(slice.quantity)
+                .execute(&mut *c)
+                .await?;
+            }
+        }
+        Op::PutRule(rule) => {
+            sqlx::query(
+                "INSERT INTO detection_rules (id, version, state, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT(id, version) DO UPDATE SET state = excluded.state, body = excluded.body",
+            )
+            .bind(&rule.spec.id)
+            .bind(i64::from(rule.version))
+            .bind(rule.state.as_str())
+            .bind(to_json(rule)?)
+            .execute(&mut *c)
+            .await?;
+        }
+        Op::AddRuleResults(results) => {
+            for r in results {
+                sqlx::query(
+                    "INSERT INTO rule_results (rule_id, version, tenant, target, hour, figures, case_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&r.rule_id)
+                .bind(i64::from(r.version))
+                .bind(&r.tenant)
+                .bind(&r.target)
+                .bind(r.hour)
+                .bind(r.figures.to_string())
+                .bind(r.case_id.as_deref())
+                .execute(&mut *c)
+                .await?;
+            }
+        }
+        Op::RulesEvaluated { hour } => {
+            sqlx::query("INSERT INTO rule_evaluations (hour) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(hour)
+                .execute(&mut *c)
+                .await?;
+        }
+        Op::PurgeUsage { before_hour } => {
+            sqlx::query("DELETE FROM usage_hours WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM usage_ids WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
+        }
         Op::PurgeSessions { before } => {
             sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(before.seconds()).execute(&mut *c).await?;
         }
@@ -410,4 +470,28 @@ pub(super) async fn append(c: &mut DbConnection, entries: &[Appended]) -> Result
     let seqs: Vec<u64> = (0..entries.len()).map(|i| (first_seq + i as i64) as u64).collect();
     announce(c, seqs.last().copied().unwrap_or(0)).await?;
     Ok(seqs)
+}
+
+/// Usage ids to claim in one statement.
+const IDS_PER_STATEMENT: usize = 400;
+
+pub(super) async fn claim_usage_ids(
+    c: &mut DbConnection,
+    ids: &[(String, i64)],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut fresh = std::collections::HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
+        let sql = format!(
+            "INSERT INTO usage_ids (id, hour) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for (id, hour) in chunk {
+            query = query.bind(id).bind(*hour);
+        }
+        fresh.extend(query.fetch_all(&mut *c).await?);
+    }
+    Ok(fresh)
 }

@@ -17,7 +17,8 @@ use verdict_model::{
 
 use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{
-    Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, Store, StoreError, StoreTx,
+    Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, RuleResult, Store, StoreError,
+    StoreTx, UsageSlice,
 };
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
@@ -37,6 +38,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "console sessions", include_str!("../../migrations/sqlite/0013_console_sessions.sql")),
     (14, "log by tenant", include_str!("../../migrations/sqlite/0014_log_by_tenant.sql")),
     (15, "case queue", include_str!("../../migrations/sqlite/0015_case_queue.sql")),
+    (16, "usage", include_str!("../../migrations/sqlite/0016_usage.sql")),
+    (17, "detection rules", include_str!("../../migrations/sqlite/0017_detection_rules.sql")),
 ];
 
 row_decoders!(SqliteRow);

@@ -1,0 +1,418 @@
+//! Detection rules through the control plane. Publishing a version puts
+//! its full text and clause in the transparency log before it is ever
+//! evaluated; it starts in shadow (evaluated, what it would fire on
+//! recorded, nothing opened); two approvers other than its author make it
+//! active (the version it replaces retires); a rule never restricts
+//! anything: an active one opens a case for the unit, or adds a metadata
+//! finding to the unit's open case, and people decide. Each hour, when
+//! the windows close, every shadow and active version is evaluated over
+//! the stored usage.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use verdict_detect::{Member, Rule, Target, Tenancy, subscription_targets, unit_targets};
+use verdict_model::{
+    CaseSpec, CaseStatus, Catalog, DetectionRule, Evidence, RuleApproval, RuleSpec, RuleState, RuleTarget, SourceType,
+    Timestamp,
+};
+use verdict_store::{CaseFilter, Op, Page, RuleResult};
+
+use crate::cases::clause_in;
+use crate::error::{DetectionError, Thing};
+use crate::ledger::Prepared;
+use crate::log::Draft;
+use crate::usage::USAGE_RETENTION_DAYS;
+use crate::{Core, CoreError, Principal};
+
+/// Approvals a rule's activation needs.
+pub const RULE_APPROVALS: u32 = 2;
+
+/// The name cases opened by rules carry as their opener.
+pub const DETECTION: &str = "verdict-detection";
+
+/// What one hour's evaluation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Evaluation {
+    /// The hour whose windows closed (seconds since the epoch).
+    pub hour: i64,
+    /// Rule versions evaluated.
+    pub rules: usize,
+    /// Targets a shadow version would have fired on.
+    pub shadow_hits: usize,
+    /// Targets an active version fired on.
+    pub active_hits: usize,
+    /// Cases opened.
+    pub cases_opened: Vec<String>,
+    /// Cases a finding was added to.
+    pub cases_updated: Vec<String>,
+}
+
+/// A target a backtest's rule would have fired on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BacktestHit {
+    /// The tenant.
+    pub tenant: String,
+    /// The unit path or subscription id.
+    pub target: String,
+    /// The first hour it would have fired (RFC 3339).
+    pub first: Timestamp,
+    /// Hours it would have fired in the period.
+    pub hours: usize,
+    /// The figures at the first hour.
+    pub figures: BTreeMap<String, f64>,
+}
+
+fn hour_floor(t: Timestamp) -> i64 {
+    verdict_detect::hour_of(t)
+}
+
+impl Core {
+    /// Every version of every rule.
+    pub async fn rules(&self) -> Result<Vec<DetectionRule>, CoreError> {
+        Ok(self.reads().await?.rules().await?)
+    }
+
+    /// One version of a rule.
+    pub async fn rule(&self, id: &str, version: u32) -> Result<DetectionRule, CoreError> {
+        self.rules()
+            .await?
+            .into_iter()
+            .find(|r| r.spec.id == id && r.version == version)
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Rule, id: format!("{id}@{version}") })
+    }
+
+    /// What a version fired on, newest first.
+    pub async fn rule_results(&self, id: &str, version: u32, limit: u32) -> Result<Vec<RuleResult>, CoreError> {
+        Ok(self.reads().await?.rule_results(id, version, limit).await?)
+    }
+
+    /// Publishes a new version of a rule, in shadow: its text is checked
+    /// (nothing it cannot evaluate), its clause must be published, and the
+    /// log entry carries its full text.
+    pub async fn publish_rule(&self, who: &Principal, spec: RuleSpec) -> Result<DetectionRule, CoreError> {
+        spec.validate()?;
+        Rule::compile(&spec.text, &Catalog::builtin()).map_err(DetectionError::from)?;
+        let mut tx = self.begin().await?;
+        if clause_in(tx.store(), &spec.clause).await?.is_none() {
+            return Err(CoreError::UnknownReference { kind: Thing::Clause, id: spec.clause.clone() });
+        }
+        let version =
+            tx.store().rules().await?.iter().filter(|r| r.spec.id == spec.id).map(|r| r.version).max().unwrap_or(0) + 1;
+        let now = tx.now();
+        let mut rule = DetectionRule {
+            spec,
+            version,
+            state: RuleState::Shadow,
+            author: who.name.clone(),
+            published_at: now,
+            log_index: None,
+            approvals: Vec::new(),
+            approvals_required: RULE_APPROVALS,
+            activated_at: None,
+            retired_at: None,
+        };
+        rule.log_index = Some(tx.next_index());
+        let public = json!({"rule": rule.spec.id, "version": version, "clause": rule.spec.clause,
+            "title": rule.spec.title, "text": rule.spec.text, "target": rule.spec.target, "state": "shadow"});
+        let change = Prepared {
+            at: now,
+            summary: json!({"rule": rule.spec.id, "version": version}),
+            ops: vec![Op::PutRule(rule.clone())],
+            changes: vec![],
+            draft: Draft::new("rule.published", public).subject(&rule.spec.id),
+        };
+        tx.write(&who.actor(), change).await?;
+        tx.commit().await?;
+        Ok(rule)
+    }
+
+    /// Approves a shadow version's activation; the last approval makes it
+    /// active and retires the version active before it.
+    pub async fn approve_rule(&self, who: &Principal, id: &str, version: u32) -> Result<DetectionRule, CoreError> {
+        let mut tx = self.begin().await?;
+        let all = tx.store().rules().await?;
+        let mut rule = all
+            .iter()
+            .find(|r| r.spec.id == id && r.version == version)
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Rule, id: format!("{id}@{version}") })?;
+        if rule.state != RuleState::Shadow {
+            return Err(DetectionError::NotShadow { id: id.to_owned(), version, state: rule.state }.into());
+        }
+        if rule.author == who.name {
+            return Err(DetectionError::SelfApproval { who: who.name.clone(), id: id.to_owned() }.into());
+        }
+        if rule.approvals.iter().any(|a| a.by == who.name) {
+            return Err(DetectionError::AlreadyApproved { who: who.name.clone(), id: id.to_owned(), version }.into());
+        }
+        let now = tx.now();
+        rule.approvals.push(RuleApproval { by: who.name.clone(), at: now });
+        let mut ops = Vec::new();
+        let active = rule.approvals.len() as u32 >= rule.approvals_required;
+        if active {
+            rule.state = RuleState::Active;
+            rule.activated_at = Some(now);
+            for mut old in all.into_iter().filter(|r| r.spec.id == id && r.state == RuleState::Active) {
+                old.state = RuleState::Retired;
+                old.retired_at = Some(now);
+                ops.push(Op::PutRule(old));
+            }
+        }
+        ops.push(Op::PutRule(rule.clone()));
+        let kind = if active { "rule.activated" } else { "rule.approval" };
+        let public = json!({"rule": id, "version": version, "approvals": rule.approvals.len(),
+            "approvals_required": rule.approvals_required});
+        let change = Prepared {
+            at: now,
+            summary: json!({"rule": id, "version": version, "active": active}),
+            ops,
+            changes: vec![],
+            draft: Draft::new(kind, public).subject(id),
+        };
+        tx.write(&who.actor(), change).await?;
+        tx.commit().await?;
+        Ok(rule)
+    }
+
+    /// Retires a version: it is no longer evaluated.
+    pub async fn retire_rule(
+        &self,
+        who: &Principal,
+        id: &str,
+        version: u32,
+        reason: &str,
+    ) -> Result<DetectionRule, CoreError> {
+        if reason.trim().is_empty() {
+            return Err(CoreError::Invalid(verdict_model::ModelError::Empty("reason (say why the rule is retired)")));
+        }
+        let mut tx = self.begin().await?;
+        let mut rule = tx
+            .store()
+            .rules()
+            .await?
+            .into_iter()
+            .find(|r| r.spec.id == id && r.version == version)
+            .ok_or_else(|| CoreError::NotFound { kind: Thing::Rule, id: format!("{id}@{version}") })?;
+        if rule.state == RuleState::Retired {
+            return Err(DetectionError::Retired { id: id.to_owned(), version }.into());
+        }
+        let now = tx.now();
+        rule.state = RuleState::Retired;
+        rule.retired_at = Some(now);
+        let change = Prepared {
+            at: now,
+            summary: json!({"rule": id, "version": version}),
+            ops: vec![Op::PutRule(rule.clone())],
+            changes: vec![],
+            draft: Draft::new("rule.retired", json!({"rule": id, "version": version, "reason": reason})).subject(id),
+        };
+        tx.write(&who.actor(), change).await?;
+        tx.commit().await?;
+        Ok(rule)
+    }
+
+    /// Every tenant's rule targets at the windows ending at `end_hour`.
+    async fn targets(&self, target: RuleTarget, from_hour: i64) -> Result<Vec<Target>, CoreError> {
+        let mut tenants = Vec::new();
+        let mut page = Page { after: None, limit: 1000 };
+        loop {
+            let batch = self.tenants(&page).await?;
+            let done = batch.len() < 1000;
+            page.after = batch.last().map(|t| t.id.clone());
+            tenants.extend(batch);
+            if done {
+                break;
+            }
+        }
+        let mut targets = Vec::new();
+        for tenant in tenants {
+            let series = self.usage_series(&tenant.id, from_hour).await?;
+            if series.is_empty() {
+                continue;
+            }
+            let members: Vec<Member> = {
+                let index = self.inventory.load();
+                match index.tenant(&tenant.id) {
+                    None => continue,
+                    Some(subs) => subs
+                        .iter()
+                        .map(|s| Member {
+                            subscription: s.id.to_owned(),
+                            unit: subs.units()[s.unit as usize].clone(),
+                            region: subs.regions()[s.region as usize].clone(),
+                        })
+                        .collect(),
+                }
+            };
+            let tenancy = Tenancy { tenant: &tenant.id, kind: tenant.kind.as_str(), members: &members };
+            targets.extend(match target {
+                RuleTarget::Unit => unit_targets(&tenancy, &series),
+                RuleTarget::Subscription => subscription_targets(&tenancy, &series),
+            });
+        }
+        Ok(targets)
+    }
+
+    /// Runs `text` over the stored usage at every hour boundary from
+    /// `from` to `to` (at most 30 days): the targets it would have fired
+    /// on, when first and how often.
+    pub async fn backtest(
+        &self,
+        text: &str,
+        target: RuleTarget,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<BacktestHit>, CoreError> {
+        let rule = Rule::compile(text, &Catalog::builtin()).map_err(DetectionError::from)?;
+        let (start, end) = (hour_floor(from), hour_floor(to));
+        if end < start || end - start > 30 * 86_400 {
+            return Err(DetectionError::Period(format!(
+                "the period from {from} to {to} is not a period of up to 30 days; give from before to"
+            ))
+            .into());
+        }
+        let targets = self.targets(target, start - USAGE_RETENTION_DAYS * 86_400).await?;
+        let mut hits: BTreeMap<(String, String), BacktestHit> = BTreeMap::new();
+        let mut hour = start;
+        while hour <= end {
+            for t in &targets {
+                let verdict = rule.evaluate(t, hour).map_err(DetectionError::from)?;
+                if verdict.fires {
+                    let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
+                    hits.entry((t.tenant.clone(), name.clone())).and_modify(|h| h.hours += 1).or_insert(BacktestHit {
+                        tenant: t.tenant.clone(),
+                        target: name,
+                        first: Timestamp(hour),
+                        hours: 1,
+                        figures: verdict.figures,
+                    });
+                }
+            }
+            hour += verdict_detect::HOUR;
+        }
+        Ok(hits.into_values().collect())
+    }
+
+    /// The last hour whose evaluation is done.
+    pub async fn last_rules_evaluation(&self) -> Result<Option<i64>, CoreError> {
+        Ok(self.reads().await?.last_rules_evaluation().await?)
+    }
+
+    /// Evaluates every shadow and active version at the close of the hour
+    /// ending at `end_hour` (an hour boundary not evaluated before): each
+    /// hit is recorded; an active version's hit opens a case for the unit
+    /// (source: internal signal) or adds a metadata finding to its open one.
+    pub async fn evaluate_rules(&self, end_hour: Timestamp) -> Result<Evaluation, CoreError> {
+        let hour = hour_floor(end_hour);
+        let mut done = Evaluation { hour, ..Evaluation::default() };
+        if self.last_rules_evaluation().await?.is_some_and(|last| last >= hour) {
+            return Ok(done);
+        }
+        let catalog = Catalog::builtin();
+        let rules: Vec<DetectionRule> =
+            self.rules().await?.into_iter().filter(|r| r.state != RuleState::Retired).collect();
+        done.rules = rules.len();
+        let mut results = Vec::new();
+        // The targets of each kind, read once for all the rules.
+        let mut by_target: BTreeMap<RuleTarget, Vec<Target>> = BTreeMap::new();
+        for kind in rules.iter().map(|r| r.spec.target).collect::<std::collections::BTreeSet<_>>() {
+            by_target.insert(kind, self.targets(kind, hour - USAGE_RETENTION_DAYS * 86_400).await?);
+        }
+        for rule in &rules {
+            let compiled = Rule::compile(&rule.spec.text, &catalog).map_err(DetectionError::from)?;
+            for t in &by_target[&rule.spec.target] {
+                let verdict = compiled.evaluate(t, hour).map_err(DetectionError::from)?;
+                if !verdict.fires {
+                    continue;
+                }
+                let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
+                let case_id = if rule.state == RuleState::Active {
+                    done.active_hits += 1;
+                    Some(self.signal(rule, t, hour, &verdict.figures, &mut done).await?)
+                } else {
+                    done.shadow_hits += 1;
+                    None
+                };
+                results.push(RuleResult {
+                    rule_id: rule.spec.id.clone(),
+                    version: rule.version,
+                    tenant: t.tenant.clone(),
+                    target: name,
+                    hour,
+                    figures: json!(verdict.figures),
+                    case_id,
+                });
+            }
+        }
+        let mut tx = self.begin().await?;
+        tx.write_unlogged(&[Op::AddRuleResults(results), Op::RulesEvaluated { hour }]).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// An active rule's hit on `t`: a finding added to the unit's open case
+    /// from detection, or a new case; its id.
+    async fn signal(
+        &self,
+        rule: &DetectionRule,
+        t: &Target,
+        hour: i64,
+        figures: &BTreeMap<String, f64>,
+        done: &mut Evaluation,
+    ) -> Result<String, CoreError> {
+        let detection = Principal {
+            name: DETECTION.to_owned(),
+            roles: vec![verdict_model::Role::Analyst],
+            tenant: None,
+            scope: None,
+        };
+        let unit = verdict_model::UnitPath::parse(&t.unit)?;
+        let filter = CaseFilter {
+            tenant: Some(t.tenant.clone()),
+            source: Some(SourceType::InternalSignal.as_str().to_owned()),
+            ..CaseFilter::default()
+        };
+        let (cases, _) = self.case_queue(&filter, 0, 1000).await?;
+        let open = cases
+            .into_iter()
+            .find(|c| matches!(c.status, CaseStatus::Open | CaseStatus::UnderReview) && c.spec.units.contains(&unit));
+        let case_id = match open {
+            Some(case) => {
+                done.cases_updated.push(case.id.clone());
+                case.id
+            }
+            None => {
+                let spec: CaseSpec = serde_json::from_value(json!({
+                    "tenant": t.tenant, "source_type": "internal_signal", "units": [t.unit],
+                    "clauses": [rule.spec.clause],
+                    "title": format!("{} — rule {} v{} on {}", rule.spec.title, rule.spec.id, rule.version, t.unit),
+                }))
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+                let case = self.open_case(&detection, spec).await?;
+                done.cases_opened.push(case.id.clone());
+                case.id
+            }
+        };
+        let figures_json: serde_json::Map<String, serde_json::Value> =
+            figures.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let what = if t.subscription.is_empty() {
+            format!("unit {}", t.unit)
+        } else {
+            format!("subscription {}", t.subscription)
+        };
+        let evidence: Evidence = serde_json::from_value(json!({
+            "kind": "metadata_finding",
+            "summary": format!("Rule {} v{} fired for {what}: {}", rule.spec.id, rule.version, rule.spec.text),
+            "figures": figures_json,
+            "method": format!("rule {} version {} (log entry {}), windows ending {}", rule.spec.id, rule.version,
+                rule.log_index.map_or("?".to_owned(), |i| i.to_string()), Timestamp(hour)),
+        }))
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.add_evidence(&detection, &case_id, evidence).await?;
+        Ok(case_id)
+    }
+}

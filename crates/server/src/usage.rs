@@ -1,0 +1,86 @@
+//! `POST /v1/usage`: usage metadata from the provider's metering pipeline,
+//! as NDJSON, one event per line, counted all or nothing: the first line
+//! that is not an event of numbers about resources refuses the batch, with
+//! its line number, its code and the reason.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use verdict_model::{Catalog, Role, UsageEvent};
+
+use crate::AppState;
+use crate::auth::{Caller, require};
+use crate::error::{ApiError, RawBody};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// What a batch did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct UsageSummary {
+    /// Events counted.
+    accepted: usize,
+    /// Events not counted again: their id was counted before.
+    duplicates: usize,
+}
+
+/// Counts a batch of usage events (NDJSON, `application/x-ndjson`, at most
+/// 100,000 lines), all or nothing. Meter and admin tokens.
+#[utoipa::path(post, path = "/v1/usage", tag = "usage",
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One event per line: tenant, subscription, service, meter, quantity, region, time, id"),
+    responses((status = 200, body = UsageSummary),
+        (status = 400, description = "a line is not JSON", body = crate::error::ErrorBody),
+        (status = 403, description = "the token may not send usage (meter and admin tokens may)", body = crate::error::ErrorBody),
+        (status = 415, description = "not NDJSON", body = crate::error::ErrorBody),
+        (status = 422, description = "a line is refused (its code says why); nothing was counted", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn ingest(
+    State(s): State<Arc<AppState>>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<axum::Json<UsageSummary>> {
+    require(&who, &[Role::Meter, Role::Admin], "send usage")?;
+    let mime = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim();
+    if mime != "application/x-ndjson" && mime != "application/jsonl" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send usage as NDJSON, one event per line, with 'Content-Type: application/x-ndjson'",
+        ));
+    }
+    let catalog = Catalog::builtin();
+    let (earliest, latest) = s.core.usage_bounds();
+    let mut events = Vec::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if events.len() == verdict_control::MAX_USAGE_BATCH {
+            return Err(ApiError::from(verdict_control::CoreError::from(verdict_control::UsageBatchError::TooLarge {
+                count: events.len() + 1,
+                max: verdict_control::MAX_USAGE_BATCH,
+            })));
+        }
+        let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+            ApiError::bad_request("malformed-usage", format!("line {line_no} is not JSON ({e}); nothing was counted"))
+        })?;
+        let event = UsageEvent::parse(&value, &catalog, earliest, latest).map_err(|e| {
+            ApiError::from(verdict_control::CoreError::from(verdict_control::UsageBatchError::Event {
+                line: line_no,
+                error: e,
+            }))
+        })?;
+        events.push((line_no, event));
+    }
+    let done = s.core.ingest_usage(&events).await?;
+    Ok(axum::Json(UsageSummary { accepted: done.accepted, duplicates: done.duplicates }))
+}
