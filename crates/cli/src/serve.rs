@@ -99,6 +99,7 @@ pub async fn run(
     let app = verdict_server::router(state.clone());
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
     let follower = tokio::spawn(opened.core.clone().follow_forever());
+    let detection = tokio::spawn(opened.core.clone().evaluate_rules_forever());
     let publisher = opened
         .nats
         .take()
@@ -118,6 +119,7 @@ pub async fn run(
         .context("the server failed")?;
     expiries.abort();
     follower.abort();
+    detection.abort();
     if let Some(task) = publisher {
         task.abort();
     }

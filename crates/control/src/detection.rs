@@ -297,6 +297,34 @@ impl Core {
         Ok(hits.into_values().collect())
     }
 
+    /// Evaluates each hour as it closes (and any closed since the last
+    /// evaluation, up to two days back), for as long as the task runs.
+    pub async fn evaluate_rules_forever(self: std::sync::Arc<Core>) {
+        loop {
+            let now = hour_floor(self.now());
+            let next = match self.last_rules_evaluation().await {
+                Ok(Some(last)) => (last + verdict_detect::HOUR).max(now - 48 * verdict_detect::HOUR),
+                Ok(None) => now,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the last rule evaluation; retrying");
+                    now + verdict_detect::HOUR
+                }
+            };
+            if next <= now {
+                match self.evaluate_rules(Timestamp(next)).await {
+                    Ok(done) if done.active_hits + done.shadow_hits > 0 => {
+                        tracing::info!(hour = %Timestamp(next), shadow = done.shadow_hits, active = done.active_hits,
+                            opened = done.cases_opened.len(), "detection rules evaluated");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot evaluate the detection rules; retrying"),
+                }
+                continue;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
+    }
+
     /// The last hour whose evaluation is done.
     pub async fn last_rules_evaluation(&self) -> Result<Option<i64>, CoreError> {
         Ok(self.reads().await?.last_rules_evaluation().await?)
@@ -308,8 +336,21 @@ impl Core {
     /// (source: internal signal) or adds a metadata finding to its open one.
     pub async fn evaluate_rules(&self, end_hour: Timestamp) -> Result<Evaluation, CoreError> {
         let hour = hour_floor(end_hour);
+        if hour > hour_floor(self.now()) {
+            return Err(DetectionError::Period(format!(
+                "the hour ending {} has not closed yet; evaluate at an hour boundary up to now",
+                Timestamp(hour)
+            ))
+            .into());
+        }
         let mut done = Evaluation { hour, ..Evaluation::default() };
-        if self.last_rules_evaluation().await?.is_some_and(|last| last >= hour) {
+        // One server evaluates each hour, once: whoever claims it first.
+        // A crash after the claim loses that hour's evaluation, not the
+        // next one's (their windows overlap it).
+        let mut claim = self.begin().await?;
+        let mine = claim.store().claim_rules_hour(hour).await?;
+        claim.commit().await?;
+        if !mine || self.last_rules_evaluation().await?.is_some_and(|last| last > hour) {
             return Ok(done);
         }
         let catalog = Catalog::builtin();
@@ -349,7 +390,7 @@ impl Core {
             }
         }
         let mut tx = self.begin().await?;
-        tx.write_unlogged(&[Op::AddRuleResults(results), Op::RulesEvaluated { hour }]).await?;
+        tx.write_unlogged(&[Op::AddRuleResults(results)]).await?;
         tx.commit().await?;
         Ok(done)
     }

@@ -116,6 +116,27 @@ async fn a_rule_is_published_shadowed_activated_by_two_others_opens_one_case_per
             assert!(findings[0].body["figures"].as_object().unwrap().keys().any(|k| k.contains("audio_seconds")));
         }
 
+        // People decide: an order from a case a rule opened says its
+        // detection was automated and its decision was not.
+        let case = &cases[0];
+        let order: verdict_model::OrderSpec = serde_json::from_value(json!({"tenant": "mod", "clause": "AUP-2",
+            "title": "Suspend transcription", "case_id": case.id, "scope": {"units": [case.spec.units[0]]},
+            "services": ["ai.*"], "phases": [{"mode": "notice", "start": T0.plus(7200)}]}))
+        .unwrap();
+        let order = core.propose_order(&analyst, order).await.unwrap();
+        for approver in [&a, &b] {
+            let hash = core.preview_order(&order.id).await.unwrap().hash;
+            core.approve_order(approver, &order.id, Some(&hash), &[]).await.unwrap();
+        }
+        let notice = core.notices(Some("mod")).await.unwrap().pop().unwrap();
+        assert!(notice.statement.automated_detection && !notice.statement.automated_decision, "{backend}");
+        let dsa = notice.dsa_statement();
+        assert_eq!(
+            (dsa["automated_detection"].as_str(), dsa["automated_decision"].as_str()),
+            (Some("Yes"), Some("AUTOMATED_DECISION_NOT_AUTOMATED")),
+            "{backend}"
+        );
+
         // Retired: no longer evaluated.
         core.retire_rule(&a, "aup2-intercepts", 1, "replaced by a per-subscription rule").await.unwrap();
         clock.set(T0.plus(3 * 3600));

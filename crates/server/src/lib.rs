@@ -12,6 +12,7 @@ mod appeals;
 mod auth;
 pub mod bus;
 mod console;
+mod detection;
 mod error;
 mod manage;
 mod notices;
@@ -133,6 +134,8 @@ impl DecisionSource for ControlPlane {
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
         usage::ingest,
+        detection::list, detection::publish, detection::get, detection::approve, detection::retire, detection::backtest,
+        detection::evaluate,
         healthz, readyz, metrics_text,
     ),
     modifiers(&BearerAuth),
@@ -148,6 +151,7 @@ impl DecisionSource for ControlPlane {
         (name = "cases", description = "Clauses, cases, evidence and timelines"),
         (name = "users", description = "Token holders and their roles"),
         (name = "log", description = "The transparency log: C2SP tlog-tiles, proofs, tlog-proof receipts, private records"),
+        (name = "detection", description = "Detection rules in CEL over usage figures: published in the log, shadowed, activated by two approvers; they open cases, people decide"),
         (name = "usage", description = "Usage metadata for detection: numbers about resources, never about people or content"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -331,6 +335,12 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/notices/{id}/deliveries", get(notices::deliveries))
         .route("/v1/orders/{id}/reject", post(process::reject))
         .route("/v1/users/{name}/revoke", post(users::revoke))
+        .route("/v1/rules", get(detection::list).post(detection::publish))
+        .route("/v1/rules/backtest", post(detection::backtest))
+        .route("/v1/rules/evaluate", post(detection::evaluate))
+        .route("/v1/rules/{id}/versions/{version}", get(detection::get))
+        .route("/v1/rules/{id}/versions/{version}/approve", post(detection::approve))
+        .route("/v1/rules/{id}/versions/{version}/retire", post(detection::retire))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     let management = bounded(management, limits, BODY_LIMIT)
         .merge(import)

@@ -143,3 +143,68 @@ async fn usage_is_counted_all_or_nothing_once_per_event_and_as_the_aggregator_co
     let stored_bytes = stored.iter().find(|(k, _)| k.meter == "bytes_stored").unwrap().1;
     assert!(stored_bytes.hours.values().all(|q| *q <= 5e12), "a gauge's hour keeps its highest reading");
 }
+
+#[tokio::test]
+async fn rules_are_published_approved_evaluated_and_backtested_over_http() {
+    let (base, _dir, core, meter, analyst) = setup().await;
+    let api = common::Api::new(base.clone());
+    let clause = serde_json::from_value(json!({"id": "AUP-2", "title": "No mass surveillance of civilians",
+        "text": "The customer shall not use the services to facilitate mass surveillance of civilians."}))
+    .unwrap();
+    core.publish_clause(&verdict_control::Principal::admin(), clause).await.unwrap();
+    let approver = |name: &str| User {
+        name: name.into(),
+        roles: vec![Role::Approver],
+        tenant: None,
+        scope: None,
+        created_at: Default::default(),
+        revoked_at: None,
+    };
+    let a = core.add_user(&Actor::admin(), approver("approver-a")).await.unwrap().1;
+    let b = core.add_user(&Actor::admin(), approver("approver-b")).await.unwrap().1;
+    let text = r#"sum("ai.speech-to-text", "audio_seconds", "1d") > 3.6e6"#;
+    let spec =
+        |text: &str| json!({"id": "aup2-intercepts", "clause": "AUP-2", "title": "Bulk transcription", "text": text});
+
+    let (status, body) = api.call("/v1/rules", &analyst, Some(spec(r#"caller == "x""#))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("rule-unknown-name")),
+        "{body}"
+    );
+    let (status, rule) = api.call("/v1/rules", &analyst, Some(spec(text))).await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+    assert_eq!((rule["version"].as_u64(), rule["state"].as_str()), (Some(1), Some("shadow")));
+    let (status, _) = api.call("/v1/rules", &meter, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a meter reads nothing");
+
+    // Usage that crosses the line, within the last day.
+    let events = [event("sig-ai", "ai.speech-to-text", "audio_seconds", 4.0e6, 61, Some("big"))];
+    assert_eq!(send(&base, &meter, "application/x-ndjson", &events).await.0, StatusCode::OK);
+    let backtest =
+        json!({"text": text, "from": Timestamp::now().plus(-3 * 3600).to_string(), "to": Timestamp::now().to_string()});
+    let (status, hits) = api.call("/v1/rules/backtest", &analyst, Some(backtest)).await;
+    assert_eq!(status, StatusCode::OK, "{hits}");
+    let targets: Vec<&str> = hits.as_array().unwrap().iter().filter_map(|h| h["target"].as_str()).collect();
+    assert!(targets.contains(&"intelligence/signals") && targets.contains(&"intelligence"), "{hits}");
+
+    let approve = "/v1/rules/aup2-intercepts/versions/1/approve";
+    let (status, body) = api.call(approve, &analyst, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(api.call(approve, &a, Some(json!({}))).await.1["state"], "shadow");
+    let (status, body) = api.call(approve, &a, Some(json!({}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already-approved")));
+    assert_eq!(api.call(approve, &b, Some(json!({}))).await.1["state"], "active");
+
+    let (status, done) = api.call("/v1/rules/evaluate", common::ADMIN, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["cases_opened"].as_array().unwrap().len(), 2, "{done}");
+    let (_, view) = api.call("/v1/rules/aup2-intercepts/versions/1", &analyst, None).await;
+    assert_eq!(view["hits"].as_array().unwrap().len(), 2, "{view}");
+    assert!(view["hits"][0]["case"].as_str().unwrap().starts_with("case-"), "{view}");
+    let future = format!("/v1/rules/evaluate?at={}", Timestamp::now().plus(7200));
+    let (status, body) = api.call(&future, common::ADMIN, Some(json!({}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-period")));
+    let (status, _) = api.call("/v1/rules/nothing/versions/1", &analyst, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -186,11 +186,6 @@ pub enum Op {
     PutRule(verdict_model::DetectionRule),
     /// Records what rule versions fired on at an hour.
     AddRuleResults(Vec<RuleResult>),
-    /// Marks the hour's evaluation done.
-    RulesEvaluated {
-        /// The hour whose windows closed.
-        hour: i64,
-    },
     /// Forgets usage (slices and event ids) of hours before `before_hour`.
     PurgeUsage {
         /// Seconds since the epoch, an hour boundary.
@@ -527,6 +522,9 @@ pub trait StoreTx: Reads {
     /// those not counted before, which the caller then counts.
     async fn claim_usage_ids(&mut self, ids: &[(String, i64)])
     -> Result<std::collections::HashSet<String>, StoreError>;
+    /// Claims the evaluation of the rules at the close of `hour`; false if
+    /// it was claimed before (by this server or another).
+    async fn claim_rules_hour(&mut self, hour: i64) -> Result<bool, StoreError>;
     /// Stores a signed checkpoint (tree size, note) if none of its size is.
     async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError>;
     /// Commits; durable when it returns if the store commits durably.

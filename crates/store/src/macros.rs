@@ -274,6 +274,10 @@ macro_rules! reader_and_transaction {
                 write::claim_usage_ids(&mut self.tx, ids).await
             }
 
+            async fn claim_rules_hour(&mut self, hour: i64) -> Result<bool, StoreError> {
+                write::claim_rules_hour(&mut self.tx, hour).await
+            }
+
             async fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
                 write::put_checkpoint(&mut self.tx, size, note).await
             }

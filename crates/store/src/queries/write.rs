@@ -373,12 +373,6 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 .await?;
             }
         }
-        Op::RulesEvaluated { hour } => {
-            sqlx::query("INSERT INTO rule_evaluations (hour) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(hour)
-                .execute(&mut *c)
-                .await?;
-        }
         Op::PurgeUsage { before_hour } => {
             sqlx::query("DELETE FROM usage_hours WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
             sqlx::query("DELETE FROM usage_ids WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
@@ -494,4 +488,12 @@ pub(super) async fn claim_usage_ids(
         fresh.extend(query.fetch_all(&mut *c).await?);
     }
     Ok(fresh)
+}
+
+pub(super) async fn claim_rules_hour(c: &mut DbConnection, hour: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("INSERT INTO rule_evaluations (hour) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(hour)
+        .execute(&mut *c)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
