@@ -133,7 +133,7 @@ impl DecisionSource for ControlPlane {
         process::report, process::guards, process::put_guard, process::preview, process::preview_order, process::diff, process::diff_order,
         process::add_evidence, process::comment, process::assign, process::set_status, process::approve, process::reject,
         tlog::checkpoint, tlog::key, tlog::tile, tlog::inclusion, tlog::consistency, tlog::receipt, tlog::private,
-        usage::ingest,
+        usage::ingest, usage::series,
         detection::list, detection::publish, detection::get, detection::approve, detection::retire, detection::backtest,
         detection::evaluate,
         healthz, readyz, metrics_text,
@@ -335,6 +335,7 @@ pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router
         .route("/v1/notices/{id}/deliveries", get(notices::deliveries))
         .route("/v1/orders/{id}/reject", post(process::reject))
         .route("/v1/users/{name}/revoke", post(users::revoke))
+        .route("/v1/usage/{tenant}", get(usage::series))
         .route("/v1/rules", get(detection::list).post(detection::publish))
         .route("/v1/rules/backtest", post(detection::backtest))
         .route("/v1/rules/evaluate", post(detection::evaluate))

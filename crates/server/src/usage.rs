@@ -84,3 +84,70 @@ pub(crate) async fn ingest(
     let done = s.core.ingest_usage(&events).await?;
     Ok(axum::Json(UsageSummary { accepted: done.accepted, duplicates: done.duplicates }))
 }
+
+/// `GET /v1/usage/{tenant}` query.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(crate) struct SeriesQuery {
+    /// The first hour (default: the retention period ago).
+    from: Option<verdict_model::Timestamp>,
+}
+
+/// One hour of a series.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct HourView {
+    /// The hour's start.
+    hour: verdict_model::Timestamp,
+    /// A counter's sum or a gauge's highest reading.
+    quantity: f64,
+}
+
+/// One series of a tenant.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SeriesView {
+    /// The subscription.
+    subscription: String,
+    /// The service.
+    service: String,
+    /// The meter.
+    meter: String,
+    /// Counter or gauge.
+    kind: verdict_model::MeterKind,
+    /// Its hours with usage, oldest first.
+    hours: Vec<HourView>,
+}
+
+/// A tenant's usage in hour slices, per subscription, service and meter.
+/// Staff.
+#[utoipa::path(get, path = "/v1/usage/{tenant}", tag = "usage", params(("tenant" = String, Path, description = "Tenant id"), SeriesQuery),
+    responses((status = 200, body = Vec<SeriesView>), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn series(
+    State(s): State<Arc<AppState>>,
+    _: crate::auth::Staff,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<SeriesQuery>,
+) -> Result<axum::Json<Vec<SeriesView>>> {
+    if s.core.tenant(&tenant).await?.is_none() {
+        return Err(ApiError::from(verdict_control::CoreError::NotFound {
+            kind: verdict_control::Thing::Tenant,
+            id: tenant,
+        }));
+    }
+    let from = q.from.unwrap_or_else(|| s.core.now().plus(-verdict_control::USAGE_RETENTION_DAYS * 86_400));
+    let series = s.core.usage_series(&tenant, from.seconds()).await?;
+    Ok(axum::Json(
+        series
+            .into_iter()
+            .map(|(key, series)| SeriesView {
+                subscription: key.subscription,
+                service: key.service,
+                meter: key.meter,
+                kind: series.kind,
+                hours: series
+                    .hours
+                    .iter()
+                    .map(|(hour, quantity)| HourView { hour: verdict_model::Timestamp(*hour), quantity: *quantity })
+                    .collect(),
+            })
+            .collect(),
+    ))
+}
