@@ -1,5 +1,6 @@
 //! `verdict demo`: the DESIGN §1 case, live — the signals unit of a
-//! government tenant in the export-only phase of an AUP-2 order.
+//! government tenant, flagged by the published AUP-2 detection rule from
+//! its own usage metadata, in the export-only phase of an AUP-2 order.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -77,14 +78,59 @@ fn principal(name: &str) -> Principal {
     Principal { name: name.to_owned(), roles: roles.to_vec(), tenant: tenant.map(str::to_owned), scope: None }
 }
 
+/// The published AUP-2 detection rule: a unit transcribing more than a
+/// thousand hours of speech a day while its stored bytes grew more than
+/// four-fold in a week.
+pub const RULE_TEXT: &str =
+    r#"sum("ai.speech-to-text", "audio_seconds", "1d") > 3.6e6 && growth("storage.blob", "bytes_stored", "7d") > 4.0"#;
+
+/// Days of synthetic usage before the story starts.
+const USAGE_DAYS: i64 = 16;
+
+/// One day's synthetic usage of every subscription, hour by hour: the
+/// signals unit's transcription and storage grow day after day; the other
+/// units' and tenants' stay level. Numbers about resources only.
+fn usage_of_day(day: i64, start: Timestamp) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    let growth = |base: f64, factor: f64| base * factor.powi(day as i32);
+    for hour in 0..24 {
+        let time = start.plus(hour * 3600 + 1800).to_string();
+        let mut add = |tenant: &str, sub: &str, service: &str, meter: &str, quantity: f64| {
+            events.push(serde_json::json!({"tenant": tenant, "subscription": sub, "service": service, "meter": meter,
+                "quantity": quantity.round(), "region": "westeurope", "time": time,
+                "id": format!("demo-{day}-{hour}-{sub}-{meter}")}));
+        };
+        let mod_ = "ministry-of-defense";
+        add(mod_, "sig-ai", "ai.speech-to-text", "audio_seconds", growth(1.0e5, 1.45) / 24.0);
+        add(mod_, "sig-ai", "ai.translation", "characters", growth(2.0e6, 1.3) / 24.0);
+        add(mod_, "sig-archive-nl", "storage.blob", "bytes_stored", growth(2.0e11, 1.35) * (1.0 + hour as f64 / 200.0));
+        add(mod_, "sig-archive-nl", "storage.blob", "bytes_ingress", growth(2.0e10, 1.35) / 24.0);
+        add(mod_, "cyber-ops", "security.defender", "scans", 120.0);
+        add(mod_, "cyber-ops", "storage.blob", "bytes_stored", 5.0e12);
+        add(mod_, "log-erp", "compute.vm", "vcpu_seconds", 8.0 * 3600.0);
+        add(mod_, "log-erp", "storage.blob", "bytes_stored", 1.2e12);
+        add("northwind", "nw-research", "ai.vision", "images", 4000.0);
+        add("northwind", "nw-research", "storage.blob", "bytes_stored", 3.0e12);
+    }
+    events
+}
+
 /// Plays the DESIGN §1 story through the due-process machinery on a demo
-/// clock that starts five days ago, so that by now the order is approved,
-/// in its export-only phase, noticed, appealed and upheld. Tokens go to
+/// clock: three weeks ago the AUP-2 detection rule is published (its text
+/// in the log) and two approvers activate it; two weeks of usage metadata
+/// arrive day by day and the rule, evaluated as each day closes, opens the
+/// case for the signals unit; from five days ago the analyst works that
+/// case, the order is proposed and approved, noticed, appealed and upheld,
+/// so that by now it is in its export-only phase. Tokens go to
 /// `<data>/tokens/<name>.token` (0600). Returns the order's id.
 async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow::Result<String> {
     const HOUR: i64 = 3_600;
     let at = |offset: i64| clock.set_offset(offset - 5 * DAY);
-    at(0);
+    // Absolute instants on the demo clock (its offset is from this machine's).
+    let set = |t: Timestamp| clock.set_offset(t.seconds() - Timestamp::now().seconds());
+    let story = Timestamp::now().plus(-5 * DAY);
+    let first_day = Timestamp(story.seconds() - story.seconds().rem_euclid(DAY) - USAGE_DAYS * DAY);
+    set(first_day.plus(-2 * HOUR));
     let admin = Principal { name: "admin".into(), roles: vec![Role::Admin], tenant: None, scope: None };
     core.import(&Actor::admin(), inventory(), &|_| ()).await.context("cannot load the demo inventory")?;
     core.publish_clause(
@@ -121,26 +167,50 @@ async fn load_story(core: &Core, clock: &ShiftedClock, tokens: &Path) -> anyhow:
         file.write_all(format!("{token}\n").as_bytes())?;
     }
     let analyst = principal("analyst");
-    let case = core
-        .open_case(
-            &analyst,
-            serde_json::from_value(serde_json::json!({
-                "tenant": "ministry-of-defense", "source_type": "third_party_report",
-                "title": "Investigative reports: intercepted calls stored and transcribed at scale",
-                "units": ["intelligence/signals"], "clauses": ["AUP-2"]
-            }))?,
-        )
-        .await?;
+
+    // The rule, in the open before it runs; activated by two others.
+    let rule = serde_json::from_value(serde_json::json!({"id": "aup2-intercept-archive", "clause": "AUP-2",
+        "title": "Speech transcribed at intercept scale while storage multiplies", "text": RULE_TEXT}))?;
+    core.publish_rule(&analyst, rule).await?;
+    set(first_day.plus(-HOUR));
+    core.approve_rule(&principal("approver-a"), "aup2-intercept-archive", 1).await?;
+    core.approve_rule(&principal("approver-b"), "aup2-intercept-archive", 1).await?;
+
+    // Usage metadata, a day at a time, sent just after the day closes; the
+    // rule is evaluated at each day's close.
+    let catalog = verdict_model::Catalog::builtin();
+    for day in 0..USAGE_DAYS {
+        let start = first_day.plus(day * DAY);
+        set(start.plus(DAY + 60));
+        let (earliest, latest) = core.usage_bounds();
+        let events = usage_of_day(day, start)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Ok((i + 1, verdict_model::UsageEvent::parse(e, &catalog, earliest, latest)?)))
+            .collect::<Result<Vec<_>, verdict_model::UsageError>>()
+            .context("the demo's usage is refused")?;
+        core.ingest_usage(&events).await?;
+        core.evaluate_rules(start.plus(DAY)).await?;
+    }
+    let signal = verdict_store::CaseFilter {
+        tenant: Some("ministry-of-defense".into()),
+        source: Some("internal_signal".into()),
+        ..Default::default()
+    };
+    let (opened, _) = core.case_queue(&signal, 0, 10).await?;
+    let case = opened.into_iter().next().context("the demo's detection rule opened no case")?;
+
+    // From five days ago: the analyst works the case the rule opened.
+    at(0);
     for evidence in [
         serde_json::json!({"kind": "external_document", "address": "https://news.example/2026/intercept-archive",
             "sha256": "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce",
             "summary": "Reporting, with leaked documents, that a signals unit stores and transcribes intercepted calls of civilians on the platform"}),
-        serde_json::json!({"kind": "metadata_finding", "summary": "Blob storage and speech-to-text use in the unit grew 40-fold in six months",
-            "figures": {"stored_tib": 8200, "speech_hours_per_day": 11800, "growth_factor": 40},
-            "method": "billing meters of the unit's subscriptions, May-Oct 2026; no customer content read"}),
+        serde_json::json!({"kind": "note", "text": "The published AUP-2 rule flagged this unit before the press did; the report matches its figures."}),
     ] {
         core.add_evidence(&analyst, &case.id, Evidence::from_json(&evidence)?).await?;
     }
+    core.assign_case(&analyst, &case.id, "analyst").await?;
     core.set_case_status(&analyst, &case.id, CaseStatus::UnderReview, None).await?;
     at(HOUR);
     let mut spec = order(Timestamp::now());
@@ -248,7 +318,7 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_en
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "# the story, played on a demo clock that started 5 days ago: a case with evidence, the order proposed by"
+        "# the story, played on a demo clock that started 5 days ago: the case with evidence, the order proposed by"
     );
     let _ = writeln!(
         out,
@@ -257,6 +327,17 @@ fn guide(addr: SocketAddr, dir: &Path, vkey: &str, order: Option<&str>, order_en
     let _ = writeln!(
         out,
         "  curl -s {base}/v1/cases -H \"Authorization: Bearer $(cat {}/auditor.token)\"",
+        people.display()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# the case began with verdict's own signal: the published AUP-2 detection rule (its text is in the log),"
+    );
+    let _ = writeln!(out, "# over two weeks of the unit's usage metadata, and what it fired on");
+    let _ = writeln!(
+        out,
+        "  curl -s {base}/v1/rules/aup2-intercept-archive/versions/1 -H \"Authorization: Bearer $(cat {}/auditor.token)\"",
         people.display()
     );
     if let Some(order) = order {

@@ -101,6 +101,30 @@ fn demo_answers_the_decisions_it_advertises_and_is_reused() {
     assert_eq!(kinds, ["appeal_outcome", "restriction"]);
     let appeals = get("/v1/appeals", "mod-legal");
     assert_eq!(appeals[0]["decision"]["outcome"], "uphold");
+    // The story began with verdict's own signal: the published AUP-2 rule,
+    // over the unit's usage metadata, opened the case the order came from.
+    let cases = get("/v1/cases", "auditor");
+    let case = &cases.as_array().unwrap()[0];
+    assert_eq!(
+        (case["source_type"].as_str(), case["opened_by"].as_str()),
+        (Some("internal_signal"), Some("verdict-detection"))
+    );
+    assert_eq!(order_view["case_id"], case["id"]);
+    let rule = get("/v1/rules/aup2-intercept-archive/versions/1", "auditor");
+    assert_eq!(rule["rule"]["state"], "active");
+    assert!(
+        rule["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["target"] == "intelligence/signals" && h["case"] == case["id"])
+    );
+    assert!(guide.contains("/v1/rules/aup2-intercept-archive/versions/1"), "{guide}");
+    let statement = &notices.as_array().unwrap().iter().find(|n| n["kind"] == "restriction").unwrap()["statement"];
+    assert_eq!(
+        (statement["automated_detection"].as_bool(), statement["automated_decision"].as_bool()),
+        (Some(true), Some(false))
+    );
     let preview = get(&format!("/v1/orders/{order}/preview"), "approver-a");
     assert_eq!(preview["summary"]["affected_subscriptions"], 2, "{preview}");
     assert!(guide.contains(&format!("/v1/orders/{order}/preview")), "{guide}");

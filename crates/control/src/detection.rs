@@ -3,7 +3,8 @@
 //! evaluated; it starts in shadow (evaluated, what it would fire on
 //! recorded, nothing opened); two approvers other than its author make it
 //! active (the version it replaces retires); a rule never restricts
-//! anything: an active one opens a case for the unit, or adds a metadata
+//! anything: an active one opens a case for the unit (the deepest unit it
+//! fires on; the units above it join that case), or adds a metadata
 //! finding to the unit's open case, and people decide. Each hour, when
 //! the windows close, every shadow and active version is evaluated over
 //! the stored usage.
@@ -361,7 +362,11 @@ impl Core {
         // The targets of each kind, read once for all the rules.
         let mut by_target: BTreeMap<RuleTarget, Vec<Target>> = BTreeMap::new();
         for kind in rules.iter().map(|r| r.spec.target).collect::<std::collections::BTreeSet<_>>() {
-            by_target.insert(kind, self.targets(kind, hour - USAGE_RETENTION_DAYS * 86_400).await?);
+            let mut targets = self.targets(kind, hour - USAGE_RETENTION_DAYS * 86_400).await?;
+            // Deepest units first: a case is opened for the most precise
+            // unit, and the units above it join that case.
+            targets.sort_by_key(|t| std::cmp::Reverse(t.unit.matches('/').count()));
+            by_target.insert(kind, targets);
         }
         for rule in &rules {
             let compiled = Rule::compile(&rule.spec.text, &catalog).map_err(DetectionError::from)?;
@@ -418,9 +423,12 @@ impl Core {
             ..CaseFilter::default()
         };
         let (cases, _) = self.case_queue(&filter, 0, 1000).await?;
-        let open = cases
-            .into_iter()
-            .find(|c| matches!(c.status, CaseStatus::Open | CaseStatus::UnderReview) && c.spec.units.contains(&unit));
+        // A unit's hit joins an open case from detection about it, or about
+        // a unit within it or above it: the same activity, one case.
+        let open = cases.into_iter().find(|c| {
+            matches!(c.status, CaseStatus::Open | CaseStatus::UnderReview)
+                && c.spec.units.iter().any(|u| unit.is_within(u) || u.is_within(&unit))
+        });
         let case_id = match open {
             Some(case) => {
                 done.cases_updated.push(case.id.clone());

@@ -95,30 +95,34 @@ async fn a_rule_is_published_shadowed_activated_by_two_others_opens_one_case_per
         assert_eq!(core.approve_rule(&a, "aup2-intercepts", 1).await.unwrap_err().code(), "already-approved");
         assert_eq!(core.approve_rule(&b, "aup2-intercepts", 1).await.unwrap().state, RuleState::Active);
 
-        // Active: one case per unit it fires on, opened by detection from
-        // an internal signal; the next hour adds findings to those cases.
+        // Active: a case opened by detection from an internal signal for
+        // the deepest unit it fires on (the unit above joins it); the next
+        // hour adds findings to it.
         clock.set(T0.plus(3600));
         transcribe(&core, "sig-ai", "mod", 1.0e5, T0.plus(3600)).await;
         let second = core.evaluate_rules(T0.plus(3600)).await.unwrap();
-        assert_eq!((second.active_hits, second.cases_opened.len()), (2, 2), "{backend}: {second:?}");
+        assert_eq!(
+            (second.active_hits, second.cases_opened.len(), second.cases_updated.len()),
+            (2, 1, 1),
+            "{backend}: {second:?}"
+        );
         clock.set(T0.plus(7200));
         let third = core.evaluate_rules(T0.plus(7200)).await.unwrap();
         assert_eq!((third.cases_opened.len(), third.cases_updated.len()), (0, 2), "{backend}: {third:?}");
         let cases = core.cases(Some("mod")).await.unwrap();
-        assert_eq!(cases.len(), 2, "{backend}");
-        for case in &cases {
-            assert_eq!(case.spec.source_type, verdict_model::SourceType::InternalSignal);
-            assert_eq!(case.opened_by, "verdict-detection");
-            let (_, timeline) = core.case(&case.id).await.unwrap();
-            let findings: Vec<_> = timeline.iter().filter(|e| e.kind == "evidence").collect();
-            assert_eq!(findings.len(), 2, "{backend}: one finding per hour it fired");
-            assert!(findings[0].body["method"].as_str().unwrap().contains(&format!("log entry {index}")));
-            assert!(findings[0].body["figures"].as_object().unwrap().keys().any(|k| k.contains("audio_seconds")));
-        }
+        assert_eq!(cases.len(), 1, "{backend}");
+        let case = &cases[0];
+        assert_eq!(case.spec.units[0].as_str(), "intelligence/signals", "{backend}: the most precise unit");
+        assert_eq!(case.spec.source_type, verdict_model::SourceType::InternalSignal);
+        assert_eq!(case.opened_by, "verdict-detection");
+        let (_, timeline) = core.case(&case.id).await.unwrap();
+        let findings: Vec<_> = timeline.iter().filter(|e| e.kind == "evidence").collect();
+        assert_eq!(findings.len(), 4, "{backend}: a finding per unit and hour it fired");
+        assert!(findings[0].body["method"].as_str().unwrap().contains(&format!("log entry {index}")));
+        assert!(findings[0].body["figures"].as_object().unwrap().keys().any(|k| k.contains("audio_seconds")));
 
         // People decide: an order from a case a rule opened says its
         // detection was automated and its decision was not.
-        let case = &cases[0];
         let order: verdict_model::OrderSpec = serde_json::from_value(json!({"tenant": "mod", "clause": "AUP-2",
             "title": "Suspend transcription", "case_id": case.id, "scope": {"units": [case.spec.units[0]]},
             "services": ["ai.*"], "phases": [{"mode": "notice", "start": T0.plus(7200)}]}))

@@ -198,7 +198,8 @@ async fn rules_are_published_approved_evaluated_and_backtested_over_http() {
 
     let (status, done) = api.call("/v1/rules/evaluate", common::ADMIN, Some(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{done}");
-    assert_eq!(done["cases_opened"].as_array().unwrap().len(), 2, "{done}");
+    assert_eq!(done["cases_opened"].as_array().unwrap().len(), 1, "{done}: one case, for intelligence/signals");
+    assert_eq!(done["cases_updated"].as_array().unwrap().len(), 1, "{done}: intelligence joins it");
     let (_, view) = api.call("/v1/rules/aup2-intercepts/versions/1", &analyst, None).await;
     assert_eq!(view["hits"].as_array().unwrap().len(), 2, "{view}");
     assert!(view["hits"][0]["case"].as_str().unwrap().starts_with("case-"), "{view}");
