@@ -78,14 +78,14 @@ impl Core {
         }
         let slices: Vec<UsageSlice> = batch
             .slices()
-            .map(|(key, hour, kind, quantity)| UsageSlice {
-                tenant: tenants.get(key.subscription.as_str()).map(|t| (*t).to_owned()).unwrap_or_default(),
-                subscription: key.subscription.clone(),
-                service: key.service.clone(),
-                meter: key.meter.clone(),
-                hour,
-                gauge: kind == MeterKind::Gauge,
-                quantity,
+            .map(|slice| UsageSlice {
+                tenant: tenants.get(slice.subscription).map(|t| (*t).to_owned()).unwrap_or_default(),
+                subscription: slice.subscription.to_owned(),
+                service: slice.service.to_owned(),
+                meter: slice.meter.to_owned(),
+                hour: slice.hour,
+                gauge: slice.kind == MeterKind::Gauge,
+                quantity: slice.quantity,
             })
             .collect();
         tx.write_unlogged(&[Op::AddUsage(slices)]).await?;

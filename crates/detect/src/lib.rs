@@ -15,4 +15,4 @@ pub mod series;
 
 pub use rollup::{Member, Tenancy, subscription_targets, unit_targets};
 pub use rules::{Reading, Rule, RuleError, Target, Verdict};
-pub use series::{Aggregator, Batch, HOUR, Ingested, Series, SeriesKey, Window, hour_of};
+pub use series::{Aggregator, Batch, HOUR, Ingested, Series, SeriesKey, Slice, Window, hour_of};

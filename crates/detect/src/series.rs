@@ -37,25 +37,56 @@ pub fn combine(kind: MeterKind, a: f64, b: f64) -> f64 {
 }
 
 /// A batch of events as hour slices: what one ingestion adds to the store.
+/// Subscriptions are interned and meters are positions in the catalog's
+/// table, so adding an event hashes one string and copies none.
 #[derive(Debug, Default)]
 pub struct Batch {
-    slices: HashMap<(SeriesKey, i64), (MeterKind, f64)>,
+    subscriptions: HashMap<String, u32>,
+    names: Vec<String>,
+    slices: HashMap<(u32, u16, i64), f64>,
     events: usize,
 }
 
+/// One hour slice of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slice<'a> {
+    /// The subscription.
+    pub subscription: &'a str,
+    /// The service.
+    pub service: &'static str,
+    /// The meter.
+    pub meter: &'static str,
+    /// The hour's start.
+    pub hour: i64,
+    /// Counter or gauge.
+    pub kind: MeterKind,
+    /// The quantity.
+    pub quantity: f64,
+}
+
 impl Batch {
-    /// Adds one (checked) event.
+    /// Adds one (checked) event; an event of a meter no service declares
+    /// (which the checks refuse) is ignored.
     pub fn add(&mut self, event: &UsageEvent) {
-        let kind = verdict_model::meter(&event.service, &event.meter).map_or(MeterKind::Counter, |m| m.kind);
-        let key = SeriesKey {
-            subscription: event.subscription.clone(),
-            service: event.service.clone(),
-            meter: event.meter.clone(),
+        let Some(meter) =
+            verdict_model::METERS.iter().position(|m| m.name == event.meter && m.service == event.service)
+        else {
+            return;
+        };
+        let kind = verdict_model::METERS[meter].kind;
+        let subscription = match self.subscriptions.get(event.subscription.as_str()) {
+            Some(i) => *i,
+            None => {
+                let i = self.names.len() as u32;
+                self.names.push(event.subscription.clone());
+                self.subscriptions.insert(event.subscription.clone(), i);
+                i
+            }
         };
         self.slices
-            .entry((key, hour_of(event.time)))
-            .and_modify(|(_, q)| *q = combine(kind, *q, event.quantity))
-            .or_insert((kind, event.quantity));
+            .entry((subscription, meter as u16, hour_of(event.time)))
+            .and_modify(|q| *q = combine(kind, *q, event.quantity))
+            .or_insert(event.quantity);
         self.events += 1;
     }
 
@@ -64,9 +95,19 @@ impl Batch {
         self.events
     }
 
-    /// The slices, each with its meter's kind.
-    pub fn slices(&self) -> impl Iterator<Item = (&SeriesKey, i64, MeterKind, f64)> {
-        self.slices.iter().map(|((key, hour), (kind, q))| (key, *hour, *kind, *q))
+    /// The slices.
+    pub fn slices(&self) -> impl Iterator<Item = Slice<'_>> {
+        self.slices.iter().map(|((subscription, meter, hour), quantity)| {
+            let def = &verdict_model::METERS[*meter as usize];
+            Slice {
+                subscription: &self.names[*subscription as usize],
+                service: def.service,
+                meter: def.name,
+                hour: *hour,
+                kind: def.kind,
+                quantity: *quantity,
+            }
+        })
     }
 
     /// How many slices.
@@ -214,8 +255,13 @@ impl Aggregator {
 
     /// Adds a batch's slices.
     pub fn apply(&mut self, batch: &Batch) {
-        for (key, hour, kind, quantity) in batch.slices() {
-            self.series.entry(key.clone()).or_insert_with(|| Series::new(kind)).add(hour, quantity);
+        for slice in batch.slices() {
+            let key = SeriesKey {
+                subscription: slice.subscription.to_owned(),
+                service: slice.service.to_owned(),
+                meter: slice.meter.to_owned(),
+            };
+            self.series.entry(key).or_insert_with(|| Series::new(slice.kind)).add(slice.hour, slice.quantity);
         }
     }
 

@@ -246,12 +246,26 @@ const PERSONAL_OR_CONTENT_FIELDS: &[(&str, &str)] = &[
     ("location", "a person's whereabouts"),
 ];
 
+/// What a field name reads like, if like a person or content: the name is
+/// one of the words, or one of them as its first or last part (`caller_id`,
+/// `customer-email`), in any case.
 fn personal_field(name: &str) -> Option<&'static str> {
-    let lower = name.to_ascii_lowercase().replace('-', "_");
+    // The eight fields are the common case: no word is one of them.
+    if FIELDS.contains(&name) {
+        return None;
+    }
+    let is_separator = |b: u8| b == b'_' || b == b'-';
+    let bytes = name.as_bytes();
     PERSONAL_OR_CONTENT_FIELDS
         .iter()
         .find(|(word, _)| {
-            lower == *word || lower.ends_with(&format!("_{word}")) || lower.starts_with(&format!("{word}_"))
+            let w = word.as_bytes();
+            let n = w.len();
+            bytes.eq_ignore_ascii_case(w)
+                || (bytes.len() > n && bytes[..n].eq_ignore_ascii_case(w) && is_separator(bytes[n]))
+                || (bytes.len() > n
+                    && bytes[bytes.len() - n..].eq_ignore_ascii_case(w)
+                    && is_separator(bytes[bytes.len() - n - 1]))
         })
         .map(|(_, what)| *what)
 }

@@ -11,4 +11,9 @@ async fn announce(c: &mut DbConnection, newest: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The `n`th parameter (from 1) of a statement.
+fn placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
 include!("../queries/write.rs");

@@ -324,24 +324,32 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 .await?;
         }
         Op::AddUsage(slices) => {
-            for slice in slices {
-                sqlx::query(
-                    "INSERT INTO usage_hours (tenant, subscription, service, meter, hour, gauge, quantity) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            // Many rows a statement; a batch's slices are distinct keys (one
+            // statement may not update a row twice on PostgreSQL).
+            for chunk in slices.chunks(SLICES_PER_STATEMENT) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("({})", (1..=7).map(|k| placeholder(7 * i + k)).collect::<Vec<_>>().join(", ")))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO usage_hours (tenant, subscription, service, meter, hour, gauge, quantity) VALUES {} \
                      ON CONFLICT(subscription, service, meter, hour) DO UPDATE SET quantity = CASE \
                        WHEN usage_hours.gauge THEN (CASE WHEN excluded.quantity > usage_hours.quantity \
                          THEN excluded.quantity ELSE usage_hours.quantity END) \
                        ELSE usage_hours.quantity + excluded.quantity END",
-                )
-                .bind(&slice.tenant)
-                .bind(&slice.subscription)
-                .bind(&slice.service)
-                .bind(&slice.meter)
-                .bind(slice.hour)
-                .bind(slice.gauge)
-                .bind(slice.quantity)
-                .execute(&mut *c)
-                .await?;
+                    values.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for slice in chunk {
+                    query = query
+                        .bind(&slice.tenant)
+                        .bind(&slice.subscription)
+                        .bind(&slice.service)
+                        .bind(&slice.meter)
+                        .bind(slice.hour)
+                        .bind(slice.gauge)
+                        .bind(slice.quantity);
+                }
+                query.execute(&mut *c).await?;
             }
         }
         Op::PutRule(rule) => {
@@ -466,8 +474,11 @@ pub(super) async fn append(c: &mut DbConnection, entries: &[Appended]) -> Result
     Ok(seqs)
 }
 
+/// Usage slices written in one statement (7 parameters each).
+const SLICES_PER_STATEMENT: usize = 500;
+
 /// Usage ids to claim in one statement.
-const IDS_PER_STATEMENT: usize = 400;
+const IDS_PER_STATEMENT: usize = 2000;
 
 pub(super) async fn claim_usage_ids(
     c: &mut DbConnection,
@@ -476,7 +487,7 @@ pub(super) async fn claim_usage_ids(
     let mut fresh = std::collections::HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let values: Vec<String> =
-            (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
+            (0..chunk.len()).map(|i| format!("({}, {})", placeholder(2 * i + 1), placeholder(2 * i + 2))).collect();
         let sql = format!(
             "INSERT INTO usage_ids (id, hour) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
             values.join(", ")

@@ -67,6 +67,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A page cache of 64 MiB per connection (SQLite's default is
+            // 2 MiB): usage slices and ids land all over their B-trees.
+            .pragma("cache_size", "-65536")
             .busy_timeout(Duration::from_secs(10));
         Self::connect(options, 4).await
     }

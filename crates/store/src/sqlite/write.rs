@@ -9,4 +9,11 @@ async fn announce(_: &mut DbConnection, _newest: u64) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// The `n`th parameter (from 1) of a statement with many: SQLite finds a
+/// `$n` by name, one name at a time, so statements of thousands of
+/// parameters use plain `?`s, numbered in order.
+fn placeholder(_n: usize) -> String {
+    "?".to_owned()
+}
+
 include!("../queries/write.rs");
