@@ -194,6 +194,7 @@ pub fn case(
             p { a class="button" href=(format!("/console/cases/{}/draft", case.id)) { "Draft an order" } }
         }
         @if may.manage { (manage_forms(case, viewer, analysts, attempt)) }
+        @if case.spec.source_type == verdict_model::SourceType::InternalSignal { (signal_charts(&evidence)) }
         h2 { "Evidence" }
         @if evidence.is_empty() {
             p class="empty" { "No evidence yet. Add outside documents by address and hash, findings from usage metadata, or notes — never customer content." }
@@ -264,6 +265,31 @@ fn manage_forms(case: &Case, viewer: &Viewer, analysts: &[String], attempt: Opti
                                 @if *s == Open { "Reopen" } @else { "Mark " (s.as_str().replace('_', " ")) }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// For a case a detection rule opened: each figure its findings carry,
+/// over the hours they were recorded.
+fn signal_charts(evidence: &[&CaseEvent]) -> Markup {
+    let mut series: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> = Default::default();
+    for e in evidence.iter().filter(|e| e.body.get("kind").and_then(Value::as_str) == Some("metadata_finding")) {
+        for (name, v) in e.body.get("figures").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(v) = v.as_f64() {
+                series.entry(name.clone()).or_default().entry(crate::public::when(&e.at.to_string())).or_insert(v);
+            }
+        }
+    }
+    html! {
+        @if !series.is_empty() {
+            section aria-labelledby="signal" {
+                h2 id="signal" { "The figures that fired" }
+                div class="charts" {
+                    @for (name, points) in &series {
+                        (crate::charts::columns(name, &points.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>()))
                     }
                 }
             }

@@ -64,6 +64,7 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, scripts:
                             (link("/console/cases", "Cases", false))
                             (link("/console/approvals", "Approvals", false))
                             (link("/console/appeals", "Appeals", false))
+                            (link("/console/rules", "Rules", false))
                             (link("/console/operations", "Operations", false))
                         }
                         @if viewer.is_some() {

@@ -19,6 +19,7 @@ pub mod operations;
 pub mod orders;
 pub mod public;
 pub mod records;
+pub mod rules;
 pub mod session;
 
 pub use html::Markup;

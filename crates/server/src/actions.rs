@@ -138,3 +138,38 @@ pub(crate) async fn decide_appeal(
     require(who, &[Role::Reviewer], "decide an appeal")?;
     Ok(core.decide_appeal(who, id, outcome, reasons, amendment).await?)
 }
+
+/// Publishes a detection rule's new version, in shadow. Analysts and admins.
+pub(crate) async fn publish_rule(
+    core: &Core,
+    who: &Principal,
+    spec: verdict_model::RuleSpec,
+) -> Result<verdict_model::DetectionRule, ApiError> {
+    screen(&serde_json::json!({ "title": spec.title }))?;
+    require(who, &[Role::Analyst, Role::Admin], "publish a detection rule")?;
+    Ok(core.publish_rule(who, spec).await?)
+}
+
+/// Approves a shadow version's activation. Approvers other than its author.
+pub(crate) async fn approve_rule(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    version: u32,
+) -> Result<verdict_model::DetectionRule, ApiError> {
+    require(who, &[Role::Approver], "approve a detection rule")?;
+    Ok(core.approve_rule(who, id, version).await?)
+}
+
+/// Retires a version. Approvers and admins.
+pub(crate) async fn retire_rule(
+    core: &Core,
+    who: &Principal,
+    id: &str,
+    version: u32,
+    reason: &str,
+) -> Result<verdict_model::DetectionRule, ApiError> {
+    screen(&serde_json::json!({ "reason": reason }))?;
+    require(who, &[Role::Approver, Role::Admin], "retire a detection rule")?;
+    Ok(core.retire_rule(who, id, version, reason).await?)
+}

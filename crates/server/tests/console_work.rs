@@ -342,3 +342,68 @@ async fn a_case_is_assigned_and_moved_along_its_lifecycle_through_forms() {
     let (_, shown) = page(&base, &path, &analyst.session).await;
     assert!(shown.contains("assigned it to analyst-2") && shown.contains("under review: Evidence is in."), "{shown}");
 }
+
+#[tokio::test]
+async fn a_rule_is_drafted_backtested_published_and_approved_in_the_console_and_its_case_charts_what_fired() {
+    let (base, _dir, core, _) = world().await;
+    let analyst = sign_in(&base, &add_user(&core, "analyst-1", Role::Analyst).await).await.unwrap();
+    let a = sign_in(&base, &add_user(&core, "approver-a", Role::Approver).await).await.unwrap();
+    let b = sign_in(&base, &add_user(&core, "approver-b", Role::Approver).await).await.unwrap();
+    let (earliest, latest) = core.usage_bounds();
+    let usage = json!({"tenant": "ministry-of-defense", "subscription": "sig-ai", "service": "ai.speech-to-text",
+        "meter": "audio_seconds", "quantity": 5.0e6, "time": verdict_model::Timestamp::now().plus(-4000).to_string()});
+    let event = verdict_model::UsageEvent::parse(&usage, &verdict_model::Catalog::builtin(), earliest, latest).unwrap();
+    core.ingest_usage(&[(1, event)]).await.unwrap();
+    let text = r#"sum("ai.speech-to-text", "audio_seconds", "1d") > 3.6e6"#;
+    let fields = |csrf: &str, text: &str, days: &str| {
+        vec![
+            ("_csrf".to_owned(), csrf.to_owned()),
+            ("id".to_owned(), "aup2-transcription".to_owned()),
+            ("title".to_owned(), "Transcription at scale".to_owned()),
+            ("clause".to_owned(), "AUP-2".to_owned()),
+            ("text".to_owned(), text.to_owned()),
+            ("target".to_owned(), "unit".to_owned()),
+            ("days".to_owned(), days.to_owned()),
+        ]
+    };
+    let post = |path: &str, session: &str, f: Vec<(String, String)>| {
+        let (base, path, session) = (base.clone(), path.to_owned(), session.to_owned());
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            post_form(&base, &path, &session, &f).await
+        }
+    };
+
+    let (status, form) = page(&base, "/console/rules/new", &analyst.session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("name=\"text\""), "{form}");
+    let (status, _, shown) = post("/console/rules/new", &analyst.session, fields(&analyst.csrf, text, "2")).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert!(shown.contains("Backtest") && shown.contains("intelligence/signals") && shown.contains("5.0 M"), "{shown}");
+    let (status, _, refused) =
+        post("/console/rules", &analyst.session, fields(&analyst.csrf, "lookup(1) > 2", "2")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains("id=\"draft-error\"") && refused.contains("rule-unknown-function"), "{refused}");
+    let (status, location, _) = post("/console/rules", &analyst.session, fields(&analyst.csrf, text, "2")).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/rules/aup2-transcription/1"));
+
+    let (_, own) = page(&base, &location, &analyst.session).await;
+    assert!(own.contains("shadow") && !own.contains("Approve activation"), "its author may not approve: {own}");
+    for approver in [&a, &b] {
+        let (_, shown) = page(&base, &location, &approver.session).await;
+        assert!(shown.contains("Approve activation"), "{shown}");
+        let (status, _, _) =
+            post(&format!("{location}/approve"), &approver.session, vec![("_csrf".into(), approver.csrf.clone())])
+                .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let (_, list) = page(&base, "/console/rules", &analyst.session).await;
+    assert!(list.contains("rule-active") && list.contains("2 of 2"), "{list}");
+
+    let done = core.evaluate_rules(core.now()).await.unwrap();
+    let case = done.cases_opened.first().expect("the rule opened a case").clone();
+    let (_, shown) = page(&base, &location, &analyst.session).await;
+    assert!(shown.contains(&format!("/console/cases/{case}")), "{shown}");
+    let (_, case_page) = page(&base, &format!("/console/cases/{case}"), &analyst.session).await;
+    assert!(case_page.contains("The figures that fired") && case_page.contains("<svg"), "{case_page}");
+}

@@ -8,6 +8,7 @@ mod notices;
 mod operations;
 mod orders;
 mod public;
+mod rules;
 mod session;
 
 use std::sync::Arc;
@@ -95,6 +96,11 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/operations/orders", get(operations::orders))
         .route("/console/operations/inventory", get(operations::tenants))
         .route("/console/operations/inventory/{tenant}", get(operations::tenant))
+        .route("/console/rules", get(rules::list).post(rules::publish))
+        .route("/console/rules/new", get(rules::new_form).post(rules::backtest))
+        .route("/console/rules/{id}/{version}", get(rules::show))
+        .route("/console/rules/{id}/{version}/approve", post(rules::approve))
+        .route("/console/rules/{id}/{version}/retire", post(rules::retire))
         .route("/console/notices", get(notices::list))
         .route("/console/records", get(notices::records))
         .route("/console/notices/{id}", get(notices::show))
