@@ -299,7 +299,8 @@ impl Core {
     }
 
     /// Evaluates each hour as it closes (and any closed since the last
-    /// evaluation, up to two days back), for as long as the task runs.
+    /// evaluation, up to two days back), and at each day's close forgets
+    /// usage older than the retention period, for as long as the task runs.
     pub async fn evaluate_rules_forever(self: std::sync::Arc<Core>) {
         loop {
             let now = hour_floor(self.now());
@@ -312,6 +313,12 @@ impl Core {
                 }
             };
             if next <= now {
+                // Once a day, usage older than the retention period goes.
+                if next.rem_euclid(86_400) == 0
+                    && let Err(e) = self.purge_usage().await
+                {
+                    tracing::error!(error = %e, "cannot purge old usage; retrying tomorrow");
+                }
                 match self.evaluate_rules(Timestamp(next)).await {
                     Ok(done) if done.active_hits + done.shadow_hits > 0 => {
                         tracing::info!(hour = %Timestamp(next), shadow = done.shadow_hits, active = done.active_hits,

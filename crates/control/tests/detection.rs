@@ -173,6 +173,11 @@ async fn a_backtest_says_where_and_when_a_draft_would_have_fired() {
     assert_eq!(signals.hours, 2);
     assert_eq!(signals.figures.values().next().copied(), Some(4.0e6));
     assert!(hits.iter().all(|h| h.tenant == "mod" && h.target != "logistics"));
+    // Past the retention period, usage is forgotten.
+    clock.set(T0.plus(verdict_control::USAGE_RETENTION_DAYS * 86_400 + 3600));
+    core.purge_usage().await.unwrap();
+    assert!(core.usage_series("mod", 0).await.unwrap().is_empty());
+    clock.set(T0);
     let e = core.backtest(TEXT, RuleTarget::Unit, T0, T0.plus(-3600)).await.unwrap_err();
     assert_eq!(e.code(), "invalid-period");
     assert!(core.cases(None).await.unwrap().is_empty(), "a backtest opens nothing");
