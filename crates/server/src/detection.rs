@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use verdict_control::{BacktestHit, Evaluation};
@@ -15,9 +15,17 @@ use verdict_model::{DetectionRule, RuleSpec, RuleTarget, Timestamp};
 use crate::AppState;
 use crate::auth::{Admin, Caller, Staff};
 use crate::error::{ApiError, Json};
+use crate::manage::Query;
 use crate::screen::Screened;
 
 type Result<T> = std::result::Result<T, ApiError>;
+
+/// A version in a path: a number from 1; anything else names no version.
+fn version_of(id: &str, text: &str) -> Result<u32> {
+    text.parse::<u32>().map_err(|_| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown-rule", format!("rule {id:?} has no version {text:?}"))
+    })
+}
 
 /// Every version of every rule, by id then version. Staff.
 #[utoipa::path(get, path = "/v1/rules", tag = "detection",
@@ -73,8 +81,9 @@ pub(crate) struct RuleView {
 pub(crate) async fn get(
     State(s): State<Arc<AppState>>,
     _: Staff,
-    Path((id, version)): Path<(String, u32)>,
+    Path((id, version)): Path<(String, String)>,
 ) -> Result<axum::Json<RuleView>> {
+    let version = version_of(&id, &version)?;
     let rule = s.core.rule(&id, version).await?;
     let hits = s
         .core
@@ -102,8 +111,9 @@ pub(crate) async fn get(
 pub(crate) async fn approve(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
-    Path((id, version)): Path<(String, u32)>,
+    Path((id, version)): Path<(String, String)>,
 ) -> Result<axum::Json<DetectionRule>> {
+    let version = version_of(&id, &version)?;
     Ok(axum::Json(crate::actions::approve_rule(&s.core, &who, &id, version).await?))
 }
 
@@ -125,9 +135,10 @@ pub(crate) struct RetireBody {
 pub(crate) async fn retire(
     State(s): State<Arc<AppState>>,
     Caller(who): Caller,
-    Path((id, version)): Path<(String, u32)>,
+    Path((id, version)): Path<(String, String)>,
     Screened(body): Screened<RetireBody>,
 ) -> Result<axum::Json<DetectionRule>> {
+    let version = version_of(&id, &version)?;
     Ok(axum::Json(crate::actions::retire_rule(&s.core, &who, &id, version, &body.reason).await?))
 }
 
@@ -154,7 +165,8 @@ fn unit() -> RuleTarget {
 /// targets it would have fired on, first when and how often. Opens
 /// nothing. Staff.
 #[utoipa::path(post, path = "/v1/rules/backtest", tag = "detection", request_body = BacktestBody,
-    responses((status = 200, body = Vec<BacktestHit>), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Vec<BacktestHit>), (status = 400, description = "a time is not an RFC 3339 instant", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn backtest(
     State(s): State<Arc<AppState>>,
@@ -174,7 +186,9 @@ pub(crate) struct EvaluateQuery {
 /// Evaluates every shadow and active version at an hour's close, unless
 /// that hour was evaluated. Admins; the server does it itself each hour.
 #[utoipa::path(post, path = "/v1/rules/evaluate", tag = "detection", params(EvaluateQuery),
-    responses((status = 200, body = Evaluation)), security(("bearer" = [])))]
+    responses((status = 200, body = Evaluation), (status = 400, description = "at is not an RFC 3339 instant", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid-period: the hour has not closed", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn evaluate(
     State(s): State<Arc<AppState>>,
     _: Admin,

@@ -119,12 +119,13 @@ pub(crate) struct SeriesView {
 /// A tenant's usage in hour slices, per subscription, service and meter.
 /// Staff.
 #[utoipa::path(get, path = "/v1/usage/{tenant}", tag = "usage", params(("tenant" = String, Path, description = "Tenant id"), SeriesQuery),
-    responses((status = 200, body = Vec<SeriesView>), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<SeriesView>), (status = 400, description = "from is not an RFC 3339 instant", body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn series(
     State(s): State<Arc<AppState>>,
     _: crate::auth::Staff,
     axum::extract::Path(tenant): axum::extract::Path<String>,
-    axum::extract::Query(q): axum::extract::Query<SeriesQuery>,
+    crate::manage::Query(q): crate::manage::Query<SeriesQuery>,
 ) -> Result<axum::Json<Vec<SeriesView>>> {
     if s.core.tenant(&tenant).await?.is_none() {
         return Err(ApiError::from(verdict_control::CoreError::NotFound {
