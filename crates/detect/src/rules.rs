@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 use cel::{Context, IdedExpr, Program, Value};
-use verdict_model::{Catalog, MeterKind};
+use verdict_model::Catalog;
 
 use crate::series::{Series, Window};
 
@@ -294,15 +294,13 @@ fn figure_of(function: &'static str, args: &[IdedExpr], catalog: &Catalog) -> Re
     if catalog.index_of(service).is_none() {
         return Err(RuleError::BadFigure(format!("{function} reads service {service:?}, which is not in the catalog")));
     }
-    let Some(def) = verdict_model::meter(service, meter) else {
+    if verdict_model::meter(service, meter).is_none() {
         let known: Vec<&str> = verdict_model::meters_of(service).map(|m| m.name).collect();
         return Err(RuleError::BadFigure(format!(
             "{function} reads meter {meter:?}, which {service} does not declare; it declares {}",
             known.join(", ")
         )));
-    };
+    }
     Window::parse(window).map_err(RuleError::BadFigure)?;
-    // A gauge's `rate` is its change per second, its `sum` its level.
-    let _ = matches!(def.kind, MeterKind::Gauge);
     Ok(Reading { function, service: service.clone(), meter: meter.clone(), window: window.clone() })
 }
