@@ -372,6 +372,26 @@ pub(super) async fn panel(
     }
 }
 
+/// A draft posted to take effect: its author (CSRF checked), subject,
+/// values and order body; or the page with the field that stops it.
+async fn submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: Kind,
+    id: &str,
+    pairs: &[(String, String)],
+) -> Result<(Signed, Subject, DraftValues, OrderSpec), Response> {
+    let (signed, subject) = author(state, headers, kind, id, Some(csrf_of(pairs))).await?;
+    let values = DraftValues::from_pairs(pairs);
+    match spec_of(&values, subject.tenant(), subject.case_id(), state.core.now()) {
+        Ok(spec) => Ok((signed, subject, values, spec)),
+        Err(problem) => {
+            let outcome = DraftOutcome::Problem(problem);
+            Err(page(state, &signed, &subject, &values, Some(&outcome), StatusCode::UNPROCESSABLE_ENTITY).await)
+        }
+    }
+}
+
 /// `POST /console/cases/{id}/orders`: proposes the draft; its approvers
 /// find it on their queue.
 pub(super) async fn propose(
@@ -380,17 +400,9 @@ pub(super) async fn propose(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let (signed, subject) = match author(&state, &headers, Kind::Case, &id, Some(csrf_of(&pairs))).await {
+    let (signed, subject, values, spec) = match submitted(&state, &headers, Kind::Case, &id, &pairs).await {
         Ok(found) => found,
         Err(response) => return response,
-    };
-    let values = DraftValues::from_pairs(&pairs);
-    let spec = match spec_of(&values, subject.tenant(), subject.case_id(), state.core.now()) {
-        Ok(spec) => spec,
-        Err(problem) => {
-            let outcome = DraftOutcome::Problem(problem);
-            return page(&state, &signed, &subject, &values, Some(&outcome), StatusCode::UNPROCESSABLE_ENTITY).await;
-        }
     };
     let done = crate::actions::propose_order(&state.core, &signed.principal, spec).await;
     match after_form(done, |order| format!("/console/orders/{}", order.id)) {
@@ -409,19 +421,11 @@ pub(super) async fn amend(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let (signed, subject) = match author(&state, &headers, Kind::Amendment, &id, Some(csrf_of(&pairs))).await {
+    let (signed, subject, values, spec) = match submitted(&state, &headers, Kind::Amendment, &id, &pairs).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let values = DraftValues::from_pairs(&pairs);
     let reasons = pairs.iter().find(|(k, _)| k == "reasons").map_or("", |(_, v)| v.as_str()).to_owned();
-    let spec = match spec_of(&values, subject.tenant(), subject.case_id(), state.core.now()) {
-        Ok(spec) => spec,
-        Err(problem) => {
-            let outcome = DraftOutcome::Problem(problem);
-            return page(&state, &signed, &subject, &values, Some(&outcome), StatusCode::UNPROCESSABLE_ENTITY).await;
-        }
-    };
     let done =
         crate::actions::decide_appeal(&state.core, &signed.principal, &id, AppealOutcome::Amend, &reasons, Some(spec))
             .await;
