@@ -92,6 +92,36 @@ pub(super) struct DecideForm {
     reason: String,
 }
 
+/// What an approver or admin does to a version from its page.
+enum Decision {
+    Approve,
+    Retire,
+}
+
+async fn decide(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    version: u32,
+    form: &DecideForm,
+    decision: Decision,
+) -> Response {
+    let here = format!("/console/rules/{id}/{version}");
+    let signed = match form_sender(state, headers, &here, &form.csrf).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let p = &signed.principal;
+    let done = match decision {
+        Decision::Approve => crate::actions::approve_rule(&state.core, p, id, version).await,
+        Decision::Retire => crate::actions::retire_rule(&state.core, p, id, version, &form.reason).await,
+    };
+    match after_form(done, |_| here.clone()) {
+        Ok(response) => response,
+        Err(e) => rule_page(state, &signed, id, version, e.status, Some(&refusal(&e))).await,
+    }
+}
+
 /// `POST /console/rules/{id}/{version}/approve`.
 pub(super) async fn approve(
     State(state): State<Arc<AppState>>,
@@ -99,16 +129,7 @@ pub(super) async fn approve(
     Path((id, version)): Path<(String, u32)>,
     Form(form): Form<DecideForm>,
 ) -> Response {
-    let here = format!("/console/rules/{id}/{version}");
-    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    let done = crate::actions::approve_rule(&state.core, &signed.principal, &id, version).await;
-    match after_form(done, |_| here.clone()) {
-        Ok(response) => response,
-        Err(e) => rule_page(&state, &signed, &id, version, e.status, Some(&refusal(&e))).await,
-    }
+    decide(&state, &headers, &id, version, &form, Decision::Approve).await
 }
 
 /// `POST /console/rules/{id}/{version}/retire`.
@@ -118,16 +139,7 @@ pub(super) async fn retire(
     Path((id, version)): Path<(String, u32)>,
     Form(form): Form<DecideForm>,
 ) -> Response {
-    let here = format!("/console/rules/{id}/{version}");
-    let signed = match form_sender(&state, &headers, &here, &form.csrf).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    let done = crate::actions::retire_rule(&state.core, &signed.principal, &id, version, &form.reason).await;
-    match after_form(done, |_| here.clone()) {
-        Ok(response) => response,
-        Err(e) => rule_page(&state, &signed, &id, version, e.status, Some(&refusal(&e))).await,
-    }
+    decide(&state, &headers, &id, version, &form, Decision::Retire).await
 }
 
 /// The draft form.
