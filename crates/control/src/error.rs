@@ -254,6 +254,14 @@ pub enum UsageBatchError {
         /// What is wrong.
         error: verdict_model::UsageError,
     },
+    /// A line is not JSON.
+    #[error("line {line} is not JSON ({reason}); nothing was counted")]
+    Malformed {
+        /// Its line, from 1.
+        line: usize,
+        /// The parser's reason.
+        reason: String,
+    },
     /// An event names a subscription the inventory does not have.
     #[error("line {line}: subscription {subscription:?} of tenant {tenant:?} does not exist")]
     UnknownSubscription {
@@ -285,6 +293,7 @@ impl Problem for UsageBatchError {
     fn code(&self) -> &'static str {
         match self {
             UsageBatchError::Event { error, .. } => error.code(),
+            UsageBatchError::Malformed { .. } => "malformed-usage",
             UsageBatchError::UnknownSubscription { .. } => "unknown-subscription",
             UsageBatchError::Empty => "empty-batch",
             UsageBatchError::TooLarge { .. } => "batch-too-large",

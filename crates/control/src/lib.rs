@@ -71,7 +71,7 @@ pub use orders::DEFAULT_APPROVALS;
 pub use preview::{Affected, Diff, Difference, Preview, PreviewSummary, ServiceDenials, Untouched};
 pub use report::{Counts, Medians, Report, Tally};
 pub use tlog::{Fsck, HistoryError, fsck};
-pub use usage::{LATENESS_SECONDS, MAX_USAGE_BATCH, USAGE_RETENTION_DAYS};
+pub use usage::{LATENESS_SECONDS, MAX_USAGE_BATCH, USAGE_RETENTION_DAYS, parse_usage_batch};
 pub use users::Principal;
 pub use verdict_log::{SigningKey, VerifierKey};
 // Store types that appear in the control plane's API, so its callers need not
@@ -111,6 +111,8 @@ pub struct Core {
     /// Each tenant's subscriptions as of the last commit, for previews
     /// (derived, like the snapshot; see `inventory.rs`).
     inventory: ArcSwap<InventoryIndex>,
+    /// Usage series numbers the store has given, by digest (see `usage.rs`).
+    usage_series: std::sync::Mutex<HashMap<usage::SeriesDigest, i64>>,
     /// When absorbing last found nothing new in the store.
     caught_up_at: std::sync::Mutex<std::time::Instant>,
     /// The version published to the engine, for whoever waits on it.
@@ -199,6 +201,7 @@ impl Core {
             feed: feed::Feed::new(snapshot.clone(), feed::FeedLimits::default()),
             directory: ArcSwap::from_pointee(users::directory(&users)),
             inventory: ArcSwap::from_pointee(inventory),
+            usage_series: std::sync::Mutex::new(HashMap::new()),
             caught_up_at: std::sync::Mutex::new(std::time::Instant::now()),
             versions: tokio::sync::watch::channel(version).0,
         };

@@ -4,11 +4,12 @@
 //! batch survives a crash and a crash before the acknowledgement leaves
 //! nothing of it. Usage is not a governance action: it is not logged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use sha2::{Digest, Sha256};
 use verdict_detect::{Batch, Ingested, Series, SeriesKey};
-use verdict_model::{MeterKind, Timestamp, UsageEvent};
-use verdict_store::{Op, UsageSlice};
+use verdict_model::{Catalog, LineError, MeterKind, Timestamp, UsageEvent};
+use verdict_store::{Op, UsageAdd, UsageSeries};
 
 use crate::error::UsageBatchError;
 use crate::{Core, CoreError};
@@ -22,6 +23,95 @@ pub const LATENESS_SECONDS: i64 = 48 * 3600;
 /// How long hour slices are kept: the longest window (30 days) and the one
 /// before it, which growth compares against, and a day.
 pub const USAGE_RETENTION_DAYS: i64 = 61;
+
+/// The most series numbers kept in memory (about 40 bytes each).
+const SERIES_CACHE_LIMIT: usize = 2_000_000;
+
+/// A series by the digest of its subscription, service and meter: the
+/// cache of series numbers keeps 16 bytes a key, not three strings.
+pub(crate) type SeriesDigest = [u8; 16];
+
+fn series_digest(subscription: &str, service: &str, meter: &str) -> SeriesDigest {
+    let digest = Sha256::new()
+        .chain_update(subscription)
+        .chain_update([0])
+        .chain_update(service)
+        .chain_update([0])
+        .chain_update(meter)
+        .finalize();
+    digest[..16].try_into().expect("16 of 32 bytes")
+}
+
+/// An event id as the store keeps it: 64 bits of its SHA-256. Two ids
+/// collide within one hour (where ids are compared) with a chance of about
+/// n²/2⁶⁵: one in ten million for a million ids an hour.
+pub(crate) fn id_digest(id: &str) -> i64 {
+    let digest = Sha256::digest(id.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 of 32 bytes"))
+}
+
+/// Reads an NDJSON batch of usage events (blank lines skipped), each with
+/// its line number from 1, checked against the catalog and the times
+/// allowed; large batches are read on every core. The first bad line, in
+/// line order, refuses the batch.
+pub fn parse_usage_batch(
+    body: &[u8],
+    catalog: &Catalog,
+    earliest: Timestamp,
+    latest: Timestamp,
+) -> Result<Vec<(usize, UsageEvent)>, UsageBatchError> {
+    // Pieces of whole lines, each read on its own thread.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let pieces = if body.len() < 1 << 20 { 1 } else { threads.min(8) };
+    let mut bounds = vec![0];
+    for k in 1..pieces {
+        let from = (body.len() * k / pieces).max(*bounds.last().unwrap_or(&0));
+        let cut = body[from..].iter().position(|b| *b == b'\n').map_or(body.len(), |p| from + p + 1);
+        bounds.push(cut);
+    }
+    bounds.push(body.len());
+    let mut first_line = 1;
+    let mut jobs = Vec::with_capacity(pieces);
+    for w in bounds.windows(2) {
+        let piece = &body[w[0]..w[1]];
+        jobs.push((first_line, piece));
+        first_line += piece.iter().filter(|b| **b == b'\n').count();
+    }
+    let read = |(first, piece): (usize, &[u8])| -> Result<Vec<(usize, UsageEvent)>, UsageBatchError> {
+        let mut events = Vec::with_capacity(piece.len() / 160);
+        for (i, line) in piece.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let line_no = first + i;
+            match UsageEvent::parse_line(line, catalog, earliest, latest) {
+                Ok(event) => events.push((line_no, event)),
+                Err(LineError::NotJson(reason)) => return Err(UsageBatchError::Malformed { line: line_no, reason }),
+                Err(LineError::Event(error)) => return Err(UsageBatchError::Event { line: line_no, error }),
+            }
+        }
+        Ok(events)
+    };
+    let results: Vec<_> = if jobs.len() == 1 {
+        jobs.into_iter().map(read).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(move || read(job))).collect();
+            handles.into_iter().map(|h| h.join().expect("a usage reader panicked")).collect()
+        })
+    };
+    let mut events = Vec::new();
+    for result in results {
+        events.extend(result?);
+    }
+    if events.len() > MAX_USAGE_BATCH {
+        return Err(UsageBatchError::TooLarge { count: events.len(), max: MAX_USAGE_BATCH });
+    }
+    if events.is_empty() {
+        return Err(UsageBatchError::Empty);
+    }
+    Ok(events)
+}
 
 impl Core {
     /// The times an event may carry now: from the allowed lateness ago to
@@ -54,42 +144,105 @@ impl Core {
                 }
             }
         }
-        let ids: Vec<(String, i64)> = events
-            .iter()
-            .filter_map(|(_, e)| e.id.as_ref().map(|id| (id.clone(), verdict_detect::hour_of(e.time))))
-            .collect();
+        // Each id once per hour: the first event with it in the batch
+        // stands for the rest.
+        let keys: Vec<Option<(i64, i64)>> =
+            events.iter().map(|(_, e)| e.id.as_deref().map(|id| (verdict_detect::hour_of(e.time), id_digest(id)))).collect();
+        let mut distinct = std::collections::HashSet::with_capacity(keys.len());
+        let first: Vec<bool> = keys.iter().map(|k| k.is_none_or(|k| distinct.insert(k))).collect();
+        let claims: Vec<(i64, i64)> = keys.iter().zip(&first).filter_map(|(k, f)| k.filter(|_| *f)).collect();
+        // Another server counting the same ids at the same moment makes
+        // the claim fail; the batch is then counted again from the start.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.count_usage(events, &keys, &first, &claims).await {
+                Err(CoreError::Store(verdict_store::StoreError::Conflict(_))) if attempt < 5 => continue,
+                done => return done,
+            }
+        }
+    }
+
+    /// One attempt at counting a checked batch in one transaction.
+    async fn count_usage(
+        &self,
+        events: &[(usize, UsageEvent)],
+        keys: &[Option<(i64, i64)>],
+        first: &[bool],
+        claims: &[(i64, i64)],
+    ) -> Result<Ingested, CoreError> {
         let mut tx = self.begin().await?;
-        let fresh = tx.store().claim_usage_ids(&ids).await?;
+        let before = tx.store().claim_usage_ids(claims).await?;
         let mut batch = Batch::default();
-        let mut tenants: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut tenants: HashMap<&str, &str> = HashMap::new();
         let mut done = Ingested::default();
-        let mut claimed = std::collections::HashSet::new();
-        for (_, e) in events {
-            // An id counts once: not if counted before, nor twice in a batch.
-            if let Some(id) = &e.id
-                && !(fresh.contains(id) && claimed.insert(id.as_str()))
-            {
+        for (((_, e), key), first) in events.iter().zip(keys).zip(first) {
+            if key.is_some_and(|k| !*first || before.contains(&k)) {
                 done.duplicates += 1;
                 continue;
             }
-            tenants.insert(&e.subscription, &e.tenant);
+            tenants.entry(&e.subscription).or_insert(&e.tenant);
             batch.add(e);
             done.accepted += 1;
         }
-        let slices: Vec<UsageSlice> = batch
-            .slices()
-            .map(|slice| UsageSlice {
+        // Series the store has numbered are known from earlier batches;
+        // the rest are looked up or numbered in this transaction, and
+        // remembered once it commits.
+        let slices: Vec<_> = batch.slices().collect();
+        let digests: Vec<SeriesDigest> =
+            slices.iter().map(|s| series_digest(s.subscription, s.service, s.meter)).collect();
+        let mut numbers: Vec<Option<i64>> = {
+            let known = self.usage_series.lock().expect("usage series cache poisoned");
+            digests.iter().map(|d| known.get(d).copied()).collect()
+        };
+        let mut unknown: Vec<usize> = Vec::new();
+        let mut asked: HashMap<SeriesDigest, usize> = HashMap::new();
+        let mut wanted: Vec<UsageSeries> = Vec::new();
+        for (i, slice) in slices.iter().enumerate() {
+            if numbers[i].is_none() {
+                unknown.push(i);
+                asked.entry(digests[i]).or_insert_with(|| {
+                    wanted.push(UsageSeries {
+                        tenant: tenants.get(slice.subscription).map(|t| (*t).to_owned()).unwrap_or_default(),
+                        subscription: slice.subscription.to_owned(),
+                        service: slice.service.to_owned(),
+                        meter: slice.meter.to_owned(),
+                        gauge: slice.kind == MeterKind::Gauge,
+                    });
+                    wanted.len() - 1
+                });
+            }
+        }
+        let numbered = if wanted.is_empty() { Vec::new() } else { tx.store().usage_series_ids(&wanted).await? };
+        for i in unknown {
+            numbers[i] = Some(numbered[asked[&digests[i]]]);
+        }
+        let mut adds: Vec<UsageAdd> = slices
+            .iter()
+            .zip(&numbers)
+            .map(|(slice, number)| UsageAdd {
                 tenant: tenants.get(slice.subscription).map(|t| (*t).to_owned()).unwrap_or_default(),
-                subscription: slice.subscription.to_owned(),
-                service: slice.service.to_owned(),
-                meter: slice.meter.to_owned(),
+                series: number.expect("every slice's series is numbered"),
                 hour: slice.hour,
                 gauge: slice.kind == MeterKind::Gauge,
                 quantity: slice.quantity,
             })
             .collect();
-        tx.write_unlogged(&[Op::AddUsage(slices)]).await?;
+        // In key order, so the store appends rather than scatters.
+        adds.sort_unstable_by(|a, b| (&a.tenant, a.hour, a.series).cmp(&(&b.tenant, b.hour, b.series)));
+        tx.write_unlogged(&[Op::AddUsage(adds)]).await?;
         tx.commit().await?;
+        if !asked.is_empty() {
+            let mut known = self.usage_series.lock().expect("usage series cache poisoned");
+            // Bounded: past the limit the cache starts over and refills
+            // from the store.
+            if known.len() + asked.len() > SERIES_CACHE_LIMIT {
+                known.clear();
+            }
+            for (digest, at) in asked {
+                known.insert(digest, numbered[at]);
+            }
+        }
         Ok(done)
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
-use verdict_model::{Catalog, Role, UsageEvent};
+use verdict_model::{Catalog, Role};
 
 use crate::AppState;
 use crate::auth::{Caller, require};
@@ -56,31 +56,18 @@ pub(crate) async fn ingest(
             "send usage as NDJSON, one event per line, with 'Content-Type: application/x-ndjson'",
         ));
     }
-    let catalog = Catalog::builtin();
     let (earliest, latest) = s.core.usage_bounds();
-    let mut events = Vec::new();
-    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-        let line_no = i + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if events.len() == verdict_control::MAX_USAGE_BATCH {
-            return Err(ApiError::from(verdict_control::CoreError::from(verdict_control::UsageBatchError::TooLarge {
-                count: events.len() + 1,
-                max: verdict_control::MAX_USAGE_BATCH,
-            })));
-        }
-        let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
-            ApiError::bad_request("malformed-usage", format!("line {line_no} is not JSON ({e}); nothing was counted"))
-        })?;
-        let event = UsageEvent::parse(&value, &catalog, earliest, latest).map_err(|e| {
-            ApiError::from(verdict_control::CoreError::from(verdict_control::UsageBatchError::Event {
-                line: line_no,
-                error: e,
-            }))
-        })?;
-        events.push((line_no, event));
-    }
+    // Reading a batch is CPU work (on every core for a large one): off the
+    // threads that serve requests.
+    let events = tokio::task::spawn_blocking(move || {
+        verdict_control::parse_usage_batch(&body, &Catalog::builtin(), earliest, latest)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&format!("reading a usage batch failed: {e}")))?
+    .map_err(|e| match e {
+        verdict_control::UsageBatchError::Malformed { .. } => ApiError::bad_request("malformed-usage", e.to_string()),
+        e => ApiError::from(verdict_control::CoreError::from(e)),
+    })?;
     let done = s.core.ingest_usage(&events).await?;
     Ok(axum::Json(UsageSummary { accepted: done.accepted, duplicates: done.duplicates }))
 }

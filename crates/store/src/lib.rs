@@ -179,9 +179,10 @@ pub enum Op {
         /// When.
         at: Timestamp,
     },
-    /// Adds hour slices of usage: a counter's quantity to the hour's, a
+    /// Adds hour slices of usage to numbered series (see
+    /// [`StoreTx::usage_series_ids`]): a counter's quantity to the hour's, a
     /// gauge's as the hour's if higher.
-    AddUsage(Vec<UsageSlice>),
+    AddUsage(Vec<UsageAdd>),
     /// Creates or updates a version of a detection rule.
     PutRule(verdict_model::DetectionRule),
     /// Records what rule versions fired on at an hour.
@@ -267,6 +268,36 @@ pub struct UsageSlice {
     /// The hour's start, seconds since the epoch.
     pub hour: i64,
     /// A gauge (the hour keeps its highest reading) or a counter (it adds).
+    pub gauge: bool,
+    /// The quantity.
+    pub quantity: f64,
+}
+
+/// A usage series: what its hour slices measure.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UsageSeries {
+    /// The tenant.
+    pub tenant: String,
+    /// The subscription.
+    pub subscription: String,
+    /// The service.
+    pub service: String,
+    /// The meter.
+    pub meter: String,
+    /// A gauge (an hour keeps its highest reading) or a counter (it adds).
+    pub gauge: bool,
+}
+
+/// Usage to add to one hour of a numbered series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageAdd {
+    /// The series' tenant.
+    pub tenant: String,
+    /// The series' number.
+    pub series: i64,
+    /// The hour's start, seconds since the epoch.
+    pub hour: i64,
+    /// Whether the series is a gauge.
     pub gauge: bool,
     /// The quantity.
     pub quantity: f64,
@@ -518,10 +549,15 @@ pub trait StoreTx: Reads {
     /// take the log's next index and the rest follow it. Returns each
     /// row's sequence number.
     async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError>;
-    /// Records usage event ids (each with its hour) as counted; returns
-    /// those not counted before, which the caller then counts.
-    async fn claim_usage_ids(&mut self, ids: &[(String, i64)])
-    -> Result<std::collections::HashSet<String>, StoreError>;
+    /// Records usage events as counted, each by its hour and the digest of
+    /// its id (distinct pairs); returns those counted before, which the
+    /// caller leaves out. [`StoreError::Conflict`] if another transaction
+    /// counted one of them meanwhile: retry the whole batch.
+    async fn claim_usage_ids(&mut self, ids: &[(i64, i64)])
+    -> Result<std::collections::HashSet<(i64, i64)>, StoreError>;
+    /// The numbers of usage series (distinct), in order, numbering those
+    /// new to the store.
+    async fn usage_series_ids(&mut self, series: &[UsageSeries]) -> Result<Vec<i64>, StoreError>;
     /// Claims the evaluation of the rules at the close of `hour`; false if
     /// it was claimed before (by this server or another).
     async fn claim_rules_hour(&mut self, hour: i64) -> Result<bool, StoreError>;

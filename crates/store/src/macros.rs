@@ -269,9 +269,13 @@ macro_rules! reader_and_transaction {
 
             async fn claim_usage_ids(
                 &mut self,
-                ids: &[(String, i64)],
-            ) -> Result<std::collections::HashSet<String>, StoreError> {
+                ids: &[(i64, i64)],
+            ) -> Result<std::collections::HashSet<(i64, i64)>, StoreError> {
                 write::claim_usage_ids(&mut self.tx, ids).await
+            }
+
+            async fn usage_series_ids(&mut self, series: &[UsageSeries]) -> Result<Vec<i64>, StoreError> {
+                write::usage_series_ids(&mut self.tx, series).await
             }
 
             async fn claim_rules_hour(&mut self, hour: i64) -> Result<bool, StoreError> {

@@ -273,54 +273,68 @@ async fn the_case_queue_is_filtered_sorted_counted_and_paged_by_the_store() {
 }
 
 #[tokio::test]
-async fn usage_ids_are_claimed_once_and_hour_slices_add_up_or_keep_the_highest() {
-    use verdict_store::{Op, UsageSlice};
+async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_or_keep_the_highest() {
+    use verdict_store::{Op, UsageAdd, UsageSeries};
     for backend in verdict_testdb::backends() {
         let db = TestDb::new(backend).await;
         let store = db.open().await;
-        let slice = |sub: &str, meter: &str, hour: i64, gauge: bool, quantity: f64| UsageSlice {
+        let series = |sub: &str, meter: &str, gauge: bool| UsageSeries {
             tenant: "mod".into(),
             subscription: sub.into(),
             service: if gauge { "storage.blob" } else { "ai.speech-to-text" }.into(),
             meter: meter.into(),
+            gauge,
+        };
+        let add = |series: i64, hour: i64, gauge: bool, quantity: f64| UsageAdd {
+            tenant: "mod".into(),
+            series,
             hour,
             gauge,
             quantity,
         };
-        let ids = |names: &[&str], hour: i64| names.iter().map(|n| ((*n).to_owned(), hour)).collect::<Vec<_>>();
+        let ids = |keys: &[i64], hour: i64| keys.iter().map(|k| (hour, *k)).collect::<Vec<_>>();
         let mut tx = store.begin().await.unwrap();
-        let fresh = tx.claim_usage_ids(&ids(&["a", "b"], 3600)).await.unwrap();
-        assert_eq!(fresh.len(), 2, "{backend}");
-        tx.apply(
-            Timestamp(1),
-            &[Op::AddUsage(vec![
-                slice("s1", "audio_seconds", 3600, false, 10.0),
-                slice("s1", "bytes_stored", 3600, true, 5e12),
-            ])],
-            &|_| (),
-        )
-        .await
-        .unwrap();
+        let before = tx.claim_usage_ids(&ids(&[1, 2], 3600)).await.unwrap();
+        assert!(before.is_empty(), "{backend}");
+        let numbers = tx
+            .usage_series_ids(&[series("s1", "audio_seconds", false), series("s1", "bytes_stored", true)])
+            .await
+            .unwrap();
+        let (audio, stored) = (numbers[0], numbers[1]);
+        assert_ne!(audio, stored, "{backend}");
+        tx.apply(Timestamp(1), &[Op::AddUsage(vec![add(audio, 3600, false, 10.0), add(stored, 3600, true, 5e12)])], &|_| ())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        // A rolled-back batch claims nothing and adds nothing.
+        // A rolled-back batch claims nothing, numbers nothing, adds nothing.
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.claim_usage_ids(&ids(&["c"], 3600)).await.unwrap().len(), 1);
-        tx.apply(Timestamp(1), &[Op::AddUsage(vec![slice("s1", "audio_seconds", 3600, false, 1000.0)])], &|_| ())
+        assert!(tx.claim_usage_ids(&ids(&[3], 3600)).await.unwrap().is_empty());
+        let s2 = tx.usage_series_ids(&[series("s2", "audio_seconds", false)]).await.unwrap()[0];
+        tx.apply(Timestamp(1), &[Op::AddUsage(vec![add(audio, 3600, false, 1000.0), add(s2, 3600, false, 1.0)])], &|_| ())
             .await
             .unwrap();
         drop(tx);
-        let many: Vec<String> = (0..1000).map(|i| format!("id-{i}")).collect();
-        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let many: Vec<i64> = (100..3100).collect();
         let mut tx = store.begin().await.unwrap();
-        let fresh = tx.claim_usage_ids(&ids(&["a", "c", "d"], 7200)).await.unwrap();
-        assert_eq!(fresh, ["c".to_owned(), "d".to_owned()].into(), "{backend}: a was counted, c rolled back");
-        assert_eq!(tx.claim_usage_ids(&ids(&many, 7200)).await.unwrap().len(), 1000, "{backend}: in chunks");
+        let before = tx.claim_usage_ids(&ids(&[1, 3, 4], 3600)).await.unwrap();
+        assert_eq!(before, [(3600, 1)].into(), "{backend}: 1 was counted, 3 rolled back");
+        assert!(tx.claim_usage_ids(&ids(&[1], 7200)).await.unwrap().is_empty(), "{backend}: ids are per hour");
+        assert!(tx.claim_usage_ids(&ids(&many, 7200)).await.unwrap().is_empty(), "{backend}: in chunks");
+        assert_eq!(tx.claim_usage_ids(&ids(&many, 7200)).await.unwrap().len(), 3000, "{backend}: in chunks");
+        // Known series keep their numbers; new ones are numbered.
+        let again = tx
+            .usage_series_ids(&[series("s3", "audio_seconds", false), series("s1", "bytes_stored", true), series("s1", "audio_seconds", false)])
+            .await
+            .unwrap();
+        assert_eq!(&again[1..], &[stored, audio], "{backend}");
+        assert!(![audio, stored].contains(&again[0]), "{backend}");
         tx.apply(
             Timestamp(1),
             &[Op::AddUsage(vec![
-                slice("s1", "audio_seconds", 3600, false, 5.0),
-                slice("s1", "bytes_stored", 3600, true, 4e12),
-                slice("s1", "bytes_stored", 7200, true, 6e12),
+                add(audio, 3600, false, 5.0),
+                add(stored, 3600, true, 4e12),
+                add(stored, 7200, true, 6e12),
+                add(again[0], 7200, false, 7.0),
             ])],
             &|_| (),
         )
@@ -328,25 +342,24 @@ async fn usage_ids_are_claimed_once_and_hour_slices_add_up_or_keep_the_highest()
         .unwrap();
         tx.commit().await.unwrap();
         let hours = store.read().await.unwrap().usage_hours("mod", 0).await.unwrap();
-        let got: Vec<(String, i64, f64)> = hours.iter().map(|s| (s.meter.clone(), s.hour, s.quantity)).collect();
+        let got: Vec<(String, String, i64, bool, f64)> =
+            hours.iter().map(|s| (s.subscription.clone(), s.meter.clone(), s.hour, s.gauge, s.quantity)).collect();
         assert_eq!(
             got,
             [
-                ("audio_seconds".into(), 3600, 15.0),
-                ("bytes_stored".into(), 3600, 5e12),
-                ("bytes_stored".into(), 7200, 6e12)
+                ("s1".into(), "audio_seconds".into(), 3600, false, 15.0),
+                ("s1".into(), "bytes_stored".into(), 3600, true, 5e12),
+                ("s1".into(), "bytes_stored".into(), 7200, true, 6e12),
+                ("s3".into(), "audio_seconds".into(), 7200, false, 7.0),
             ],
             "{backend}"
         );
+        assert_eq!(store.read().await.unwrap().usage_hours("mod", 7200).await.unwrap().len(), 2, "{backend}");
         assert!(store.read().await.unwrap().usage_hours("other", 0).await.unwrap().is_empty());
         let mut tx = store.begin().await.unwrap();
         tx.apply(Timestamp(1), &[Op::PurgeUsage { before_hour: 7200 }], &|_| ()).await.unwrap();
-        assert_eq!(
-            tx.claim_usage_ids(&ids(&["a"], 3600)).await.unwrap().len(),
-            1,
-            "{backend}: purged ids are forgotten"
-        );
+        assert!(tx.claim_usage_ids(&ids(&[1], 3600)).await.unwrap().is_empty(), "{backend}: purged ids are forgotten");
         tx.commit().await.unwrap();
-        assert_eq!(store.read().await.unwrap().usage_hours("mod", 0).await.unwrap().len(), 1, "{backend}");
+        assert_eq!(store.read().await.unwrap().usage_hours("mod", 0).await.unwrap().len(), 2, "{backend}");
     }
 }

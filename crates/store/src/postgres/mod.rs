@@ -27,7 +27,7 @@ use verdict_model::{
 use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{
     Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, RuleResult, Store, StoreError,
-    StoreTx, UsageSlice,
+    StoreTx, UsageSeries, UsageSlice,
 };
 
 /// The PostgreSQL schema, embedded so an installed binary migrates itself.
@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "case queue", include_str!("../../migrations/postgres/0005_case_queue.sql")),
     (6, "usage", include_str!("../../migrations/postgres/0006_usage.sql")),
     (7, "detection rules", include_str!("../../migrations/postgres/0007_detection_rules.sql")),
+    (8, "usage keys", include_str!("../../migrations/postgres/0008_usage_keys.sql")),
 ];
 
 /// The advisory lock every write transaction takes first: the log head's.

@@ -301,8 +301,9 @@ pub(super) async fn last_rules_evaluation(c: &mut DbConnection) -> Result<Option
 
 pub(super) async fn usage_hours(c: &mut DbConnection, tenant: &str, from_hour: i64) -> Result<Vec<UsageSlice>, StoreError> {
     let rows = sqlx::query(
-        "SELECT subscription, service, meter, hour, gauge, quantity FROM usage_hours \
-         WHERE tenant = $1 AND hour >= $2 ORDER BY subscription, service, meter, hour",
+        "SELECT s.subscription, s.service, s.meter, h.hour, s.gauge, h.quantity \
+         FROM usage_slices h JOIN usage_series s ON s.id = h.series \
+         WHERE h.tenant = $1 AND h.hour >= $2 ORDER BY s.subscription, s.service, s.meter, h.hour",
     )
     .bind(tenant)
     .bind(from_hour)

@@ -323,33 +323,29 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 .execute(&mut *c)
                 .await?;
         }
-        Op::AddUsage(slices) => {
-            // Many rows a statement; a batch's slices are distinct keys (one
-            // statement may not update a row twice on PostgreSQL).
-            for chunk in slices.chunks(SLICES_PER_STATEMENT) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("({})", (1..=7).map(|k| placeholder(7 * i + k)).collect::<Vec<_>>().join(", ")))
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO usage_hours (tenant, subscription, service, meter, hour, gauge, quantity) VALUES {} \
-                     ON CONFLICT(subscription, service, meter, hour) DO UPDATE SET quantity = CASE \
-                       WHEN usage_hours.gauge THEN (CASE WHEN excluded.quantity > usage_hours.quantity \
-                         THEN excluded.quantity ELSE usage_hours.quantity END) \
-                       ELSE usage_hours.quantity + excluded.quantity END",
-                    values.join(", ")
-                );
-                let mut query = sqlx::query(&sql);
-                for slice in chunk {
-                    query = query
-                        .bind(&slice.tenant)
-                        .bind(&slice.subscription)
-                        .bind(&slice.service)
-                        .bind(&slice.meter)
-                        .bind(slice.hour)
-                        .bind(slice.gauge)
-                        .bind(slice.quantity);
+        Op::AddUsage(adds) => {
+            // Many rows a statement, counters and gauges apart; a batch's
+            // slices are distinct keys (one statement may not update a row
+            // twice on PostgreSQL).
+            for gauge in [false, true] {
+                let rows: Vec<&crate::UsageAdd> = adds.iter().filter(|a| a.gauge == gauge).collect();
+                let keep = if gauge {
+                    "CASE WHEN excluded.quantity > usage_slices.quantity THEN excluded.quantity ELSE usage_slices.quantity END"
+                } else {
+                    "usage_slices.quantity + excluded.quantity"
+                };
+                for chunk in rows.chunks(SLICES_PER_STATEMENT) {
+                    let sql = format!(
+                        "INSERT INTO usage_slices (tenant, hour, series, quantity) VALUES {} \
+                         ON CONFLICT (tenant, hour, series) DO UPDATE SET quantity = {keep}",
+                        value_rows(chunk.len(), 4, &[])
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for add in chunk {
+                        query = query.bind(&add.tenant).bind(add.hour).bind(add.series).bind(add.quantity);
+                    }
+                    query.execute(&mut *c).await?;
                 }
-                query.execute(&mut *c).await?;
             }
         }
         Op::PutRule(rule) => {
@@ -382,8 +378,14 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
             }
         }
         Op::PurgeUsage { before_hour } => {
-            sqlx::query("DELETE FROM usage_hours WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
-            sqlx::query("DELETE FROM usage_ids WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
+            // Per tenant, so each delete is a range of the slices' key.
+            sqlx::query(
+                "DELETE FROM usage_slices WHERE tenant IN (SELECT DISTINCT tenant FROM usage_series) AND hour < $1",
+            )
+            .bind(before_hour)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query("DELETE FROM usage_event_ids WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
         }
         Op::PurgeSessions { before } => {
             sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(before.seconds()).execute(&mut *c).await?;
@@ -474,31 +476,125 @@ pub(super) async fn append(c: &mut DbConnection, entries: &[Appended]) -> Result
     Ok(seqs)
 }
 
-/// Usage slices written in one statement (7 parameters each).
-const SLICES_PER_STATEMENT: usize = 500;
+/// Usage slices written in one statement (4 parameters each).
+const SLICES_PER_STATEMENT: usize = 1000;
 
-/// Usage ids to claim in one statement.
-const IDS_PER_STATEMENT: usize = 2000;
+/// Usage ids or series looked up or added in one statement.
+const KEYS_PER_STATEMENT: usize = 2000;
+
+/// `rows` rows of `columns` parameters for a `VALUES` list; the first
+/// row's columns are cast to `types` where given (PostgreSQL reads an
+/// untyped parameter in a `VALUES` subquery as text).
+fn value_rows(rows: usize, columns: usize, types: &[&str]) -> String {
+    let mut sql = String::with_capacity(rows * columns * 4);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for k in 0..columns {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            let p = placeholder(r * columns + k + 1);
+            match types.get(k) {
+                Some(t) if r == 0 && !t.is_empty() => sql.push_str(&format!("CAST({p} AS {t})")),
+                _ => sql.push_str(&p),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 pub(super) async fn claim_usage_ids(
     c: &mut DbConnection,
-    ids: &[(String, i64)],
-) -> Result<std::collections::HashSet<String>, StoreError> {
-    let mut fresh = std::collections::HashSet::with_capacity(ids.len());
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let values: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({}, {})", placeholder(2 * i + 1), placeholder(2 * i + 2))).collect();
+    ids: &[(i64, i64)],
+) -> Result<std::collections::HashSet<(i64, i64)>, StoreError> {
+    let mut before = std::collections::HashSet::new();
+    for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+        // Those counted before, usually none, then the rest recorded.
         let sql = format!(
-            "INSERT INTO usage_ids (id, hour) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-            values.join(", ")
+            "SELECT u.hour, u.id FROM (VALUES {}) AS v JOIN usage_event_ids u ON u.hour = v.column1 AND u.id = v.column2",
+            value_rows(chunk.len(), 2, &["BIGINT", "BIGINT"])
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for (id, hour) in chunk {
-            query = query.bind(id).bind(*hour);
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+        for (hour, id) in chunk {
+            query = query.bind(*hour).bind(*id);
         }
-        fresh.extend(query.fetch_all(&mut *c).await?);
+        let seen: Vec<(i64, i64)> = query.fetch_all(&mut *c).await?;
+        let fresh: Vec<&(i64, i64)> = if seen.is_empty() {
+            chunk.iter().collect()
+        } else {
+            let seen_here: std::collections::HashSet<&(i64, i64)> = seen.iter().collect();
+            chunk.iter().filter(|k| !seen_here.contains(k)).collect()
+        };
+        before.extend(seen);
+        if fresh.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "INSERT INTO usage_event_ids (hour, id) VALUES {} ON CONFLICT DO NOTHING",
+            value_rows(fresh.len(), 2, &[])
+        );
+        let mut query = sqlx::query(&sql);
+        for (hour, id) in &fresh {
+            query = query.bind(*hour).bind(*id);
+        }
+        // Fewer rows than asked: another transaction counted some of them
+        // between the look and the insert (PostgreSQL, several servers).
+        if query.execute(&mut *c).await?.rows_affected() != fresh.len() as u64 {
+            return Err(StoreError::Conflict("usage events were counted concurrently by another batch; send it again".into()));
+        }
     }
-    Ok(fresh)
+    Ok(before)
+}
+
+pub(super) async fn usage_series_ids(c: &mut DbConnection, series: &[crate::UsageSeries]) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<Option<i64>> = vec![None; series.len()];
+    // Twice at most: numbers the store has, new ones added, and once more
+    // for those another server added meanwhile.
+    for _ in 0..2 {
+        let missing: Vec<usize> = (0..series.len()).filter(|&i| ids[i].is_none()).collect();
+        for chunk in missing.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT v.column1, s.id FROM (VALUES {}) AS v JOIN usage_series s \
+                 ON s.subscription = v.column2 AND s.service = v.column3 AND s.meter = v.column4",
+                value_rows(chunk.len(), 4, &["BIGINT", "TEXT", "TEXT", "TEXT"])
+            );
+            let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+            for &i in chunk {
+                let s = &series[i];
+                query = query.bind(i as i64).bind(&s.subscription).bind(&s.service).bind(&s.meter);
+            }
+            for (i, id) in query.fetch_all(&mut *c).await? {
+                ids[i as usize] = Some(id);
+            }
+        }
+        let new: Vec<usize> = (0..series.len()).filter(|&i| ids[i].is_none()).collect();
+        for chunk in new.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO usage_series (tenant, subscription, service, meter, gauge) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING id, subscription, service, meter",
+                value_rows(chunk.len(), 5, &[])
+            );
+            let mut query = sqlx::query_as::<_, (i64, String, String, String)>(&sql);
+            for &i in chunk {
+                let s = &series[i];
+                query = query.bind(&s.tenant).bind(&s.subscription).bind(&s.service).bind(&s.meter).bind(s.gauge);
+            }
+            let at: std::collections::HashMap<(&str, &str, &str), usize> = chunk
+                .iter()
+                .map(|&i| ((series[i].subscription.as_str(), series[i].service.as_str(), series[i].meter.as_str()), i))
+                .collect();
+            for (id, subscription, service, meter) in query.fetch_all(&mut *c).await? {
+                if let Some(&i) = at.get(&(subscription.as_str(), service.as_str(), meter.as_str())) {
+                    ids[i] = Some(id);
+                }
+            }
+        }
+        if ids.iter().all(Option::is_some) {
+            return Ok(ids.into_iter().flatten().collect());
+        }
+    }
+    Err(StoreError::Conflict("usage series were numbered concurrently by another batch; send it again".into()))
 }
 
 pub(super) async fn claim_rules_hour(c: &mut DbConnection, hour: i64) -> Result<bool, StoreError> {

@@ -18,7 +18,7 @@ use verdict_model::{
 use crate::codec::{from_json, kind_from_str, limit, path_from_str};
 use crate::{
     Appended, CaseFilter, ChangeRecord, Loaded, LogRecord, Op, OutboxItem, Page, Reads, RuleResult, Store, StoreError,
-    StoreTx, UsageSlice,
+    StoreTx, UsageSeries, UsageSlice,
 };
 
 /// The SQLite schema, embedded so an installed binary migrates itself.
@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "case queue", include_str!("../../migrations/sqlite/0015_case_queue.sql")),
     (16, "usage", include_str!("../../migrations/sqlite/0016_usage.sql")),
     (17, "detection rules", include_str!("../../migrations/sqlite/0017_detection_rules.sql")),
+    (18, "usage keys", include_str!("../../migrations/sqlite/0018_usage_keys.sql")),
 ];
 
 row_decoders!(SqliteRow);
