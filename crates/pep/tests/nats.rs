@@ -4,7 +4,6 @@
 //! restarted mid-stream is followed again; NATS down means following over
 //! HTTP/SSE, and back to NATS once it returns.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,69 +14,11 @@ use verdict_pep::nats::{NatsOptions, NatsSource};
 use verdict_pep::{HttpSource, Replica, ReplicaOptions};
 use verdict_server::bus::{BusOptions, publish_forever};
 use verdict_server::{AppState, Tokens};
-use verdict_testdb::{Backend, TestDb};
+use verdict_testdb::{Backend, Nats, TestDb};
 
 const PEP: &str = "pep-secret";
 const HEARTBEAT: Duration = Duration::from_millis(100);
 
-/// A `nats-server` with JetStream on a port of its own; killed when dropped.
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Nats {
-    fn binary() -> String {
-        for candidate in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"] {
-            if std::path::Path::new(candidate).exists() {
-                return candidate.to_owned();
-            }
-        }
-        panic!("nats-server is not installed; this test runs a real one (apt-get install nats-server, as .ci/run does)")
-    }
-
-    fn start() -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut nats = Nats { child: None, port, dir: tempfile::tempdir().unwrap() };
-        nats.restart();
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it again on the same port and the same JetStream directory.
-    fn restart(&mut self) {
-        let child = Command::new(Self::binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {}", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 struct World {
     core: Arc<Core>,

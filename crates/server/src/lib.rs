@@ -11,6 +11,7 @@ mod actions;
 mod appeals;
 mod auth;
 pub mod bus;
+pub mod usage_bus;
 mod console;
 mod detection;
 mod error;

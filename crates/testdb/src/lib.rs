@@ -7,6 +7,13 @@
 //! authentication); `.ci/run` starts it. Setting `VERDICT_TEST_POSTGRES=off`
 //! runs the SQLite half only, and says so; an unreachable server is a test
 //! failure, never a silent skip.
+//!
+//! [`Nats`] is a real `nats-server` with JetStream for the tests of what
+//! verdict does over NATS.
+
+mod nats;
+
+pub use nats::Nats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
