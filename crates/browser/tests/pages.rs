@@ -361,3 +361,83 @@ async fn ordered_proposal(core: &verdict_control::Core) -> (String, String) {
     .unwrap();
     (core.propose_order(&analyst, spec).await.unwrap().id, case.id)
 }
+
+#[tokio::test]
+async fn an_analyst_backtests_and_publishes_a_rule_and_two_approvers_activate_it_by_clicking() {
+    let Some(browser) = Browser::start().await else { return };
+    let server = common::server().await;
+    let core = &server.core;
+    common::publish_terms(core).await;
+    let sub = serde_json::from_value(json!({"id": "sig-ai", "tenant": "ministry-of-defense",
+        "unit": "intelligence", "services": ["ai.speech-to-text"]}))
+    .unwrap();
+    core.create_subscription(&verdict_control::Actor::admin(), sub).await.unwrap();
+    let event = verdict_model::UsageEvent {
+        tenant: "ministry-of-defense".into(),
+        subscription: "sig-ai".into(),
+        service: "ai.speech-to-text".into(),
+        meter: "audio_seconds".into(),
+        quantity: 5000.0,
+        region: None,
+        time: verdict_model::Timestamp::now().plus(-90 * 60),
+        id: None,
+    };
+    core.ingest_usage(&[(1, event)]).await.unwrap();
+    let analyst = common::user(core, "analyst-1", Role::Analyst).await;
+    let a = common::user(core, "approver-a", Role::Approver).await;
+    let b = common::user(core, "approver-b", Role::Approver).await;
+
+    sign_in(&browser, &server.base, &analyst).await;
+    browser.find("header nav a[href='/console/rules']").await.click().await;
+    assert!(browser.find("main p.empty").await.text().await.contains("No rule is published"));
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the rules list");
+    browser.find("a[href='/console/rules/new']").await.click().await;
+    fill(&browser, "#rule-id", "aup2-transcription-volume").await;
+    fill(&browser, "#rule-title", "Transcription volume").await;
+    browser.execute("document.getElementById('rule-days').value = '1'", vec![]).await;
+    // A rule that reads what it may not is refused beside the form.
+    fill(&browser, "#rule-text", "sum(\"ai.speech-to-text\", \"audio_seconds\", \"1h\") > 1000.0 && callers > 3").await;
+    browser.find("button[formaction='/console/rules/new']").await.click().await;
+    browser.wait_for("the refusal", "return document.getElementById('draft-error') !== null").await;
+    let refusal = browser.find("#draft-error").await.text().await;
+    assert!(refusal.contains("rule-unknown-name") && refusal.contains("callers"), "{refusal}");
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the refused draft");
+
+    // The backtest lists the unit it would have flagged, with its figures.
+    browser
+        .execute(
+            "document.getElementById('rule-text').value = arguments[0]",
+            vec![json!("sum(\"ai.speech-to-text\", \"audio_seconds\", \"1h\") > 1000.0")],
+        )
+        .await;
+    browser.find("button[formaction='/console/rules/new']").await.click().await;
+    browser.wait_for("the backtest", "return document.querySelector('section table.hits') !== null").await;
+    let hits = browser.find("section table.hits").await.text().await;
+    assert!(hits.contains("intelligence") && hits.contains("5000.00"), "{hits}");
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the backtest");
+    browser.screenshot_as("rule-draft").await;
+
+    // Published in shadow, with its log entry; the author cannot activate it.
+    browser.find("form.card.wide > div.actions > button:not([formaction])").await.click().await;
+    browser.wait_for("the version page", "return /^\\/console\\/rules\\/aup2-transcription-volume\\/1$/.test(location.pathname)").await;
+    let facts = browser.find("dl.facts").await.text().await;
+    assert!(facts.contains("shadow") && facts.contains("log entry"), "{facts}");
+    assert!(browser.find_all("section.decide").await.is_empty(), "an analyst has nothing to decide");
+    assert_eq!(common::accessibility_violations(&browser).await, Vec::<String>::new(), "the version page");
+    browser.screenshot_as("rule").await;
+    browser.find("form.who button").await.click().await;
+    browser.wait_for("signed out", "return location.pathname === '/console/sign-in'").await;
+
+    // Two approvers other than the author activate it.
+    for (token, after) in [(&a, "1 of 2"), (&b, "active")] {
+        sign_in(&browser, &server.base, token).await;
+        browser.goto(&format!("{}/console/rules/aup2-transcription-volume/1", server.base)).await;
+        browser.find("form[action$='/approve'] button[type=submit]").await.click().await;
+        browser.wait_for(after, &format!("return document.querySelector('dl.facts').innerText.includes('{after}')")).await;
+        browser.find("form.who button").await.click().await;
+        browser.wait_for("signed out", "return location.pathname === '/console/sign-in'").await;
+    }
+    let rules = core.rules().await.unwrap();
+    assert_eq!(rules[0].state, verdict_model::RuleState::Active);
+    assert_eq!(rules[0].approvals.iter().map(|x| x.by.as_str()).collect::<Vec<_>>(), ["approver-a", "approver-b"]);
+}
