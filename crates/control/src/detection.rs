@@ -216,8 +216,8 @@ impl Core {
         Ok(rule)
     }
 
-    /// Every tenant's rule targets at the windows ending at `end_hour`.
-    async fn targets(&self, target: RuleTarget, from_hour: i64) -> Result<Vec<Target>, CoreError> {
+    /// Every tenant, in id order.
+    async fn all_tenants(&self) -> Result<Vec<verdict_model::Tenant>, CoreError> {
         let mut tenants = Vec::new();
         let mut page = Page { after: None, limit: 1000 };
         loop {
@@ -226,36 +226,53 @@ impl Core {
             page.after = batch.last().map(|t| t.id.clone());
             tenants.extend(batch);
             if done {
-                break;
+                return Ok(tenants);
             }
         }
-        let mut targets = Vec::new();
-        for tenant in tenants {
-            let series = self.usage_series(&tenant.id, from_hour).await?;
-            if series.is_empty() {
-                continue;
-            }
-            let members: Vec<Member> = {
-                let index = self.inventory.load();
-                match index.tenant(&tenant.id) {
-                    None => continue,
-                    Some(subs) => subs
-                        .iter()
-                        .map(|s| Member {
-                            subscription: s.id.to_owned(),
-                            unit: subs.units()[s.unit as usize].clone(),
-                            region: subs.regions()[s.region as usize].clone(),
-                        })
-                        .collect(),
-                }
-            };
-            let tenancy = Tenancy { tenant: &tenant.id, kind: tenant.kind.as_str(), members: &members };
-            targets.extend(match target {
-                RuleTarget::Unit => unit_targets(&tenancy, &series),
-                RuleTarget::Subscription => subscription_targets(&tenancy, &series),
-            });
+    }
+
+    /// One tenant's rule targets of each kind in `kinds`, over its usage
+    /// from `from_hour` on. Rules are evaluated a tenant at a time, so
+    /// what evaluation holds in memory is one tenant's series (at most
+    /// the retention period of hours each), never every tenant's.
+    async fn tenant_targets(
+        &self,
+        tenant: &verdict_model::Tenant,
+        kinds: &std::collections::BTreeSet<RuleTarget>,
+        from_hour: i64,
+    ) -> Result<BTreeMap<RuleTarget, Vec<Target>>, CoreError> {
+        let series = self.usage_series(&tenant.id, from_hour).await?;
+        if series.is_empty() {
+            return Ok(BTreeMap::new());
         }
-        Ok(targets)
+        let members: Vec<Member> = {
+            let index = self.inventory.load();
+            match index.tenant(&tenant.id) {
+                None => return Ok(BTreeMap::new()),
+                Some(subs) => subs
+                    .iter()
+                    .map(|s| Member {
+                        subscription: s.id.to_owned(),
+                        unit: subs.units()[s.unit as usize].clone(),
+                        region: subs.regions()[s.region as usize].clone(),
+                    })
+                    .collect(),
+            }
+        };
+        let tenancy = Tenancy { tenant: &tenant.id, kind: tenant.kind.as_str(), members: &members };
+        Ok(kinds
+            .iter()
+            .map(|kind| {
+                let mut targets = match kind {
+                    RuleTarget::Unit => unit_targets(&tenancy, &series),
+                    RuleTarget::Subscription => subscription_targets(&tenancy, &series),
+                };
+                // Deepest units first: a case is opened for the most
+                // precise unit, and the units above it join that case.
+                targets.sort_by_key(|t| std::cmp::Reverse(t.unit.matches('/').count()));
+                (*kind, targets)
+            })
+            .collect())
     }
 
     /// Runs `text` over the stored usage at every hour boundary from
@@ -276,24 +293,12 @@ impl Core {
             ))
             .into());
         }
-        let targets = self.targets(target, start - USAGE_RETENTION_DAYS * 86_400).await?;
         let mut hits: BTreeMap<(String, String), BacktestHit> = BTreeMap::new();
-        let mut hour = start;
-        while hour <= end {
-            for t in &targets {
-                let verdict = rule.evaluate(t, hour).map_err(DetectionError::from)?;
-                if verdict.fires {
-                    let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
-                    hits.entry((t.tenant.clone(), name.clone())).and_modify(|h| h.hours += 1).or_insert(BacktestHit {
-                        tenant: t.tenant.clone(),
-                        target: name,
-                        first: Timestamp(hour),
-                        hours: 1,
-                        figures: verdict.figures,
-                    });
-                }
-            }
-            hour += verdict_detect::HOUR;
+        let kinds = [target].into();
+        for tenant in self.all_tenants().await? {
+            let mut targets = self.tenant_targets(&tenant, &kinds, start - USAGE_RETENTION_DAYS * 86_400).await?;
+            let targets = targets.remove(&target).unwrap_or_default();
+            backtest_tenant(&rule, &targets, start, end, &mut hits)?;
         }
         Ok(hits.into_values().collect())
     }
@@ -365,40 +370,39 @@ impl Core {
         let rules: Vec<DetectionRule> =
             self.rules().await?.into_iter().filter(|r| r.state != RuleState::Retired).collect();
         done.rules = rules.len();
+        let compiled: Vec<Rule> = rules
+            .iter()
+            .map(|r| Rule::compile(&r.spec.text, &catalog).map_err(DetectionError::from))
+            .collect::<Result<_, _>>()?;
+        let kinds: std::collections::BTreeSet<RuleTarget> = rules.iter().map(|r| r.spec.target).collect();
         let mut results = Vec::new();
-        // The targets of each kind, read once for all the rules.
-        let mut by_target: BTreeMap<RuleTarget, Vec<Target>> = BTreeMap::new();
-        for kind in rules.iter().map(|r| r.spec.target).collect::<std::collections::BTreeSet<_>>() {
-            let mut targets = self.targets(kind, hour - USAGE_RETENTION_DAYS * 86_400).await?;
-            // Deepest units first: a case is opened for the most precise
-            // unit, and the units above it join that case.
-            targets.sort_by_key(|t| std::cmp::Reverse(t.unit.matches('/').count()));
-            by_target.insert(kind, targets);
-        }
-        for rule in &rules {
-            let compiled = Rule::compile(&rule.spec.text, &catalog).map_err(DetectionError::from)?;
-            for t in &by_target[&rule.spec.target] {
-                let verdict = compiled.evaluate(t, hour).map_err(DetectionError::from)?;
-                if !verdict.fires {
-                    continue;
+        for tenant in self.all_tenants().await? {
+            // The tenant's targets of each kind, read once for all the rules.
+            let by_target = self.tenant_targets(&tenant, &kinds, hour - USAGE_RETENTION_DAYS * 86_400).await?;
+            for (rule, compiled) in rules.iter().zip(&compiled) {
+                for t in by_target.get(&rule.spec.target).map(Vec::as_slice).unwrap_or_default() {
+                    let verdict = compiled.evaluate(t, hour).map_err(DetectionError::from)?;
+                    if !verdict.fires {
+                        continue;
+                    }
+                    let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
+                    let case_id = if rule.state == RuleState::Active {
+                        done.active_hits += 1;
+                        Some(self.signal(rule, t, hour, &verdict.figures, &mut done).await?)
+                    } else {
+                        done.shadow_hits += 1;
+                        None
+                    };
+                    results.push(RuleResult {
+                        rule_id: rule.spec.id.clone(),
+                        version: rule.version,
+                        tenant: t.tenant.clone(),
+                        target: name,
+                        hour,
+                        figures: json!(verdict.figures),
+                        case_id,
+                    });
                 }
-                let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
-                let case_id = if rule.state == RuleState::Active {
-                    done.active_hits += 1;
-                    Some(self.signal(rule, t, hour, &verdict.figures, &mut done).await?)
-                } else {
-                    done.shadow_hits += 1;
-                    None
-                };
-                results.push(RuleResult {
-                    rule_id: rule.spec.id.clone(),
-                    version: rule.version,
-                    tenant: t.tenant.clone(),
-                    target: name,
-                    hour,
-                    figures: json!(verdict.figures),
-                    case_id,
-                });
             }
         }
         let mut tx = self.begin().await?;
@@ -471,4 +475,33 @@ impl Core {
         self.add_evidence(&detection, &case_id, evidence).await?;
         Ok(case_id)
     }
+}
+
+/// A backtest over one tenant's targets, hour by hour from `start` to
+/// `end`, into `hits` (first hour, figures then, hours fired).
+fn backtest_tenant(
+    rule: &Rule,
+    targets: &[Target],
+    start: i64,
+    end: i64,
+    hits: &mut BTreeMap<(String, String), BacktestHit>,
+) -> Result<(), CoreError> {
+    let mut hour = start;
+    while hour <= end {
+        for t in targets {
+            let verdict = rule.evaluate(t, hour).map_err(DetectionError::from)?;
+            if verdict.fires {
+                let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
+                hits.entry((t.tenant.clone(), name.clone())).and_modify(|h| h.hours += 1).or_insert(BacktestHit {
+                    tenant: t.tenant.clone(),
+                    target: name,
+                    first: Timestamp(hour),
+                    hours: 1,
+                    figures: verdict.figures,
+                });
+            }
+        }
+        hour += verdict_detect::HOUR;
+    }
+    Ok(())
 }
