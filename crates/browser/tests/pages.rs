@@ -419,7 +419,12 @@ async fn an_analyst_backtests_and_publishes_a_rule_and_two_approvers_activate_it
 
     // Published in shadow, with its log entry; the author cannot activate it.
     browser.find("form.card.wide > div.actions > button:not([formaction])").await.click().await;
-    browser.wait_for("the version page", "return /^\\/console\\/rules\\/aup2-transcription-volume\\/1$/.test(location.pathname)").await;
+    browser
+        .wait_for(
+            "the version page",
+            "return /^\\/console\\/rules\\/aup2-transcription-volume\\/1$/.test(location.pathname)",
+        )
+        .await;
     let facts = browser.find("dl.facts").await.text().await;
     assert!(facts.contains("shadow") && facts.contains("log entry"), "{facts}");
     assert!(browser.find_all("section.decide").await.is_empty(), "an analyst has nothing to decide");
@@ -433,7 +438,9 @@ async fn an_analyst_backtests_and_publishes_a_rule_and_two_approvers_activate_it
         sign_in(&browser, &server.base, token).await;
         browser.goto(&format!("{}/console/rules/aup2-transcription-volume/1", server.base)).await;
         browser.find("form[action$='/approve'] button[type=submit]").await.click().await;
-        browser.wait_for(after, &format!("return document.querySelector('dl.facts').innerText.includes('{after}')")).await;
+        browser
+            .wait_for(after, &format!("return document.querySelector('dl.facts').innerText.includes('{after}')"))
+            .await;
         browser.find("form.who button").await.click().await;
         browser.wait_for("signed out", "return location.pathname === '/console/sign-in'").await;
     }

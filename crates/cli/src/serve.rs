@@ -100,10 +100,9 @@ pub async fn run(
     let expiries = tokio::spawn(opened.core.clone().log_expiries_forever());
     let follower = tokio::spawn(opened.core.clone().follow_forever());
     let detection = tokio::spawn(opened.core.clone().evaluate_rules_forever());
-    let usage_consumer = opened
-        .nats
-        .as_ref()
-        .map(|options| tokio::spawn(verdict_server::usage_bus::consume_usage_forever(opened.core.clone(), options.url.clone())));
+    let usage_consumer = opened.nats.as_ref().map(|options| {
+        tokio::spawn(verdict_server::usage_bus::consume_usage_forever(opened.core.clone(), options.url.clone()))
+    });
     let publisher = opened
         .nats
         .take()

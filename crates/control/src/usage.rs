@@ -150,8 +150,10 @@ impl Core {
         self.check_usage_subscriptions(events)?;
         // Each id once per hour: the first event with it in the batch
         // stands for the rest.
-        let keys: Vec<Option<(i64, i64)>> =
-            events.iter().map(|(_, e)| e.id.as_deref().map(|id| (verdict_detect::hour_of(e.time), id_digest(id)))).collect();
+        let keys: Vec<Option<(i64, i64)>> = events
+            .iter()
+            .map(|(_, e)| e.id.as_deref().map(|id| (verdict_detect::hour_of(e.time), id_digest(id))))
+            .collect();
         let mut distinct = std::collections::HashSet::with_capacity(keys.len());
         let first: Vec<bool> = keys.iter().map(|k| k.is_none_or(|k| distinct.insert(k))).collect();
         let mut claims: Vec<(i64, i64)> = keys.iter().zip(&first).filter_map(|(k, f)| k.filter(|_| *f)).collect();

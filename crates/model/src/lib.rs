@@ -33,5 +33,7 @@ pub use order::{
 pub use pattern::{ServicePattern, ServiceSet};
 pub use rule::{DetectionRule, RuleApproval, RuleSpec, RuleState, RuleTarget};
 pub use timestamp::Timestamp;
-pub use usage::{LineError, MAX_CLOCK_SKEW_SECONDS, METERS, MeterDef, MeterKind, UsageError, UsageEvent, meter, meters_of};
+pub use usage::{
+    LineError, MAX_CLOCK_SKEW_SECONDS, METERS, MeterDef, MeterKind, UsageError, UsageEvent, meter, meters_of,
+};
 pub use user::{ReplicaScope, Role, User, roles_text};

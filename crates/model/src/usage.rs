@@ -566,7 +566,8 @@ mod tests {
         let mut bare = event();
         bare.as_object_mut().unwrap().remove("region");
         bare.as_object_mut().unwrap().remove("id");
-        let mut lines: Vec<String> = vec![event().to_string(), bare.to_string(), with("quantity", json!(2.5e9)).to_string()];
+        let mut lines: Vec<String> =
+            vec![event().to_string(), bare.to_string(), with("quantity", json!(2.5e9)).to_string()];
         lines.extend(refusals().into_iter().map(|(v, _, _)| v.to_string()));
         lines.extend([
             r#"{"tenant":"ministry-of-defense","subscription":"sig\u002dai","service":"ai.speech-to-text","meter":"audio_seconds","quantity":1,"time":"2026-12-04T11:00:00Z"}"#.to_owned(),
@@ -586,7 +587,10 @@ mod tests {
         let plain = event().to_string();
         let e = UsageEvent::parse_line(plain.as_bytes(), &Catalog::builtin(), earliest, latest).unwrap();
         assert_eq!((e.subscription.as_str(), e.region.as_deref()), ("sig-ai", Some("westeurope")));
-        assert!(UsageEvent::parse_plain(plain.as_bytes(), &Catalog::builtin(), earliest, latest).is_some(), "plain lines take the fast path");
+        assert!(
+            UsageEvent::parse_plain(plain.as_bytes(), &Catalog::builtin(), earliest, latest).is_some(),
+            "plain lines take the fast path"
+        );
     }
 
     #[test]

@@ -19,7 +19,6 @@ use verdict_testdb::{Backend, Nats, TestDb};
 const PEP: &str = "pep-secret";
 const HEARTBEAT: Duration = Duration::from_millis(100);
 
-
 struct World {
     core: Arc<Core>,
     base: String,

@@ -11,7 +11,6 @@ mod actions;
 mod appeals;
 mod auth;
 pub mod bus;
-pub mod usage_bus;
 mod console;
 mod detection;
 mod error;
@@ -25,6 +24,7 @@ mod replication;
 mod screen;
 mod tlog;
 mod usage;
+pub mod usage_bus;
 mod users;
 
 use std::sync::Arc;

@@ -129,7 +129,12 @@ async fn count_round(core: &Core, client: &async_nats::Client, round: Vec<Messag
 async fn count(core: &Core, taken: Vec<Message>, events: Vec<(usize, UsageEvent)>) -> Result<(), BoxError> {
     match core.ingest_usage(&events).await {
         Ok(done) => {
-            tracing::debug!(batches = taken.len(), accepted = done.accepted, duplicates = done.duplicates, "usage counted from NATS");
+            tracing::debug!(
+                batches = taken.len(),
+                accepted = done.accepted,
+                duplicates = done.duplicates,
+                "usage counted from NATS"
+            );
             for message in &taken {
                 message.double_ack().await?;
             }

@@ -29,11 +29,7 @@ fn line(subscription: &str, meter: &str, quantity: f64, id: &str) -> String {
 /// The tenant's audio seconds counted so far, all hours together.
 async fn audio_seconds(core: &Core) -> f64 {
     let series = core.usage_series("ministry-of-defense", 0).await.unwrap();
-    series
-        .iter()
-        .filter(|(k, _)| k.meter == "audio_seconds")
-        .flat_map(|(_, s)| s.hours.values())
-        .sum()
+    series.iter().filter(|(k, _)| k.meter == "audio_seconds").flat_map(|(_, s)| s.hours.values()).sum()
 }
 
 async fn until_counted(core: &Core, want: f64) {

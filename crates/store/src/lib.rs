@@ -553,8 +553,10 @@ pub trait StoreTx: Reads {
     /// its id (distinct pairs); returns those counted before, which the
     /// caller leaves out. [`StoreError::Conflict`] if another transaction
     /// counted one of them meanwhile: retry the whole batch.
-    async fn claim_usage_ids(&mut self, ids: &[(i64, i64)])
-    -> Result<std::collections::HashSet<(i64, i64)>, StoreError>;
+    async fn claim_usage_ids(
+        &mut self,
+        ids: &[(i64, i64)],
+    ) -> Result<std::collections::HashSet<(i64, i64)>, StoreError>;
     /// The numbers of usage series (distinct), in order, numbering those
     /// new to the store.
     async fn usage_series_ids(&mut self, series: &[UsageSeries]) -> Result<Vec<i64>, StoreError>;

@@ -111,8 +111,8 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let mut batch = Batch::default();
         for l in &text {
-            let value: serde_json::Value = serde_json::from_str(l)?;
-            let e = UsageEvent::parse(&value, &catalog, now.plus(-48 * 3600), now.plus(300))?;
+            let e = UsageEvent::parse_line(l.trim_end().as_bytes(), &catalog, now.plus(-48 * 3600), now.plus(300))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             batch.add(&e);
         }
         rates.push(text.len() as f64 / start.elapsed().as_secs_f64());
@@ -125,7 +125,7 @@ fn main() -> anyhow::Result<()> {
         aggregate,
         if aggregate >= 2e6 { "✅" } else { "❌" }
     );
-    println!("| the same from NDJSON text through the event checks | {parsed:.0} events/s | — |");
+    println!("| the same from NDJSON lines through the event checks, one core | {parsed:.0} events/s | — |");
 
     // 2. Rule evaluation per unit at a window's close: a tenant of the
     // subscriptions in 1,000 units, 7 days of hourly slices of the rule's
@@ -228,11 +228,15 @@ fn main() -> anyhow::Result<()> {
         // steady state of a metering pipeline, hour after hour. Two
         // requests in flight, as a pipeline with two senders would have.
         let http = reqwest::Client::new();
-        for (round, prefix) in [("every series new", "e"), ("series known (steady state)", "s")] {
+        for (round, prefix) in [
+            ("every series new, every event with an id", Some("e")),
+            ("series known (steady state), every event with an id", Some("s")),
+            ("series known, events without ids", None),
+        ] {
             let bodies: Vec<String> = (0..http_events.div_ceil(batch_size))
                 .map(|b| {
                     (b * batch_size..((b + 1) * batch_size).min(http_events))
-                        .map(|n| line(&event(n, subscriptions, Timestamp::now()), std::env::var("NOIDS").is_err().then(|| format!("{prefix}{n}"))))
+                        .map(|n| line(&event(n, subscriptions, Timestamp::now()), prefix.map(|p| format!("{p}{n}"))))
                         .collect()
                 })
                 .collect();
@@ -259,7 +263,7 @@ fn main() -> anyhow::Result<()> {
             results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
             let rate = http_events as f64 / start.elapsed().as_secs_f64();
             println!(
-                "| over HTTP, {round}: NDJSON batches of {batch_size} on loopback, 2 in flight, checked, deduplicated by id and stored in SQLite ({http_events} events) | {rate:.0} events/s | ≥ 500,000 {} |",
+                "| over HTTP into SQLite, {round}: NDJSON batches of {batch_size} on loopback, 2 in flight ({http_events} events) | {rate:.0} events/s | ≥ 500,000 {} |",
                 if rate >= 5e5 { "✅" } else { "❌" }
             );
         }
