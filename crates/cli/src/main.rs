@@ -74,7 +74,7 @@ enum Command {
         store: Option<String>,
         /// Publish every version to this NATS JetStream server (nats://…),
         /// for `verdict pep --nats`; replicas can still follow over HTTP.
-        /// Usage batches published on `verdict.usage.<tenant>` there are
+        /// Usage batches published on `verdict-usage.<tenant>` there are
         /// counted too (docs/detection.md).
         #[arg(long, env = "VERDICT_NATS", value_name = "URL")]
         nats: Option<String>,

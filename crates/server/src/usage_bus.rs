@@ -1,6 +1,7 @@
 //! Usage from NATS JetStream (`verdict serve --nats`): the metering
 //! pipeline publishes NDJSON batches, the same as `POST /v1/usage` takes,
-//! on `verdict.usage.<tenant>`; the stream keeps them until a server has
+//! on `verdict-usage.<tenant>` (outside `verdict.>`, which the replication
+//! stream holds: JetStream streams may not share subjects); the stream keeps them until a server has
 //! counted them. Every server pulls from one durable consumer, so each
 //! batch is counted by one of them, and a batch is acknowledged only once
 //! the transaction that counted it has committed: a server that dies
@@ -20,14 +21,14 @@ use verdict_model::{Catalog, Problem, UsageEvent};
 
 /// The stream that holds usage batches until they are counted.
 pub const USAGE_STREAM: &str = "VERDICT_USAGE";
-/// Where the pipeline publishes: `verdict.usage.<tenant>`.
-pub const USAGE_SUBJECTS: &str = "verdict.usage.>";
+/// Where the pipeline publishes: `verdict-usage.<tenant>`.
+pub const USAGE_SUBJECTS: &str = "verdict-usage.>";
 /// The durable consumer every server pulls from.
 pub const USAGE_CONSUMER: &str = "verdict-usage";
 /// Where a refused batch is reported (plain NATS, outside the stream): a
 /// JSON object with the batch's subject and stream sequence, the code and
 /// the sentence.
-pub const REFUSALS: &str = "verdict.usage-refusals";
+pub const REFUSALS: &str = "verdict-usage-refusals";
 
 /// Batches taken together into one transaction, at most.
 const MESSAGES_PER_ROUND: usize = 256;

@@ -1,5 +1,5 @@
 //! Usage from NATS JetStream, against a real `nats-server` this test starts:
-//! batches published on `verdict.usage.<tenant>` are counted once (resent
+//! batches published on `verdict-usage.<tenant>` are counted once (resent
 //! events too), a refused batch is reported on the refusals subject with
 //! its code and line and never counted, the stream is drained, and what was
 //! published while no server was counting is counted when one starts.
@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use verdict_control::{Actor, Core};
 use verdict_model::Timestamp;
+use verdict_server::bus::{BusOptions, publish_forever};
 use verdict_server::usage_bus::{REFUSALS, USAGE_STREAM, consume_usage_forever};
 use verdict_testdb::Nats;
 
@@ -45,7 +46,7 @@ async fn until_counted(core: &Core, want: f64) {
 }
 
 async fn publish(js: &jetstream::Context, body: String) {
-    js.publish("verdict.usage.ministry-of-defense", body.into()).await.unwrap().await.unwrap();
+    js.publish("verdict-usage.ministry-of-defense", body.into()).await.unwrap().await.unwrap();
 }
 
 #[tokio::test]
@@ -60,13 +61,15 @@ async fn usage_published_on_nats_is_counted_once_and_a_refused_batch_is_reported
     }))
     .unwrap();
     core.import(&Actor::admin(), inventory, &|_| ()).await.unwrap();
+    // Beside the replication stream, as `verdict serve --nats` runs them.
+    let publishing = tokio::spawn(publish_forever(Arc::clone(&core), BusOptions::new(&nats.url())));
     let counting = tokio::spawn(consume_usage_forever(Arc::clone(&core), nats.url()));
     let client = async_nats::connect(nats.url()).await.unwrap();
     let mut refusals = client.subscribe(REFUSALS).await.unwrap();
     let js = jetstream::new(client.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while js.get_stream(USAGE_STREAM).await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not create the usage stream");
+    while js.get_stream(USAGE_STREAM).await.is_err() || js.get_stream(verdict_wire::bus::STREAM).await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not create the usage and replication streams");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -83,7 +86,7 @@ async fn usage_published_on_nats_is_counted_once_and_a_refused_batch_is_reported
     let refusal = tokio::time::timeout(Duration::from_secs(10), refusals.next()).await.unwrap().unwrap();
     let refusal: Value = serde_json::from_slice(&refusal.payload).unwrap();
     assert_eq!(refusal["code"], "unknown-meter", "{refusal}");
-    assert_eq!(refusal["subject"], "verdict.usage.ministry-of-defense", "{refusal}");
+    assert_eq!(refusal["subject"], "verdict-usage.ministry-of-defense", "{refusal}");
     assert!(refusal["message"].as_str().unwrap().starts_with("line 2: "), "{refusal}");
     assert!(refusal["stream_sequence"].as_u64().unwrap() > 0, "{refusal}");
     let ghost = format!(
@@ -129,4 +132,5 @@ async fn usage_published_on_nats_is_counted_once_and_a_refused_batch_is_reported
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     counting.abort();
+    publishing.abort();
 }
