@@ -101,7 +101,8 @@ pub async fn run(
     let follower = tokio::spawn(opened.core.clone().follow_forever());
     let detection = tokio::spawn(opened.core.clone().evaluate_rules_forever());
     let usage_consumer = opened.nats.as_ref().map(|options| {
-        tokio::spawn(verdict_server::usage_bus::consume_usage_forever(opened.core.clone(), options.url.clone()))
+        let usage = verdict_server::usage_bus::UsageBusOptions::new(&options.url);
+        tokio::spawn(verdict_server::usage_bus::consume_usage_forever(opened.core.clone(), usage))
     });
     let publisher = opened
         .nats

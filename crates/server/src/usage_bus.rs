@@ -35,21 +35,39 @@ const MESSAGES_PER_ROUND: usize = 256;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How a server reaches NATS for usage.
+#[derive(Debug, Clone)]
+pub struct UsageBusOptions {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// How long a batch delivered to a server that then died (or hangs)
+    /// waits before it is delivered again, to any server.
+    pub ack_wait: Duration,
+}
+
+impl UsageBusOptions {
+    /// The defaults for `url`: a minute's wait for an acknowledgement.
+    pub fn new(url: &str) -> UsageBusOptions {
+        UsageBusOptions { url: url.to_owned(), ack_wait: Duration::from_secs(60) }
+    }
+}
+
 /// Counts usage from NATS for as long as the task runs, reconnecting with
 /// backoff.
-pub async fn consume_usage_forever(core: Arc<Core>, url: String) {
+pub async fn consume_usage_forever(core: Arc<Core>, options: UsageBusOptions) {
     let mut wait = Duration::from_millis(100);
     loop {
-        if let Err(e) = consume(&core, &url, &mut wait).await {
-            tracing::warn!(error = %e, url = %url, retry_in = ?wait, "cannot count usage from NATS");
+        if let Err(e) = consume(&core, &options, &mut wait).await {
+            tracing::warn!(error = %e, url = %options.url, retry_in = ?wait, "cannot count usage from NATS");
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(10));
     }
 }
 
-async fn consume(core: &Core, url: &str, wait: &mut Duration) -> Result<(), BoxError> {
-    let client = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5)).connect(url).await?;
+async fn consume(core: &Core, options: &UsageBusOptions, wait: &mut Duration) -> Result<(), BoxError> {
+    let client =
+        async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5)).connect(&options.url).await?;
     let js = jetstream::new(client.clone());
     let stream = js
         .get_or_create_stream(stream::Config {
@@ -69,7 +87,7 @@ async fn consume(core: &Core, url: &str, wait: &mut Duration) -> Result<(), BoxE
             pull::Config {
                 durable_name: Some(USAGE_CONSUMER.to_owned()),
                 ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(60),
+                ack_wait: options.ack_wait,
                 max_ack_pending: 4 * MESSAGES_PER_ROUND as i64,
                 ..Default::default()
             },
