@@ -111,8 +111,8 @@ pub struct Core {
     /// Each tenant's subscriptions as of the last commit, for previews
     /// (derived, like the snapshot; see `inventory.rs`).
     inventory: ArcSwap<InventoryIndex>,
-    /// Usage series numbers the store has given, by digest (see `usage.rs`).
-    usage_series: std::sync::Mutex<HashMap<usage::SeriesDigest, i64>>,
+    /// Usage series numbers the store has given (see `usage.rs`).
+    usage_series: std::sync::Mutex<usage::SeriesNumbers>,
     /// When absorbing last found nothing new in the store.
     caught_up_at: std::sync::Mutex<std::time::Instant>,
     /// The version published to the engine, for whoever waits on it.

@@ -5,6 +5,7 @@
 //! nothing of it. Usage is not a governance action: it is not logged.
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroI64;
 
 use sha2::{Digest, Sha256};
 use verdict_detect::{Batch, Ingested, Series, SeriesKey};
@@ -24,23 +25,12 @@ pub const LATENESS_SECONDS: i64 = 48 * 3600;
 /// before it, which growth compares against, and a day.
 pub const USAGE_RETENTION_DAYS: i64 = 61;
 
-/// The most series numbers kept in memory (about 40 bytes each).
-const SERIES_CACHE_LIMIT: usize = 2_000_000;
+/// The most subscriptions whose series numbers are kept in memory (a
+/// name and 8 bytes a meter each).
+const SERIES_CACHE_LIMIT: usize = 1_000_000;
 
-/// A series by the digest of its subscription, service and meter: the
-/// cache of series numbers keeps 16 bytes a key, not three strings.
-pub(crate) type SeriesDigest = [u8; 16];
-
-fn series_digest(subscription: &str, service: &str, meter: &str) -> SeriesDigest {
-    let digest = Sha256::new()
-        .chain_update(subscription)
-        .chain_update([0])
-        .chain_update(service)
-        .chain_update([0])
-        .chain_update(meter)
-        .finalize();
-    digest[..16].try_into().expect("16 of 32 bytes")
-}
+/// Series numbers by subscription, one slot per meter of the catalog.
+pub(crate) type SeriesNumbers = HashMap<String, Box<[Option<NonZeroI64>]>>;
 
 /// An event id as the store keeps it: 64 bits of its SHA-256. Two ids
 /// collide within one hour (where ids are compared) with a chance of about
@@ -159,8 +149,8 @@ impl Core {
         let mut claims: Vec<(i64, i64)> = keys.iter().zip(&first).filter_map(|(k, f)| k.filter(|_| *f)).collect();
         // In key order: the store's index is walked once, front to back.
         claims.sort_unstable();
-        // Another server counting the same ids at the same moment makes
-        // the claim fail; the batch is then counted again from the start.
+        // Another server numbering the same new series at the same moment
+        // makes this batch fail; it is then counted again from the start.
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -197,19 +187,17 @@ impl Core {
         // the rest are looked up or numbered in this transaction, and
         // remembered once it commits.
         let slices: Vec<_> = batch.slices().collect();
-        let digests: Vec<SeriesDigest> =
-            slices.iter().map(|s| series_digest(s.subscription, s.service, s.meter)).collect();
-        let mut numbers: Vec<Option<i64>> = {
+        let mut numbers: Vec<Option<NonZeroI64>> = {
             let known = self.usage_series.lock().expect("usage series cache poisoned");
-            digests.iter().map(|d| known.get(d).copied()).collect()
+            slices.iter().map(|s| known.get(s.subscription).and_then(|m| m[s.meter_position])).collect()
         };
         let mut unknown: Vec<usize> = Vec::new();
-        let mut asked: HashMap<SeriesDigest, usize> = HashMap::new();
+        let mut asked: HashMap<(&str, usize), usize> = HashMap::new();
         let mut wanted: Vec<UsageSeries> = Vec::new();
         for (i, slice) in slices.iter().enumerate() {
             if numbers[i].is_none() {
                 unknown.push(i);
-                asked.entry(digests[i]).or_insert_with(|| {
+                asked.entry((slice.subscription, slice.meter_position)).or_insert_with(|| {
                     wanted.push(UsageSeries {
                         tenant: tenants.get(slice.subscription).map(|t| (*t).to_owned()).unwrap_or_default(),
                         subscription: slice.subscription.to_owned(),
@@ -221,24 +209,37 @@ impl Core {
                 });
             }
         }
-        let numbered = if wanted.is_empty() { Vec::new() } else { tx.store().usage_series_ids(&wanted).await? };
+        let numbered: Vec<NonZeroI64> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let ids = tx.store().usage_series_ids(&wanted).await?;
+            ids.into_iter()
+                .map(|id| NonZeroI64::new(id).ok_or_else(|| CoreError::Internal("the store numbered a usage series 0".into())))
+                .collect::<Result<_, _>>()?
+        };
         for i in unknown {
-            numbers[i] = Some(numbered[asked[&digests[i]]]);
+            numbers[i] = Some(numbered[asked[&(slices[i].subscription, slices[i].meter_position)]]);
         }
-        let mut adds: Vec<UsageAdd> = slices
-            .iter()
-            .zip(&numbers)
-            .map(|(slice, number)| UsageAdd {
-                tenant: tenants.get(slice.subscription).map(|t| (*t).to_owned()).unwrap_or_default(),
-                series: number.expect("every slice's series is numbered"),
+        // A tenant's slices in key order, so the store appends rather than
+        // scatters.
+        let mut by_tenant: BTreeMap<&str, Vec<UsageAdd>> = BTreeMap::new();
+        for (slice, number) in slices.iter().zip(&numbers) {
+            let tenant = tenants.get(slice.subscription).copied().unwrap_or_default();
+            by_tenant.entry(tenant).or_default().push(UsageAdd {
+                series: number.expect("every slice's series is numbered").get(),
                 hour: slice.hour,
                 gauge: slice.kind == MeterKind::Gauge,
                 quantity: slice.quantity,
+            });
+        }
+        let ops: Vec<Op> = by_tenant
+            .into_iter()
+            .map(|(tenant, mut slices)| {
+                slices.sort_unstable_by_key(|a| (a.hour, a.series));
+                Op::AddUsage { tenant: tenant.to_owned(), slices }
             })
             .collect();
-        // In key order, so the store appends rather than scatters.
-        adds.sort_unstable_by(|a, b| (&a.tenant, a.hour, a.series).cmp(&(&b.tenant, b.hour, b.series)));
-        tx.write_unlogged(&[Op::AddUsage(adds)]).await?;
+        tx.write_unlogged(&ops).await?;
         tx.commit().await?;
         if !asked.is_empty() {
             let mut known = self.usage_series.lock().expect("usage series cache poisoned");
@@ -247,8 +248,11 @@ impl Core {
             if known.len() + asked.len() > SERIES_CACHE_LIMIT {
                 known.clear();
             }
-            for (digest, at) in asked {
-                known.insert(digest, numbered[at]);
+            for ((subscription, position), at) in asked {
+                let meters = known
+                    .entry(subscription.to_owned())
+                    .or_insert_with(|| vec![None; verdict_model::METERS.len()].into_boxed_slice());
+                meters[position] = Some(numbered[at]);
             }
         }
         Ok(done)

@@ -56,6 +56,8 @@ pub struct Slice<'a> {
     pub service: &'static str,
     /// The meter.
     pub meter: &'static str,
+    /// The meter's position in [`verdict_model::METERS`].
+    pub meter_position: usize,
     /// The hour's start.
     pub hour: i64,
     /// Counter or gauge.
@@ -103,6 +105,7 @@ impl Batch {
                 subscription: &self.names[*subscription as usize],
                 service: def.service,
                 meter: def.name,
+                meter_position: *meter as usize,
                 hour: *hour,
                 kind: def.kind,
                 quantity: *quantity,

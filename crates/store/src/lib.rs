@@ -179,10 +179,16 @@ pub enum Op {
         /// When.
         at: Timestamp,
     },
-    /// Adds hour slices of usage to numbered series (see
+    /// Adds hour slices of usage to one tenant's numbered series (see
     /// [`StoreTx::usage_series_ids`]): a counter's quantity to the hour's, a
-    /// gauge's as the hour's if higher.
-    AddUsage(Vec<UsageAdd>),
+    /// gauge's as the hour's if higher. Slices in key order (hour, series)
+    /// are written fastest.
+    AddUsage {
+        /// The series' tenant.
+        tenant: String,
+        /// Distinct (hour, series) slices.
+        slices: Vec<UsageAdd>,
+    },
     /// Creates or updates a version of a detection rule.
     PutRule(verdict_model::DetectionRule),
     /// Records what rule versions fired on at an hour.
@@ -291,8 +297,6 @@ pub struct UsageSeries {
 /// Usage to add to one hour of a numbered series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageAdd {
-    /// The series' tenant.
-    pub tenant: String,
     /// The series' number.
     pub series: i64,
     /// The hour's start, seconds since the epoch.
@@ -550,9 +554,9 @@ pub trait StoreTx: Reads {
     /// row's sequence number.
     async fn append(&mut self, entries: &[Appended]) -> Result<Vec<u64>, StoreError>;
     /// Records usage events as counted, each by its hour and the digest of
-    /// its id (distinct pairs); returns those counted before, which the
-    /// caller leaves out. [`StoreError::Conflict`] if another transaction
-    /// counted one of them meanwhile: retry the whole batch.
+    /// its id; returns those counted before, which the caller leaves out.
+    /// Concurrent claims take turns (on PostgreSQL, until the transaction
+    /// ends), so each sees the ids the other counted.
     async fn claim_usage_ids(
         &mut self,
         ids: &[(i64, i64)],

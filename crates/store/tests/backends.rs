@@ -285,13 +285,8 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
             meter: meter.into(),
             gauge,
         };
-        let add = |series: i64, hour: i64, gauge: bool, quantity: f64| UsageAdd {
-            tenant: "mod".into(),
-            series,
-            hour,
-            gauge,
-            quantity,
-        };
+        let add = |series: i64, hour: i64, gauge: bool, quantity: f64| UsageAdd { series, hour, gauge, quantity };
+        let adds = |slices: Vec<UsageAdd>| [Op::AddUsage { tenant: "mod".into(), slices }];
         let ids = |keys: &[i64], hour: i64| keys.iter().map(|k| (hour, *k)).collect::<Vec<_>>();
         let mut tx = store.begin().await.unwrap();
         let before = tx.claim_usage_ids(&ids(&[1, 2], 3600)).await.unwrap();
@@ -304,7 +299,7 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
         assert_ne!(audio, stored, "{backend}");
         tx.apply(
             Timestamp(1),
-            &[Op::AddUsage(vec![add(audio, 3600, false, 10.0), add(stored, 3600, true, 5e12)])],
+            &adds(vec![add(audio, 3600, false, 10.0), add(stored, 3600, true, 5e12)]),
             &|_| (),
         )
         .await
@@ -316,7 +311,7 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
         let s2 = tx.usage_series_ids(&[series("s2", "audio_seconds", false)]).await.unwrap()[0];
         tx.apply(
             Timestamp(1),
-            &[Op::AddUsage(vec![add(audio, 3600, false, 1000.0), add(s2, 3600, false, 1.0)])],
+            &adds(vec![add(audio, 3600, false, 1000.0), add(s2, 3600, false, 1.0)]),
             &|_| (),
         )
         .await
@@ -329,6 +324,16 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
         assert!(tx.claim_usage_ids(&ids(&[1], 7200)).await.unwrap().is_empty(), "{backend}: ids are per hour");
         assert!(tx.claim_usage_ids(&ids(&many, 7200)).await.unwrap().is_empty(), "{backend}: in chunks");
         assert_eq!(tx.claim_usage_ids(&ids(&many, 7200)).await.unwrap().len(), 3000, "{backend}: in chunks");
+        // Many small batches in one hour: their runs are merged, and every
+        // id is still found, once.
+        for k in 0..40 {
+            assert!(tx.claim_usage_ids(&[(10_800, 5000 + k), (10_800, -5000 - k)]).await.unwrap().is_empty());
+        }
+        let all: Vec<(i64, i64)> = (0..40).flat_map(|k| [(10_800, 5000 + k), (10_800, -5000 - k)]).collect();
+        let mut with_new = all.clone();
+        with_new.push((10_800, 1));
+        let before = tx.claim_usage_ids(&with_new).await.unwrap();
+        assert_eq!(before, all.iter().copied().collect(), "{backend}: merged runs");
         // Known series keep their numbers; new ones are numbered.
         let again = tx
             .usage_series_ids(&[
@@ -342,12 +347,12 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
         assert!(![audio, stored].contains(&again[0]), "{backend}");
         tx.apply(
             Timestamp(1),
-            &[Op::AddUsage(vec![
+            &adds(vec![
                 add(audio, 3600, false, 5.0),
                 add(stored, 3600, true, 4e12),
                 add(stored, 7200, true, 6e12),
                 add(again[0], 7200, false, 7.0),
-            ])],
+            ]),
             &|_| (),
         )
         .await
@@ -373,5 +378,21 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
         assert!(tx.claim_usage_ids(&ids(&[1], 3600)).await.unwrap().is_empty(), "{backend}: purged ids are forgotten");
         tx.commit().await.unwrap();
         assert_eq!(store.read().await.unwrap().usage_hours("mod", 0).await.unwrap().len(), 2, "{backend}");
+
+        // Two transactions claiming the same id at once take turns: the
+        // second sees the first's claim.
+        let mut first = store.begin().await.unwrap();
+        assert!(first.claim_usage_ids(&[(14_400, 9)]).await.unwrap().is_empty());
+        let other = store.clone();
+        let second = tokio::spawn(async move {
+            let mut tx = other.begin().await.unwrap();
+            let before = tx.claim_usage_ids(&[(14_400, 9), (14_400, 10)]).await.unwrap();
+            tx.commit().await.unwrap();
+            before
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!second.is_finished(), "{backend}: the second claim waits for the first");
+        first.commit().await.unwrap();
+        assert_eq!(second.await.unwrap(), [(14_400, 9)].into(), "{backend}");
     }
 }

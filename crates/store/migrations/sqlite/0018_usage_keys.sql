@@ -3,7 +3,10 @@
 -- gets a number once; slices are keyed by tenant, hour and that number
 -- (a tenant's recent hours are one range; a new hour goes at the end of
 -- its tenant's); a counted event's id is kept as a 64-bit digest under
--- its hour (a resend carries the same time; purging an hour is a range).
+-- its hour (a resend carries the same time; purging an hour is a range),
+-- in sorted runs of 8-byte digests, a run per batch, merged when an hour
+-- has many (a row per id in an index of random digests would rewrite
+-- every page of the hour's ids at each commit).
 -- Event ids counted before this migration are not carried over: they were
 -- kept as text, and only their digests are comparable now.
 CREATE TABLE usage_series (
@@ -31,8 +34,9 @@ INSERT INTO usage_slices (tenant, hour, series, quantity)
     JOIN usage_series s ON s.subscription = h.subscription AND s.service = h.service AND s.meter = h.meter;
 DROP TABLE usage_hours;
 DROP TABLE usage_ids;
-CREATE TABLE usage_event_ids (
+CREATE TABLE usage_id_runs (
     hour BIGINT NOT NULL,
-    id   BIGINT NOT NULL,
-    PRIMARY KEY (hour, id)
+    run  BIGINT NOT NULL,
+    ids  BLOB NOT NULL,
+    PRIMARY KEY (hour, run)
 ) WITHOUT ROWID;

@@ -16,4 +16,12 @@ fn placeholder(n: usize) -> String {
     format!("${n}")
 }
 
+/// Claims of usage ids by several servers take turns (until the
+/// transaction ends): each reads the hour's runs and adds its own, which
+/// a concurrent claim must see.
+async fn lock_usage_ids(c: &mut DbConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('verdict.usage_id_runs'))").execute(&mut *c).await?;
+    Ok(())
+}
+
 include!("../queries/write.rs");

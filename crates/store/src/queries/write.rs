@@ -323,12 +323,12 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 .execute(&mut *c)
                 .await?;
         }
-        Op::AddUsage(adds) => {
-            // Many rows a statement, counters and gauges apart; a batch's
-            // slices are distinct keys (one statement may not update a row
-            // twice on PostgreSQL).
+        Op::AddUsage { tenant, slices } => {
+            // Many rows a statement, the tenant given once, counters and
+            // gauges apart; a batch's slices are distinct keys (one
+            // statement may not update a row twice on PostgreSQL).
             for gauge in [false, true] {
-                let rows: Vec<&crate::UsageAdd> = adds.iter().filter(|a| a.gauge == gauge).collect();
+                let rows: Vec<&crate::UsageAdd> = slices.iter().filter(|a| a.gauge == gauge).collect();
                 let keep = if gauge {
                     "CASE WHEN excluded.quantity > usage_slices.quantity THEN excluded.quantity ELSE usage_slices.quantity END"
                 } else {
@@ -336,13 +336,15 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
                 };
                 for chunk in rows.chunks(SLICES_PER_STATEMENT) {
                     let sql = format!(
-                        "INSERT INTO usage_slices (tenant, hour, series, quantity) VALUES {} \
+                        "INSERT INTO usage_slices (tenant, hour, series, quantity) \
+                         SELECT CAST({} AS TEXT), v.column1, v.column2, v.column3 FROM (VALUES {}) AS v WHERE true \
                          ON CONFLICT (tenant, hour, series) DO UPDATE SET quantity = {keep}",
-                        value_rows(chunk.len(), 4, &[])
+                        placeholder(1),
+                        value_rows(chunk.len(), 3, 2, &["BIGINT", "BIGINT", "DOUBLE PRECISION"])
                     );
-                    let mut query = sqlx::query(&sql);
+                    let mut query = sqlx::query(&sql).bind(tenant);
                     for add in chunk {
-                        query = query.bind(&add.tenant).bind(add.hour).bind(add.series).bind(add.quantity);
+                        query = query.bind(add.hour).bind(add.series).bind(add.quantity);
                     }
                     query.execute(&mut *c).await?;
                 }
@@ -385,7 +387,7 @@ async fn apply_one(c: &mut DbConnection, at: i64, op: &Op) -> Result<(), StoreEr
             .bind(before_hour)
             .execute(&mut *c)
             .await?;
-            sqlx::query("DELETE FROM usage_event_ids WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM usage_id_runs WHERE hour < $1").bind(before_hour).execute(&mut *c).await?;
         }
         Op::PurgeSessions { before } => {
             sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(before.seconds()).execute(&mut *c).await?;
@@ -476,16 +478,16 @@ pub(super) async fn append(c: &mut DbConnection, entries: &[Appended]) -> Result
     Ok(seqs)
 }
 
-/// Usage slices written in one statement (4 parameters each).
-const SLICES_PER_STATEMENT: usize = 1000;
+/// Usage slices written in one statement (3 parameters each).
+const SLICES_PER_STATEMENT: usize = 2000;
 
 /// Usage ids or series looked up or added in one statement.
 const KEYS_PER_STATEMENT: usize = 2000;
 
-/// `rows` rows of `columns` parameters for a `VALUES` list; the first
-/// row's columns are cast to `types` where given (PostgreSQL reads an
-/// untyped parameter in a `VALUES` subquery as text).
-fn value_rows(rows: usize, columns: usize, types: &[&str]) -> String {
+/// `rows` rows of `columns` parameters for a `VALUES` list, numbered from
+/// `first`; the first row's columns are cast to `types` where given
+/// (PostgreSQL reads an untyped parameter in a `VALUES` subquery as text).
+fn value_rows(rows: usize, columns: usize, first: usize, types: &[&str]) -> String {
     let mut sql = String::with_capacity(rows * columns * 4);
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -493,7 +495,7 @@ fn value_rows(rows: usize, columns: usize, types: &[&str]) -> String {
             if k > 0 {
                 sql.push_str(", ");
             }
-            let p = placeholder(r * columns + k + 1);
+            let p = placeholder(first + r * columns + k);
             match types.get(k) {
                 Some(t) if r == 0 && !t.is_empty() => sql.push_str(&format!("CAST({p} AS {t})")),
                 _ => sql.push_str(&p),
@@ -504,47 +506,84 @@ fn value_rows(rows: usize, columns: usize, types: &[&str]) -> String {
     sql
 }
 
+/// Runs of ids an hour may gather before they are merged into one.
+const MAX_ID_RUNS: usize = 16;
+
+/// Claims event ids, kept per hour as sorted runs of 64-bit digests (one
+/// run a batch, merged when an hour has many): a batch's ids, sorted, are
+/// compared with each run in one pass, and written as one row — where a
+/// row per id, in an index of random digests, would rewrite every page
+/// of the hour's ids at each commit.
 pub(super) async fn claim_usage_ids(
     c: &mut DbConnection,
     ids: &[(i64, i64)],
 ) -> Result<std::collections::HashSet<(i64, i64)>, StoreError> {
     let mut before = std::collections::HashSet::new();
-    for chunk in ids.chunks(KEYS_PER_STATEMENT) {
-        // Those counted before, usually none, then the rest recorded.
-        let sql = format!(
-            "SELECT u.hour, u.id FROM (VALUES {}) AS v JOIN usage_event_ids u ON u.hour = v.column1 AND u.id = v.column2",
-            value_rows(chunk.len(), 2, &["BIGINT", "BIGINT"])
-        );
-        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-        for (hour, id) in chunk {
-            query = query.bind(*hour).bind(*id);
+    if ids.is_empty() {
+        return Ok(before);
+    }
+    lock_usage_ids(c).await?;
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for group in ids.chunk_by(|a, b| a.0 == b.0) {
+        let hour = group[0].0;
+        let claimed: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
+        let runs: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT run, ids FROM usage_id_runs WHERE hour = $1 ORDER BY run")
+                .bind(hour)
+                .fetch_all(&mut *c)
+                .await?;
+        let mut seen = vec![false; claimed.len()];
+        for (_, run) in &runs {
+            mark_present(&claimed, run, &mut seen);
         }
-        let seen: Vec<(i64, i64)> = query.fetch_all(&mut *c).await?;
-        let fresh: Vec<&(i64, i64)> = if seen.is_empty() {
-            chunk.iter().collect()
-        } else {
-            let seen_here: std::collections::HashSet<&(i64, i64)> = seen.iter().collect();
-            chunk.iter().filter(|k| !seen_here.contains(k)).collect()
-        };
-        before.extend(seen);
+        before.extend(claimed.iter().zip(&seen).filter(|(_, s)| **s).map(|(id, _)| (hour, *id)));
+        let fresh: Vec<i64> = claimed.iter().zip(&seen).filter(|(_, s)| !**s).map(|(id, _)| *id).collect();
         if fresh.is_empty() {
             continue;
         }
-        let sql = format!(
-            "INSERT INTO usage_event_ids (hour, id) VALUES {} ON CONFLICT DO NOTHING",
-            value_rows(fresh.len(), 2, &[])
-        );
-        let mut query = sqlx::query(&sql);
-        for (hour, id) in &fresh {
-            query = query.bind(*hour).bind(*id);
-        }
-        // Fewer rows than asked: another transaction counted some of them
-        // between the look and the insert (PostgreSQL, several servers).
-        if query.execute(&mut *c).await?.rows_affected() != fresh.len() as u64 {
-            return Err(StoreError::Conflict("usage events were counted concurrently by another batch; send it again".into()));
-        }
+        let next = runs.last().map_or(0, |(run, _)| run + 1);
+        let blob = if runs.len() + 1 > MAX_ID_RUNS {
+            // Merge the hour's runs and this batch's ids into one run.
+            let mut all: Vec<i64> = runs.iter().flat_map(|(_, run)| decode_ids(run)).chain(fresh).collect();
+            all.sort_unstable();
+            sqlx::query("DELETE FROM usage_id_runs WHERE hour = $1").bind(hour).execute(&mut *c).await?;
+            encode_ids(&all)
+        } else {
+            encode_ids(&fresh)
+        };
+        sqlx::query("INSERT INTO usage_id_runs (hour, run, ids) VALUES ($1, $2, $3)")
+            .bind(hour)
+            .bind(next)
+            .bind(blob)
+            .execute(&mut *c)
+            .await?;
     }
     Ok(before)
+}
+
+/// A run of ids as stored: sorted digests, 8 bytes each, big-endian.
+fn encode_ids(ids: &[i64]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.to_be_bytes()).collect()
+}
+
+fn decode_ids(run: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    run.chunks_exact(8).map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Marks which of `claimed` (sorted) are in `run` (sorted), in one pass
+/// over both.
+fn mark_present(claimed: &[i64], run: &[u8], seen: &mut [bool]) {
+    let mut stored = decode_ids(run).peekable();
+    for (i, id) in claimed.iter().enumerate() {
+        while stored.next_if(|s| s < id).is_some() {}
+        match stored.peek() {
+            Some(s) if s == id => seen[i] = true,
+            Some(_) => {}
+            None => return,
+        }
+    }
 }
 
 pub(super) async fn usage_series_ids(c: &mut DbConnection, series: &[crate::UsageSeries]) -> Result<Vec<i64>, StoreError> {
@@ -557,7 +596,7 @@ pub(super) async fn usage_series_ids(c: &mut DbConnection, series: &[crate::Usag
             let sql = format!(
                 "SELECT v.column1, s.id FROM (VALUES {}) AS v JOIN usage_series s \
                  ON s.subscription = v.column2 AND s.service = v.column3 AND s.meter = v.column4",
-                value_rows(chunk.len(), 4, &["BIGINT", "TEXT", "TEXT", "TEXT"])
+                value_rows(chunk.len(), 4, 1, &["BIGINT", "TEXT", "TEXT", "TEXT"])
             );
             let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
             for &i in chunk {
@@ -573,7 +612,7 @@ pub(super) async fn usage_series_ids(c: &mut DbConnection, series: &[crate::Usag
             let sql = format!(
                 "INSERT INTO usage_series (tenant, subscription, service, meter, gauge) VALUES {} \
                  ON CONFLICT DO NOTHING RETURNING id, subscription, service, meter",
-                value_rows(chunk.len(), 5, &[])
+                value_rows(chunk.len(), 5, 1, &[])
             );
             let mut query = sqlx::query_as::<_, (i64, String, String, String)>(&sql);
             for &i in chunk {

@@ -16,4 +16,10 @@ fn placeholder(_n: usize) -> String {
     "?".to_owned()
 }
 
+/// Claims of usage ids need no lock of their own: a SQLite transaction
+/// that writes holds the database's write lock from its start.
+async fn lock_usage_ids(_: &mut DbConnection) -> Result<(), StoreError> {
+    Ok(())
+}
+
 include!("../queries/write.rs");
