@@ -214,7 +214,9 @@ impl Core {
         } else {
             let ids = tx.store().usage_series_ids(&wanted).await?;
             ids.into_iter()
-                .map(|id| NonZeroI64::new(id).ok_or_else(|| CoreError::Internal("the store numbered a usage series 0".into())))
+                .map(|id| {
+                    NonZeroI64::new(id).ok_or_else(|| CoreError::Internal("the store numbered a usage series 0".into()))
+                })
                 .collect::<Result<_, _>>()?
         };
         for i in unknown {

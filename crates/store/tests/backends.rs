@@ -297,25 +297,17 @@ async fn usage_ids_are_claimed_once_series_numbered_once_and_hour_slices_add_up_
             .unwrap();
         let (audio, stored) = (numbers[0], numbers[1]);
         assert_ne!(audio, stored, "{backend}");
-        tx.apply(
-            Timestamp(1),
-            &adds(vec![add(audio, 3600, false, 10.0), add(stored, 3600, true, 5e12)]),
-            &|_| (),
-        )
-        .await
-        .unwrap();
+        tx.apply(Timestamp(1), &adds(vec![add(audio, 3600, false, 10.0), add(stored, 3600, true, 5e12)]), &|_| ())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         // A rolled-back batch claims nothing, numbers nothing, adds nothing.
         let mut tx = store.begin().await.unwrap();
         assert!(tx.claim_usage_ids(&ids(&[3], 3600)).await.unwrap().is_empty());
         let s2 = tx.usage_series_ids(&[series("s2", "audio_seconds", false)]).await.unwrap()[0];
-        tx.apply(
-            Timestamp(1),
-            &adds(vec![add(audio, 3600, false, 1000.0), add(s2, 3600, false, 1.0)]),
-            &|_| (),
-        )
-        .await
-        .unwrap();
+        tx.apply(Timestamp(1), &adds(vec![add(audio, 3600, false, 1000.0), add(s2, 3600, false, 1.0)]), &|_| ())
+            .await
+            .unwrap();
         drop(tx);
         let many: Vec<i64> = (100..3100).collect();
         let mut tx = store.begin().await.unwrap();
