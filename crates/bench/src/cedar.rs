@@ -58,14 +58,7 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let mut principals: Vec<String> =
-        spec.scope.units.iter().map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path))).collect();
-    for sub in spec.scope.subscriptions.iter().chain(&order.retained) {
-        let entity = format!("Subscription::{sub:?}");
-        if !principals.contains(&entity) {
-            principals.push(entity);
-        }
-    }
+    let principals = order_principals(order);
     let resources: Vec<String> = spec.services.iter().map(pattern_entity).collect();
     let exempt: Vec<String> = spec.exempt.iter().map(pattern_entity).collect();
 
@@ -118,6 +111,33 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
     out
 }
 
+/// The principal entities an order's policies name in their scope: its
+/// units and its named and retained subscriptions, as `Type::"id"` text.
+fn order_principals(order: &Order) -> Vec<String> {
+    let spec = &order.spec;
+    let mut principals: Vec<String> =
+        spec.scope.units.iter().map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path))).collect();
+    for sub in spec.scope.subscriptions.iter().chain(&order.retained) {
+        let entity = format!("Subscription::{sub:?}");
+        if !principals.contains(&entity) {
+            principals.push(entity);
+        }
+    }
+    principals
+}
+
+/// How Cedar is given the policies for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slicing {
+    /// Every policy on every request.
+    Whole,
+    /// Only the policies whose scope names the request's subscription, its
+    /// unit or a unit above it, with permit-all: slicing a large policy
+    /// store by principal, as Cedar's documentation advises, from an index
+    /// built once.
+    ByPrincipal,
+}
+
 /// Every order's policies plus the permit-all policy, parsed.
 pub fn policy_set(orders: &[Order]) -> anyhow::Result<PolicySet> {
     let mut set = PolicySet::new();
@@ -138,6 +158,9 @@ pub fn policy_set(orders: &[Order]) -> anyhow::Result<PolicySet> {
 pub struct CedarRequest {
     /// The request, with `context.now`.
     pub request: Request,
+    /// The principal and its units, as `Type::"id"` text: the keys of the
+    /// policy slice.
+    pub principals: Vec<String>,
     /// The principal and its unit chain, the resource and its family, the
     /// action and its class group.
     pub entities: Entities,
@@ -171,6 +194,9 @@ pub struct CedarPdp<'w> {
     subscriptions: HashMap<&'w str, &'w Subscription>,
     /// The policies: the orders' and permit-all.
     pub policies: PolicySet,
+    /// The orders' policies by the principal entities their scope names.
+    by_principal: HashMap<String, Vec<Policy>>,
+    permit: Policy,
     authorizer: Authorizer,
     types: Types,
 }
@@ -192,10 +218,25 @@ impl<'w> CedarPdp<'w> {
     /// Encodes `orders` and indexes `inventory`.
     pub fn new(catalog: &'w Catalog, inventory: &'w Inventory, orders: &[Order]) -> anyhow::Result<CedarPdp<'w>> {
         let ty = |name: &str| EntityTypeName::from_str(name).map_err(|e| anyhow!("{e}"));
+        let policies = policy_set(orders)?;
+        let mut by_principal: HashMap<String, Vec<Policy>> = HashMap::new();
+        for order in orders {
+            let principals = order_principals(order);
+            for (id, _) in order_policies(order) {
+                let policy =
+                    policies.policy(&PolicyId::new(&id)).with_context(|| format!("policy {id} is in the set"))?;
+                for principal in &principals {
+                    by_principal.entry(principal.clone()).or_default().push(policy.clone());
+                }
+            }
+        }
+        let permit = policies.policy(&PolicyId::new(PERMIT_ALL)).context("permit-all is in the set")?.clone();
         Ok(CedarPdp {
             catalog,
             subscriptions: inventory.subscriptions.iter().map(|s| (s.id.as_str(), s)).collect(),
-            policies: policy_set(orders)?,
+            policies,
+            by_principal,
+            permit,
             authorizer: Authorizer::new(),
             types: Types {
                 subscription: ty("Subscription")?,
@@ -206,6 +247,11 @@ impl<'w> CedarPdp<'w> {
                 action: ty("Action")?,
             },
         })
+    }
+
+    /// The authorizer (to time `is_authorized` alone).
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
     }
 
     /// Number of policies, permit-all included.
@@ -228,10 +274,12 @@ impl<'w> CedarPdp<'w> {
         let t = &self.types;
         let mut entities: Vec<Entity> = Vec::with_capacity(8);
         let principal = uid(&t.subscription, subscription);
+        let mut principals = vec![format!("Subscription::{subscription:?}")];
         if let Some(sub) = self.subscriptions.get(subscription) {
             let lineage = sub.unit.lineage();
             let units: Vec<EntityUid> =
                 lineage.iter().map(|p| uid(&t.unit, &format!("{}/{}", sub.tenant, p))).collect();
+            principals.extend(lineage.iter().map(|p| format!("Unit::{:?}", format!("{}/{}", sub.tenant, p))));
             entities.push(Entity::new_no_attrs(principal.clone(), HashSet::from([units[units.len() - 1].clone()])));
             for (i, unit) in units.iter().enumerate() {
                 let parents = if i == 0 { HashSet::new() } else { HashSet::from([units[i - 1].clone()]) };
@@ -269,17 +317,42 @@ impl<'w> CedarPdp<'w> {
         let context = Context::from_pairs([("now".to_owned(), RestrictedExpression::new_long(at.seconds()))])?;
         Ok(CedarRequest {
             request: Request::new(principal, action_uid, resource, context, None)?,
+            principals,
             entities: Entities::from_entities(entities, None)?,
         })
     }
 
-    /// Asks Cedar.
+    /// Asks Cedar with every policy.
     #[inline]
     pub fn authorize(&self, request: &CedarRequest) -> Response {
         self.authorizer.is_authorized(&request.request, &self.policies, &request.entities)
     }
 
-    /// Prepares and asks in one go.
+    /// The policies that can apply to `request`: permit-all and those
+    /// whose scope names its subscription or one of its units.
+    pub fn slice(&self, request: &CedarRequest) -> anyhow::Result<PolicySet> {
+        let mut chosen: Vec<&Policy> = vec![&self.permit];
+        for principal in &request.principals {
+            for policy in self.by_principal.get(principal).into_iter().flatten() {
+                if !chosen.iter().any(|p| p.id() == policy.id()) {
+                    chosen.push(policy);
+                }
+            }
+        }
+        PolicySet::from_policies(chosen.into_iter().cloned()).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// Asks Cedar with the policies `slicing` gives it.
+    pub fn authorize_with(&self, request: &CedarRequest, slicing: Slicing) -> anyhow::Result<Response> {
+        Ok(match slicing {
+            Slicing::Whole => self.authorize(request),
+            Slicing::ByPrincipal => {
+                self.authorizer.is_authorized(&request.request, &self.slice(request)?, &request.entities)
+            }
+        })
+    }
+
+    /// Prepares and asks in one go, with every policy.
     pub fn decide(
         &self,
         subscription: &str,
@@ -287,8 +360,20 @@ impl<'w> CedarPdp<'w> {
         action: &str,
         at: Timestamp,
     ) -> anyhow::Result<CedarOutcome> {
+        self.decide_with(subscription, service, action, at, Slicing::Whole)
+    }
+
+    /// Prepares and asks in one go, with the policies `slicing` gives.
+    pub fn decide_with(
+        &self,
+        subscription: &str,
+        service: &str,
+        action: &str,
+        at: Timestamp,
+        slicing: Slicing,
+    ) -> anyhow::Result<CedarOutcome> {
         let request = self.prepare(subscription, service, action, at)?;
-        Ok(CedarOutcome::from(&self.authorize(&request)))
+        Ok(CedarOutcome::from(&self.authorize_with(&request, slicing)?))
     }
 }
 

@@ -4,7 +4,7 @@
 use verdict_engine::{Basis, Snapshot};
 use verdict_model::Timestamp;
 
-use crate::cedar::{CedarOutcome, CedarPdp};
+use crate::cedar::{CedarOutcome, CedarPdp, Slicing};
 use crate::requests::RequestStream;
 
 /// Compares verdict's decision on one request with Cedar's outcome; the
@@ -82,10 +82,12 @@ impl Agreement {
     }
 }
 
-/// Asks both engines about requests `range` of `stream` and compares.
+/// Asks both engines about requests `range` of `stream` and compares;
+/// Cedar is given the policies `slicing` gives it.
 pub fn check(
     snapshot: &Snapshot,
     cedar: &CedarPdp<'_>,
+    slicing: Slicing,
     stream: &RequestStream,
     range: std::ops::Range<usize>,
 ) -> anyhow::Result<Agreement> {
@@ -93,7 +95,7 @@ pub fn check(
     for i in range {
         let request = stream.get(i);
         let (sub, service, action, at) = request;
-        let outcome = cedar.decide(sub, service, action, at)?;
+        let outcome = cedar.decide_with(sub, service, action, at, slicing)?;
         let allowed = snapshot.decide(sub, service, action, at).allowed;
         agreement.record(i, allowed, compare(snapshot, request, &outcome));
     }

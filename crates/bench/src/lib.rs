@@ -28,7 +28,7 @@ mod rng;
 mod world;
 pub mod wrk;
 
-pub use cedar::{CedarOutcome, CedarPdp, CedarRequest};
+pub use cedar::{CedarOutcome, CedarPdp, CedarRequest, Slicing};
 pub use check::{Agreement, check, compare};
 pub use requests::{Request, RequestStream};
 pub use world::{DAY, World, WorldConfig};

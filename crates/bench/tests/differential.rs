@@ -1,9 +1,10 @@
 //! verdict and Cedar, holding the same orders, must agree on every request of
 //! small synthetic worlds — before and after changes applied incrementally
 //! to the snapshot (new orders, liftings, moves with retention, new
-//! subscriptions) and mirrored into a freshly encoded Cedar policy set.
+//! subscriptions) and mirrored into a freshly encoded Cedar policy set —
+//! with every policy on every request, and sliced by principal.
 
-use verdict_bench::{Agreement, CedarPdp, DAY, RequestStream, World, WorldConfig, check};
+use verdict_bench::{Agreement, CedarPdp, DAY, RequestStream, Slicing, World, WorldConfig, check};
 use verdict_engine::{Basis, Change, Snapshot};
 use verdict_model::{PhaseMode, Timestamp};
 
@@ -72,8 +73,10 @@ fn verdict_and_cedar_agree_on_every_request() {
         let snapshot = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
         let cedar = CedarPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
         let stream = world.requests(REQUESTS, seed);
-        let agreement = check(&snapshot, &cedar, &stream, 0..stream.len()).unwrap();
-        assert_agrees(&agreement, &format!("seed {seed}"));
+        for slicing in [Slicing::Whole, Slicing::ByPrincipal] {
+            let agreement = check(&snapshot, &cedar, slicing, &stream, 0..stream.len()).unwrap();
+            assert_agrees(&agreement, &format!("seed {seed}, Cedar {slicing:?}"));
+        }
         assert_exercises_every_path(&snapshot, &stream, seed);
     }
 }
@@ -116,8 +119,10 @@ fn agreement_survives_incremental_changes() {
         }
         let cedar = CedarPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
         let stream = world.requests(REQUESTS * 2 / 3, seed + 100);
-        let agreement = check(&snapshot, &cedar, &stream, 0..stream.len()).unwrap();
-        assert_agrees(&agreement, &format!("seed {seed} after changes"));
+        for slicing in [Slicing::Whole, Slicing::ByPrincipal] {
+            let agreement = check(&snapshot, &cedar, slicing, &stream, 0..stream.len()).unwrap();
+            assert_agrees(&agreement, &format!("seed {seed} after changes, Cedar {slicing:?}"));
+        }
 
         // The incrementally built snapshot decides like one compiled afresh.
         let fresh = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
