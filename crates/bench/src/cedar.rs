@@ -50,18 +50,27 @@ fn entity_list(items: &[String]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// The Cedar policies for one order: `(policy id, text)` for each phase
-/// whose mode denies some class and whose window is not empty.
-pub fn order_policies(order: &Order) -> Vec<(String, String)> {
+/// One order phase that denies something, with its window: what each peer
+/// encodes as one policy (Cedar) or one entry (Rego), named
+/// `<order-id>#<phase index>`.
+pub struct DenyingPhase {
+    /// `<order-id>#<phase index>`.
+    pub id: String,
+    /// The classes of action it denies.
+    pub denied: Vec<ActionClass>,
+    /// When it starts.
+    pub start: Timestamp,
+    /// When it stops (the next phase, the order's end or lifting), if ever.
+    pub stop: Option<Timestamp>,
+}
+
+/// An order's phases that deny some class and whose window is not empty.
+pub fn denying_phases(order: &Order) -> Vec<DenyingPhase> {
     let spec = &order.spec;
     let until = match (spec.end, order.lifted_at) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let principals = order_principals(order);
-    let resources: Vec<String> = spec.services.iter().map(pattern_entity).collect();
-    let exempt: Vec<String> = spec.exempt.iter().map(pattern_entity).collect();
-
     let mut out = Vec::new();
     for (i, phase) in spec.phases.iter().enumerate() {
         let denied: Vec<ActionClass> = ActionClass::ALL.into_iter().filter(|c| phase.mode.denies(*c)).collect();
@@ -73,6 +82,21 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
         if stop.is_some_and(|stop| stop <= start) {
             continue;
         }
+        out.push(DenyingPhase { id: format!("{}#{i}", order.id), denied, start, stop });
+    }
+    out
+}
+
+/// The Cedar policies for one order: `(policy id, text)` for each phase
+/// whose mode denies some class and whose window is not empty.
+pub fn order_policies(order: &Order) -> Vec<(String, String)> {
+    let spec = &order.spec;
+    let principals = order_principals(order);
+    let resources: Vec<String> = spec.services.iter().map(pattern_entity).collect();
+    let exempt: Vec<String> = spec.exempt.iter().map(pattern_entity).collect();
+
+    let mut out = Vec::new();
+    for DenyingPhase { id, denied, start, stop } in denying_phases(order) {
         let mut conditions: Vec<String> = Vec::new();
         let principal_scope = match principals.as_slice() {
             [one] => format!("principal in {one}"),
@@ -106,14 +130,14 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
             text.push_str(&format!("\nunless {{ resource in {} }}", entity_list(&exempt)));
         }
         text.push(';');
-        out.push((format!("{}#{i}", order.id), text));
+        out.push((id, text));
     }
     out
 }
 
 /// The principal entities an order's policies name in their scope: its
 /// units and its named and retained subscriptions, as `Type::"id"` text.
-fn order_principals(order: &Order) -> Vec<String> {
+pub(crate) fn order_principals(order: &Order) -> Vec<String> {
     let spec = &order.spec;
     let mut principals: Vec<String> =
         spec.scope.units.iter().map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path))).collect();

@@ -101,3 +101,22 @@ pub fn check(
     }
     Ok(agreement)
 }
+
+/// Asks verdict and Rego (through `regorus`) about requests `range` of
+/// `stream` and compares, as [`check`] does for Cedar.
+pub fn check_rego(
+    snapshot: &Snapshot,
+    rego: &crate::rego::RegoPdp<'_>,
+    stream: &RequestStream,
+    range: std::ops::Range<usize>,
+) -> anyhow::Result<Agreement> {
+    let mut agreement = Agreement::default();
+    for i in range {
+        let request = stream.get(i);
+        let (sub, service, action, at) = request;
+        let outcome = rego.decide(sub, service, action, at)?;
+        let allowed = snapshot.decide(sub, service, action, at).allowed;
+        agreement.record(i, allowed, compare(snapshot, request, &outcome));
+    }
+    Ok(agreement)
+}

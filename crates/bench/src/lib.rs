@@ -23,13 +23,15 @@
 pub mod cedar;
 pub mod check;
 pub mod pg;
+pub mod rego;
 mod requests;
 mod rng;
 mod world;
 pub mod wrk;
 
 pub use cedar::{CedarOutcome, CedarPdp, CedarRequest, Slicing};
-pub use check::{Agreement, check, compare};
+pub use check::{Agreement, check, check_rego, compare};
+pub use rego::RegoPdp;
 pub use requests::{Request, RequestStream};
 pub use world::{DAY, World, WorldConfig};
 

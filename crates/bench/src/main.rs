@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use verdict_bench::{Agreement, CedarOutcome, CedarPdp, World, WorldConfig, compare};
+use verdict_bench::{Agreement, CedarOutcome, CedarPdp, RegoPdp, World, WorldConfig, compare};
 use verdict_engine::{Change, Query, Snapshot};
 
 const USAGE: &str = "usage: verdict-bench engine [--subscriptions N] [--units N] [--tenants N] [--orders N] \
-[--requests N] [--cedar-requests N] [--cedar-sliced-requests N] [--rounds N] [--seed N]
+[--requests N] [--cedar-requests N] [--cedar-sliced-requests N] [--rego-requests N] [--rounds N] [--seed N]
 
 Generates a seeded world, compiles it into a verdict snapshot and into Cedar
 policies, times both engines on the same request stream and checks that they
@@ -19,17 +19,19 @@ exits 1 if the engines disagree on any request.
 
 defaults: --subscriptions 1000000 --units 100000 --tenants 10000 --orders 10000
           --requests 10000000 --cedar-requests 2000 --cedar-sliced-requests 100000
-          --rounds 5 --seed 1
+          --rego-requests 20000 --rounds 5 --seed 1
 
 Cedar is measured twice: with every policy on every request, and sliced by
 principal (only the policies whose scope names the request's subscription
-or one of its units, from an index built once).";
+or one of its units, from an index built once); OPA's Rego is evaluated by
+regorus over the same orders and inventory as data.";
 
 struct Options {
     world: WorldConfig,
     requests: usize,
     cedar_requests: usize,
     cedar_sliced_requests: usize,
+    rego_requests: usize,
     rounds: usize,
 }
 
@@ -39,6 +41,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Options> {
         requests: 10_000_000,
         cedar_requests: 2_000,
         cedar_sliced_requests: 100_000,
+        rego_requests: 20_000,
         rounds: 5,
     };
     let mut it = args.iter();
@@ -65,6 +68,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Options> {
             "--requests" => options.requests = n,
             "--cedar-requests" => options.cedar_requests = n,
             "--cedar-sliced-requests" => options.cedar_sliced_requests = n,
+            "--rego-requests" => options.rego_requests = n,
             "--rounds" => options.rounds = n.max(1),
             "--seed" => options.world.seed = number,
             _ => bail!("unknown option {flag:?}\n\n{USAGE}"),
@@ -73,8 +77,8 @@ fn parse_args(args: &[String]) -> anyhow::Result<Options> {
     if options.world.tenants == 0 || options.world.units == 0 {
         bail!("--tenants and --units must be at least 1");
     }
-    if options.requests == 0 || options.cedar_requests == 0 || options.cedar_sliced_requests == 0 {
-        bail!("--requests, --cedar-requests and --cedar-sliced-requests must be at least 1");
+    if [options.requests, options.cedar_requests, options.cedar_sliced_requests, options.rego_requests].contains(&0) {
+        bail!("--requests, --cedar-requests, --cedar-sliced-requests and --rego-requests must be at least 1");
     }
     Ok(options)
 }
@@ -317,6 +321,37 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     let sliced = start.elapsed();
     let sliced_rate = n_sliced as f64 / sliced.as_secs_f64();
     let sliced_rate_with_entities = n_sliced as f64 / (sliced + sliced_prepare).as_secs_f64();
+    // Rego through regorus: the data built and the policy compiled once,
+    // inputs prebuilt (as Cedar's entity slices), each evaluated.
+    let n_rego = options.rego_requests.min(stream.len());
+    eprintln!("building the Rego data and compiling the policy…");
+    let start = Instant::now();
+    let rego = RegoPdp::new(&world.catalog, &world.inventory, &world.orders)?;
+    let rego_build = start.elapsed();
+    eprintln!("timing Rego over {} requests…", grouped(n_rego as u64));
+    let start = Instant::now();
+    let inputs: Vec<_> = (0..n_rego)
+        .map(|i| {
+            let (sub, service, action, at) = stream.get(i);
+            rego.input(sub, service, action, at)
+        })
+        .collect();
+    let rego_prepare = start.elapsed();
+    let start = Instant::now();
+    let mut rego_outcomes = Vec::with_capacity(n_rego);
+    for input in inputs {
+        rego_outcomes.push(black_box(rego.authorize(input)?));
+    }
+    let rego_eval = start.elapsed();
+    let rego_rate = n_rego as f64 / rego_eval.as_secs_f64();
+    let rego_rate_with_inputs = n_rego as f64 / (rego_eval + rego_prepare).as_secs_f64();
+    let mut rego_agreement = Agreement::default();
+    for (i, outcome) in rego_outcomes.iter().enumerate() {
+        let request = stream.get(i);
+        let verdict_allowed = snapshot.decide(request.0, request.1, request.2, request.3).allowed;
+        rego_agreement.record(i, verdict_allowed, compare(&snapshot, request, outcome));
+    }
+
     let mut sliced_agreement = Agreement::default();
     for (i, response) in sliced_responses.iter().enumerate() {
         let request = stream.get(i);
@@ -435,6 +470,21 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         format!("{}/{}", grouped(sliced_agreement.agreed as u64), grouped(sliced_agreement.checked as u64)),
     );
 
+    row("Rego data built and policy compiled (`regorus`)", human(rego_build));
+    row(
+        "Rego decisions/s, 1 thread (`eval_with_input` on the compiled policy; inputs prebuilt)",
+        format!("{} ({:.1} µs/decision)", rate(rego_rate), 1e6 / rego_rate),
+    );
+    row(
+        "Rego, including building the input",
+        format!("{} ({:.1} µs/decision)", rate(rego_rate_with_inputs), 1e6 / rego_rate_with_inputs),
+    );
+    row(
+        "throughput ratio verdict (`decide` / `decide_batch`) / Rego",
+        format!("{:.0}× / {:.0}×", verdict_rate / rego_rate, batch_rate / rego_rate),
+    );
+    row("agreement, Rego", format!("{}/{}", grouped(rego_agreement.agreed as u64), grouped(rego_agreement.checked as u64)));
+
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!("machine: {} ({cores} cores available)", cpu_model());
     println!(
@@ -443,7 +493,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         if cfg!(debug_assertions) { "  (DEBUG BUILD: numbers are meaningless; use --release)" } else { "" }
     );
     println!(
-        "parameters: --subscriptions {} --units {} --tenants {} --orders {} --requests {} --cedar-requests {} --cedar-sliced-requests {} --rounds {} --seed {}",
+        "parameters: --subscriptions {} --units {} --tenants {} --orders {} --requests {} --cedar-requests {} --cedar-sliced-requests {} --rego-requests {} --rounds {} --seed {}",
         w.subscriptions,
         w.units,
         w.tenants,
@@ -451,6 +501,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         options.requests,
         options.cedar_requests,
         options.cedar_sliced_requests,
+        options.rego_requests,
         options.rounds,
         w.seed
     );
@@ -461,10 +512,14 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         println!("| {what} | {value} |");
     }
     let mut all_agree = true;
-    for (what, agreement) in [("with every policy", &agreement), ("sliced by principal", &sliced_agreement)] {
+    for (what, agreement) in [
+        ("Cedar with every policy", &agreement),
+        ("Cedar sliced by principal", &sliced_agreement),
+        ("Rego", &rego_agreement),
+    ] {
         if !agreement.all_agree() {
             eprintln!(
-                "\nverdict and Cedar {what} disagree on {} of {} requests; first ones:",
+                "\nverdict and {what} disagree on {} of {} requests; first ones:",
                 agreement.checked - agreement.agreed,
                 agreement.checked
             );

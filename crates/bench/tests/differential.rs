@@ -2,9 +2,10 @@
 //! small synthetic worlds — before and after changes applied incrementally
 //! to the snapshot (new orders, liftings, moves with retention, new
 //! subscriptions) and mirrored into a freshly encoded Cedar policy set —
-//! with every policy on every request, and sliced by principal.
+//! with every policy on every request, and sliced by principal — and given
+//! to OPA's Rego through `regorus`.
 
-use verdict_bench::{Agreement, CedarPdp, DAY, RequestStream, Slicing, World, WorldConfig, check};
+use verdict_bench::{Agreement, CedarPdp, DAY, RegoPdp, RequestStream, Slicing, World, WorldConfig, check, check_rego};
 use verdict_engine::{Basis, Change, Snapshot};
 use verdict_model::{PhaseMode, Timestamp};
 
@@ -77,6 +78,9 @@ fn verdict_and_cedar_agree_on_every_request() {
             let agreement = check(&snapshot, &cedar, slicing, &stream, 0..stream.len()).unwrap();
             assert_agrees(&agreement, &format!("seed {seed}, Cedar {slicing:?}"));
         }
+        let rego = RegoPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
+        let agreement = check_rego(&snapshot, &rego, &stream, 0..stream.len()).unwrap();
+        assert_agrees(&agreement, &format!("seed {seed}, Rego"));
         assert_exercises_every_path(&snapshot, &stream, seed);
     }
 }
@@ -123,6 +127,9 @@ fn agreement_survives_incremental_changes() {
             let agreement = check(&snapshot, &cedar, slicing, &stream, 0..stream.len()).unwrap();
             assert_agrees(&agreement, &format!("seed {seed} after changes, Cedar {slicing:?}"));
         }
+        let rego = RegoPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
+        let agreement = check_rego(&snapshot, &rego, &stream, 0..stream.len()).unwrap();
+        assert_agrees(&agreement, &format!("seed {seed} after changes, Rego"));
 
         // The incrementally built snapshot decides like one compiled afresh.
         let fresh = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
