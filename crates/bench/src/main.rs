@@ -483,7 +483,10 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
         "throughput ratio verdict (`decide` / `decide_batch`) / Rego",
         format!("{:.0}× / {:.0}×", verdict_rate / rego_rate, batch_rate / rego_rate),
     );
-    row("agreement, Rego", format!("{}/{}", grouped(rego_agreement.agreed as u64), grouped(rego_agreement.checked as u64)));
+    row(
+        "agreement, Rego",
+        format!("{}/{}", grouped(rego_agreement.agreed as u64), grouped(rego_agreement.checked as u64)),
+    );
 
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!("machine: {} ({cores} cores available)", cpu_model());

@@ -79,8 +79,7 @@ impl<'w> RegoPdp<'w> {
         for sub in &inventory.subscriptions {
             let unit = format!("{}/{}", sub.tenant, sub.unit);
             if !ancestors.contains_key(&unit) {
-                let lineage: Vec<String> =
-                    sub.unit.lineage().iter().map(|p| format!("{}/{}", sub.tenant, p)).collect();
+                let lineage: Vec<String> = sub.unit.lineage().iter().map(|p| format!("{}/{}", sub.tenant, p)).collect();
                 ancestors.insert(unit.clone(), json!(lineage));
             }
             subscriptions.insert(sub.id.clone(), json!(unit));
@@ -149,7 +148,13 @@ impl<'w> RegoPdp<'w> {
     }
 
     /// Adapts and asks in one go.
-    pub fn decide(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> anyhow::Result<CedarOutcome> {
+    pub fn decide(
+        &self,
+        subscription: &str,
+        service: &str,
+        action: &str,
+        at: Timestamp,
+    ) -> anyhow::Result<CedarOutcome> {
         self.authorize(self.input(subscription, service, action, at))
     }
 }
