@@ -154,7 +154,16 @@ impl TestDb {
 
     /// Opens the store (migrating it on first use).
     pub async fn open(&self) -> Arc<dyn Store> {
-        self.try_open().await.unwrap_or_else(|e| panic!("cannot open the {} test store: {e}", self.backend))
+        self.try_open().await.unwrap_or_else(|e| {
+            // The causes too: "database error" alone says nothing.
+            let mut why = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            panic!("cannot open the {} test store: {why}", self.backend)
+        })
     }
 
     /// Opens the store, or says why not.
