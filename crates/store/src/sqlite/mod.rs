@@ -82,13 +82,30 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions, connections: u32) -> Result<SqliteStore, StoreError> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(connections)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        // Setting up a connection (WAL mode and the other pragmas) can meet
+        // the lock of another process still closing the same file (its last
+        // checkpoint), and SQLite's busy timeout does not cover every such
+        // step: retry for as long as the busy timeout would wait.
+        let mut waited = Duration::ZERO;
+        let pool = loop {
+            let attempt = SqlitePoolOptions::new()
+                .max_connections(connections)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options.clone())
+                .await;
+            match attempt {
+                Err(sqlx::Error::Database(e))
+                    if matches!(e.code().as_deref(), Some("5" | "6" | "261" | "517"))
+                        && waited < Duration::from_secs(10) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    waited += Duration::from_millis(50);
+                }
+                other => break other?,
+            }
+        };
         crate::migrations::run(MIGRATIONS, &pool).await?;
         Ok(SqliteStore { pool })
     }
