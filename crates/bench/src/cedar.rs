@@ -150,6 +150,18 @@ pub(crate) fn order_principals(order: &Order) -> Vec<String> {
     principals
 }
 
+/// What a gateway adapter tells a peer about a request's service and
+/// action (names already folded to lowercase): the service's family — from
+/// the catalog, or for an unlisted service the part of its name before the
+/// dot, if any — and the action's class (an unlisted service's actions are
+/// writes).
+pub fn family_and_class(catalog: &Catalog, service: &str, action: &str) -> (Option<String>, ActionClass) {
+    match catalog.index_of(service) {
+        Some(index) => (Some(catalog.service(index).family.clone()), catalog.classify(index, action).0),
+        None => (service.split_once('.').map(|(family, _)| family.to_owned()), ActionClass::Write),
+    }
+}
+
 /// How Cedar is given the policies for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slicing {
@@ -311,31 +323,19 @@ impl<'w> CedarPdp<'w> {
             }
         }
         let resource = uid(&t.service, service);
-        let class = match self.catalog.index_of(service) {
-            Some(index) => {
-                let def = self.catalog.service(index);
-                let family = uid(&t.family, &def.family);
-                let root = uid(&t.catalog, "services");
+        // The service is in its family (an unlisted one too, if its name
+        // gives one) and in the catalog's root: `*` and `family.*` reach it,
+        // as they do in verdict.
+        let (family, class) = family_and_class(self.catalog, service, action);
+        let root = uid(&t.catalog, "services");
+        match family {
+            Some(family) => {
+                let family = uid(&t.family, &family);
                 entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([family.clone()])));
                 entities.push(Entity::new_no_attrs(family, HashSet::from([root])));
-                self.catalog.classify(index, action).0
             }
-            None => {
-                // An unlisted service is still in its family (if it names
-                // one) and in the catalog's root: `*` and `family.*` reach
-                // it, as they do in verdict.
-                let root = uid(&t.catalog, "services");
-                match service.split_once('.') {
-                    Some((family, _)) => {
-                        let family = uid(&t.family, family);
-                        entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([family.clone()])));
-                        entities.push(Entity::new_no_attrs(family, HashSet::from([root])));
-                    }
-                    None => entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([root]))),
-                }
-                ActionClass::Write
-            }
-        };
+            None => entities.push(Entity::new_no_attrs(resource.clone(), HashSet::from([root]))),
+        }
         let action_uid = uid(&t.action, &format!("{service}:{action}"));
         entities.push(Entity::new_no_attrs(action_uid.clone(), HashSet::from([uid(&t.action, class.as_str())])));
         let context = Context::from_pairs([("now".to_owned(), RestrictedExpression::new_long(at.seconds()))])?;

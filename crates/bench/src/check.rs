@@ -82,7 +82,25 @@ impl Agreement {
     }
 }
 
-/// Asks both engines about requests `range` of `stream` and compares;
+/// Asks verdict and a peer (`ask`) about requests `range` of `stream`
+/// and compares.
+fn check_with(
+    snapshot: &Snapshot,
+    stream: &RequestStream,
+    range: std::ops::Range<usize>,
+    ask: impl Fn(&str, &str, &str, Timestamp) -> anyhow::Result<CedarOutcome>,
+) -> anyhow::Result<Agreement> {
+    let mut agreement = Agreement::default();
+    for i in range {
+        let request = stream.get(i);
+        let (sub, service, action, at) = request;
+        let outcome = ask(sub, service, action, at)?;
+        agreement.record(i, snapshot.decide(sub, service, action, at).allowed, compare(snapshot, request, &outcome));
+    }
+    Ok(agreement)
+}
+
+/// Asks verdict and Cedar about requests `range` of `stream` and compares;
 /// Cedar is given the policies `slicing` gives it.
 pub fn check(
     snapshot: &Snapshot,
@@ -91,15 +109,7 @@ pub fn check(
     stream: &RequestStream,
     range: std::ops::Range<usize>,
 ) -> anyhow::Result<Agreement> {
-    let mut agreement = Agreement::default();
-    for i in range {
-        let request = stream.get(i);
-        let (sub, service, action, at) = request;
-        let outcome = cedar.decide_with(sub, service, action, at, slicing)?;
-        let allowed = snapshot.decide(sub, service, action, at).allowed;
-        agreement.record(i, allowed, compare(snapshot, request, &outcome));
-    }
-    Ok(agreement)
+    check_with(snapshot, stream, range, |sub, service, action, at| cedar.decide_with(sub, service, action, at, slicing))
 }
 
 /// Asks verdict and Rego (through `regorus`) about requests `range` of
@@ -110,13 +120,5 @@ pub fn check_rego(
     stream: &RequestStream,
     range: std::ops::Range<usize>,
 ) -> anyhow::Result<Agreement> {
-    let mut agreement = Agreement::default();
-    for i in range {
-        let request = stream.get(i);
-        let (sub, service, action, at) = request;
-        let outcome = rego.decide(sub, service, action, at)?;
-        let allowed = snapshot.decide(sub, service, action, at).allowed;
-        agreement.record(i, allowed, compare(snapshot, request, &outcome));
-    }
-    Ok(agreement)
+    check_with(snapshot, stream, range, |sub, service, action, at| rego.decide(sub, service, action, at))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use verdict_bench::{Agreement, CedarOutcome, CedarPdp, RegoPdp, World, WorldConfig, compare};
+use verdict_bench::{Agreement, CedarOutcome, CedarPdp, RegoPdp, RequestStream, World, WorldConfig, compare};
 use verdict_engine::{Change, Query, Snapshot};
 
 const USAGE: &str = "usage: verdict-bench engine [--subscriptions N] [--units N] [--tenants N] [--orders N] \
@@ -100,6 +100,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// How a peer's outcomes on the first requests of `stream` compare with
+/// verdict's decisions.
+fn agreement_of(
+    snapshot: &Snapshot,
+    stream: &RequestStream,
+    outcomes: impl Iterator<Item = CedarOutcome>,
+) -> Agreement {
+    let mut agreement = Agreement::default();
+    for (i, outcome) in outcomes.enumerate() {
+        let request = stream.get(i);
+        let verdict_allowed = snapshot.decide(request.0, request.1, request.2, request.3).allowed;
+        agreement.record(i, verdict_allowed, compare(snapshot, request, &outcome));
+    }
+    agreement
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -290,12 +306,7 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     let cedar_rate = n_cedar as f64 / authorize.as_secs_f64();
     let cedar_rate_with_slices = n_cedar as f64 / (authorize + prepare).as_secs_f64();
 
-    let mut agreement = Agreement::default();
-    for (i, response) in responses.iter().enumerate() {
-        let request = stream.get(i);
-        let verdict_allowed = snapshot.decide(request.0, request.1, request.2, request.3).allowed;
-        agreement.record(i, verdict_allowed, compare(&snapshot, request, &CedarOutcome::from(response)));
-    }
+    let agreement = agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from));
     let cedar_denied = responses.len() - agreement.allowed;
 
     // Cedar given only the policies that can apply (sliced by principal),
@@ -345,19 +356,9 @@ fn run(args: &[String], options: &Options) -> anyhow::Result<bool> {
     let rego_eval = start.elapsed();
     let rego_rate = n_rego as f64 / rego_eval.as_secs_f64();
     let rego_rate_with_inputs = n_rego as f64 / (rego_eval + rego_prepare).as_secs_f64();
-    let mut rego_agreement = Agreement::default();
-    for (i, outcome) in rego_outcomes.iter().enumerate() {
-        let request = stream.get(i);
-        let verdict_allowed = snapshot.decide(request.0, request.1, request.2, request.3).allowed;
-        rego_agreement.record(i, verdict_allowed, compare(&snapshot, request, outcome));
-    }
+    let rego_agreement = agreement_of(&snapshot, &stream, rego_outcomes.into_iter());
 
-    let mut sliced_agreement = Agreement::default();
-    for (i, response) in sliced_responses.iter().enumerate() {
-        let request = stream.get(i);
-        let verdict_allowed = snapshot.decide(request.0, request.1, request.2, request.3).allowed;
-        sliced_agreement.record(i, verdict_allowed, compare(&snapshot, request, &CedarOutcome::from(response)));
-    }
+    let sliced_agreement = agreement_of(&snapshot, &stream, sliced_responses.iter().map(CedarOutcome::from));
 
     let p = |q| percentile(&latencies, q);
     row(

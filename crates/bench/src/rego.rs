@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use anyhow::{Context as _, anyhow};
 use regorus::{CompiledPolicy, Engine, Value};
 use serde_json::{Map, json};
-use verdict_model::{ActionClass, Catalog, Inventory, Order, ServicePattern, Timestamp};
+use verdict_model::{Catalog, Inventory, Order, ServicePattern, Timestamp};
 
-use crate::cedar::{CedarOutcome, DenyingPhase, denying_phases};
+use crate::cedar::{CedarOutcome, DenyingPhase, denying_phases, family_and_class};
 
 /// The policy: a request is denied by every order phase that names its
 /// subscription or one of its units, is in force at `input.now`, denies the
@@ -128,10 +128,8 @@ impl<'w> RegoPdp<'w> {
     /// keeps the family its name gives, and its actions are writes).
     pub fn input(&self, subscription: &str, service: &str, action: &str, at: Timestamp) -> Value {
         let (service, action) = (service.to_ascii_lowercase(), action.to_ascii_lowercase());
-        let (family, class) = match self.catalog.index_of(&service) {
-            Some(index) => (self.catalog.service(index).family.clone(), self.catalog.classify(index, &action).0),
-            None => (service.split_once('.').map(|(f, _)| f.to_owned()).unwrap_or_default(), ActionClass::Write),
-        };
+        let (family, class) = family_and_class(self.catalog, &service, &action);
+        let family = family.unwrap_or_default();
         Value::from(json!({"subscription": subscription, "service": service, "family": family,
             "class": class.as_str(), "now": at.seconds()}))
     }

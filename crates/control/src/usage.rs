@@ -146,9 +146,8 @@ impl Core {
             .collect();
         let mut distinct = std::collections::HashSet::with_capacity(keys.len());
         let first: Vec<bool> = keys.iter().map(|k| k.is_none_or(|k| distinct.insert(k))).collect();
-        let mut claims: Vec<(i64, i64)> = keys.iter().zip(&first).filter_map(|(k, f)| k.filter(|_| *f)).collect();
-        // In key order: the store's index is walked once, front to back.
-        claims.sort_unstable();
+        // The store sorts them to compare with its runs of ids.
+        let claims: Vec<(i64, i64)> = keys.iter().zip(&first).filter_map(|(k, f)| k.filter(|_| *f)).collect();
         // Another server numbering the same new series at the same moment
         // makes this batch fail; it is then counted again from the start.
         let mut attempt = 0;
