@@ -17,11 +17,15 @@
 //! - [`mod@check`] asks both engines and insists they agree: same allow or
 //!   deny, and on a deny verdict's order among Cedar's determining policies.
 //!
+//! - [`engine`] measures one scale: verdict and each peer timed on one
+//!   stream, each peer's answers compared with verdict's.
+//!
 //! The `verdict-bench` binary times all of it; `tests/differential.rs` runs
 //! a small version under `cargo test`.
 
 pub mod cedar;
 pub mod check;
+pub mod engine;
 pub mod pg;
 pub mod rego;
 mod requests;
