@@ -170,8 +170,12 @@ pub enum Slicing {
     /// Only the policies whose scope names the request's subscription, its
     /// unit or a unit above it, with permit-all: slicing a large policy
     /// store by principal, as Cedar's documentation advises, from an index
-    /// built once.
+    /// built once; the slice is put together per request.
     ByPrincipal,
+    /// The same slices, put together once for every unit (its chain of
+    /// units) and every subscription an order names: a request looks its
+    /// slice up by its subscription, else by its unit.
+    Cached,
 }
 
 /// Every order's policies plus the permit-all policy, parsed.
@@ -188,6 +192,58 @@ pub fn policy_set(orders: &[Order]) -> anyhow::Result<PolicySet> {
         }
     }
     Ok(set)
+}
+
+/// Permit-all and the policies of `principals`, each once.
+fn slice_of<'p>(
+    by_principal: &HashMap<String, Vec<Policy>>,
+    permit: &Policy,
+    principals: impl Iterator<Item = &'p str>,
+) -> anyhow::Result<PolicySet> {
+    let mut chosen: Vec<&Policy> = vec![permit];
+    for principal in principals {
+        for policy in by_principal.get(principal).into_iter().flatten() {
+            if !chosen.iter().any(|p| p.id() == policy.id()) {
+                chosen.push(policy);
+            }
+        }
+    }
+    PolicySet::from_policies(chosen.into_iter().cloned()).map_err(|e| anyhow!("{e}"))
+}
+
+/// The slices a request can need, put together once: for each unit whose
+/// chain some policy names (keyed by the unit), and for each subscription
+/// an order names (its own and its chain's policies, keyed by it).
+fn cache_slices(
+    inventory: &Inventory,
+    by_principal: &HashMap<String, Vec<Policy>>,
+    permit: &Policy,
+) -> anyhow::Result<HashMap<String, PolicySet>> {
+    let mut cached = HashMap::new();
+    for sub in &inventory.subscriptions {
+        let subscription = format!("Subscription::{:?}", sub.id.as_str());
+        let chain: Vec<String> =
+            sub.unit.lineage().iter().map(|p| format!("Unit::{:?}", format!("{}/{}", sub.tenant, p))).collect();
+        let named = |key: &String| by_principal.contains_key(key);
+        if named(&subscription) {
+            let principals = std::iter::once(subscription.as_str()).chain(chain.iter().map(String::as_str));
+            let slice = slice_of(by_principal, permit, principals)?;
+            cached.insert(subscription, slice);
+        }
+        let unit = chain.last().expect("a unit path has at least itself").clone();
+        if !cached.contains_key(&unit) && chain.iter().any(named) {
+            let slice = slice_of(by_principal, permit, chain.iter().map(String::as_str))?;
+            cached.insert(unit, slice);
+        }
+    }
+    // Subscriptions an order names that the inventory does not hold.
+    for key in by_principal.keys().filter(|k| k.starts_with("Subscription::")) {
+        if !cached.contains_key(key) {
+            let slice = slice_of(by_principal, permit, std::iter::once(key.as_str()))?;
+            cached.insert(key.clone(), slice);
+        }
+    }
+    Ok(cached)
 }
 
 /// A request ready for Cedar: the request and its entity slice.
@@ -232,6 +288,10 @@ pub struct CedarPdp<'w> {
     pub policies: PolicySet,
     /// The orders' policies by the principal entities their scope names.
     by_principal: HashMap<String, Vec<Policy>>,
+    /// Slices put together once: by named subscription and by unit.
+    cached: HashMap<String, PolicySet>,
+    /// The slice of a request no policy's scope names: permit-all alone.
+    permit_only: PolicySet,
     permit: Policy,
     authorizer: Authorizer,
     types: Types,
@@ -267,11 +327,14 @@ impl<'w> CedarPdp<'w> {
             }
         }
         let permit = policies.policy(&PolicyId::new(PERMIT_ALL)).context("permit-all is in the set")?.clone();
+        let cached = cache_slices(inventory, &by_principal, &permit)?;
         Ok(CedarPdp {
             catalog,
             subscriptions: inventory.subscriptions.iter().map(|s| (s.id.as_str(), s)).collect(),
             policies,
             by_principal,
+            cached,
+            permit_only: PolicySet::from_policies([permit.clone()]).map_err(|e| anyhow!("{e}"))?,
             permit,
             authorizer: Authorizer::new(),
             types: Types {
@@ -355,15 +418,18 @@ impl<'w> CedarPdp<'w> {
     /// The policies that can apply to `request`: permit-all and those
     /// whose scope names its subscription or one of its units.
     pub fn slice(&self, request: &CedarRequest) -> anyhow::Result<PolicySet> {
-        let mut chosen: Vec<&Policy> = vec![&self.permit];
-        for principal in &request.principals {
-            for policy in self.by_principal.get(principal).into_iter().flatten() {
-                if !chosen.iter().any(|p| p.id() == policy.id()) {
-                    chosen.push(policy);
-                }
-            }
-        }
-        PolicySet::from_policies(chosen.into_iter().cloned()).map_err(|e| anyhow!("{e}"))
+        slice_of(&self.by_principal, &self.permit, request.principals.iter().map(String::as_str))
+    }
+
+    /// The same slice as [`CedarPdp::slice`], put together when the PDP was
+    /// built: the request's subscription's if an order names it, else its
+    /// unit's, else permit-all alone.
+    pub fn cached_slice(&self, request: &CedarRequest) -> &PolicySet {
+        let (subscription, units) = request.principals.split_first().expect("a request names its subscription");
+        self.cached
+            .get(subscription)
+            .or_else(|| units.last().and_then(|unit| self.cached.get(unit)))
+            .unwrap_or(&self.permit_only)
     }
 
     /// Asks Cedar with the policies `slicing` gives it.
@@ -372,6 +438,9 @@ impl<'w> CedarPdp<'w> {
             Slicing::Whole => self.authorize(request),
             Slicing::ByPrincipal => {
                 self.authorizer.is_authorized(&request.request, &self.slice(request)?, &request.entities)
+            }
+            Slicing::Cached => {
+                self.authorizer.is_authorized(&request.request, self.cached_slice(request), &request.entities)
             }
         })
     }

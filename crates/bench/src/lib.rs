@@ -1,5 +1,5 @@
-//! verdict's engine benchmark: synthetic worlds, request streams, the same
-//! orders encoded for Cedar, and a differential check between the two.
+//! verdict's benchmarks: synthetic worlds, request streams, the same orders
+//! encoded for Cedar and for Rego, and a differential check against each.
 //!
 //! - [`World::generate`] builds a seeded world: tenants with unit trees up
 //!   to three levels deep, subscriptions spread over the units, and orders
@@ -13,10 +13,13 @@
 //!   mixed in.
 //! - [`cedar`] encodes the orders as Cedar policies (one `forbid` per
 //!   denying phase, named `<order-id>#<phase>`) and each request as a Cedar
-//!   request with its entity slice.
-//! - [`mod@check`] asks both engines and insists they agree: same allow or
-//!   deny, and on a deny verdict's order among Cedar's determining policies.
-//!
+//!   request with its entity slice; Cedar is given every policy, or the
+//!   slice of the request's principal ([`Slicing`]).
+//! - [`rego`] holds the same orders and inventory as data for one Rego
+//!   policy, evaluated by `regorus`.
+//! - [`mod@check`] asks verdict and a peer and insists they agree: same
+//!   allow or deny, and on a deny verdict's order phase among the peer's
+//!   reasons.
 //! - [`engine`] measures one scale: verdict and each peer timed on one
 //!   stream, each peer's answers compared with verdict's.
 //!

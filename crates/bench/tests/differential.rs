@@ -74,7 +74,7 @@ fn verdict_and_cedar_agree_on_every_request() {
         let snapshot = Snapshot::compile(world.catalog.clone(), &world.inventory, &world.orders, 1).unwrap();
         let cedar = CedarPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
         let stream = world.requests(REQUESTS, seed);
-        for slicing in [Slicing::Whole, Slicing::ByPrincipal] {
+        for slicing in [Slicing::Whole, Slicing::ByPrincipal, Slicing::Cached] {
             let agreement = check(&snapshot, &cedar, slicing, &stream, 0..stream.len()).unwrap();
             assert_agrees(&agreement, &format!("seed {seed}, Cedar {slicing:?}"));
         }
@@ -123,7 +123,7 @@ fn agreement_survives_incremental_changes() {
         }
         let cedar = CedarPdp::new(&world.catalog, &world.inventory, &world.orders).unwrap();
         let stream = world.requests(REQUESTS * 2 / 3, seed + 100);
-        for slicing in [Slicing::Whole, Slicing::ByPrincipal] {
+        for slicing in [Slicing::Whole, Slicing::ByPrincipal, Slicing::Cached] {
             let agreement = check(&snapshot, &cedar, slicing, &stream, 0..stream.len()).unwrap();
             assert_agrees(&agreement, &format!("seed {seed} after changes, Cedar {slicing:?}"));
         }
