@@ -6,7 +6,7 @@ use serde_json::Value;
 use verdict_model::{Case, CaseEvent};
 
 use crate::Viewer;
-use crate::html::signed_in_page;
+use crate::html::{Section, signed_in_page};
 
 /// A form's refusal, shown beside what it concerns.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub fn queue(viewer: &Viewer, cases: &[Case], filter: &Filter, page: usize, tota
             }
         }
     };
-    signed_in_page("Cases", viewer, body)
+    signed_in_page("Cases", Section::Cases, viewer, body)
 }
 
 /// What the case page may offer its viewer.
@@ -227,7 +227,7 @@ pub fn case(
             }
         }
     };
-    signed_in_page(&case.spec.title, viewer, body)
+    signed_in_page(&case.spec.title, Section::Cases, viewer, body)
 }
 
 /// Assignment and the lifecycle's next steps (only those the case may take).
@@ -427,5 +427,5 @@ pub fn new_case(viewer: &Viewer, values: &NewCase, clauses: &[(String, String)],
             button type="submit" { "Open the case" }
         }
     };
-    signed_in_page("Open a case", viewer, body)
+    signed_in_page("Open a case", Section::Cases, viewer, body)
 }

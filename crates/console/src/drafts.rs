@@ -11,7 +11,7 @@ use verdict_model::{Catalog, Guard, OrderSpec, PhaseMode, Timestamp};
 
 use crate::Viewer;
 use crate::cases::Refusal;
-use crate::html::signed_in_page_with;
+use crate::html::{Section, signed_in_page_with};
 use crate::orders::preview_section;
 
 /// The draft's fields as the form posts them (and shows them again).
@@ -349,7 +349,7 @@ pub fn draft(
             (panel(outcome))
         }
     };
-    signed_in_page_with(title, viewer, &[crate::assets::DRAFT_SCRIPT.path()], body)
+    signed_in_page_with(title, Section::Cases, viewer, &[crate::assets::DRAFT_SCRIPT.path()], body)
 }
 
 /// The preview panel alone: what `draft.js` fetches and puts in place.

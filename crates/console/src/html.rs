@@ -7,12 +7,24 @@ pub use maud::Markup;
 
 use crate::assets;
 
-/// The sections of the pages, for the navigation.
+/// The sections of the pages, for the navigation: the link of a page's
+/// section is marked as the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Transparency,
     Log,
+    /// The console's home and signing in.
     Console,
+    /// Cases, and drafting an order from one.
+    Cases,
+    /// Orders waiting for approval.
+    Approvals,
+    Appeals,
+    Rules,
+    Operations,
+    Notices,
+    /// A tenant's own log records (no link of its own in the navigation).
+    Records,
 }
 
 fn link(href: &str, label: &str, here: bool) -> Markup {
@@ -34,13 +46,19 @@ pub(crate) fn page_with(title: &str, section: Section, scripts: &[&str], body: M
 
 /// A page for a signed-in person: the navigation names them and offers
 /// signing out.
-pub(crate) fn signed_in_page(title: &str, viewer: &crate::Viewer, body: Markup) -> Markup {
-    shell(title, Section::Console, Some(viewer), &[], body)
+pub(crate) fn signed_in_page(title: &str, section: Section, viewer: &crate::Viewer, body: Markup) -> Markup {
+    shell(title, section, Some(viewer), &[], body)
 }
 
 /// A signed-in page that runs scripts of this crate's own.
-pub(crate) fn signed_in_page_with(title: &str, viewer: &crate::Viewer, scripts: &[&str], body: Markup) -> Markup {
-    shell(title, Section::Console, Some(viewer), scripts, body)
+pub(crate) fn signed_in_page_with(
+    title: &str,
+    section: Section,
+    viewer: &crate::Viewer,
+    scripts: &[&str],
+    body: Markup,
+) -> Markup {
+    shell(title, section, Some(viewer), scripts, body)
 }
 
 fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, scripts: &[&str], body: Markup) -> Markup {
@@ -61,14 +79,14 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, scripts:
                     nav aria-label="Sections" {
                         (link("/console", "Console", section == Section::Console))
                         @if viewer.is_some_and(|v| v.roles.iter().any(|r| r.is_staff())) {
-                            (link("/console/cases", "Cases", false))
-                            (link("/console/approvals", "Approvals", false))
-                            (link("/console/appeals", "Appeals", false))
-                            (link("/console/rules", "Rules", false))
-                            (link("/console/operations", "Operations", false))
+                            (link("/console/cases", "Cases", section == Section::Cases))
+                            (link("/console/approvals", "Approvals", section == Section::Approvals))
+                            (link("/console/appeals", "Appeals", section == Section::Appeals))
+                            (link("/console/rules", "Rules", section == Section::Rules))
+                            (link("/console/operations", "Operations", section == Section::Operations))
                         }
                         @if viewer.is_some() {
-                            (link("/console/notices", "Notices", false))
+                            (link("/console/notices", "Notices", section == Section::Notices))
                         }
                         (link("/transparency", "Transparency report", section == Section::Transparency))
                         (link("/transparency/log", "Transparency log", section == Section::Log))
@@ -103,6 +121,44 @@ fn shell(title: &str, section: Section, viewer: Option<&crate::Viewer>, scripts:
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The links marked current in a staff member's page of `section`.
+    fn current_links(section: Section) -> Vec<String> {
+        let viewer = crate::Viewer {
+            name: "ana".into(),
+            roles: vec![verdict_model::Role::Analyst],
+            tenant: None,
+            csrf: "token".into(),
+        };
+        let page = shell("A page", section, Some(&viewer), &[], html! {}).into_string();
+        page.match_indices("aria-current=\"page\"")
+            .map(|(at, _)| {
+                let start = page[..at].rfind("href=\"").expect("a link") + 6;
+                page[start..].split('"').next().expect("a closing quote").to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_navigation_marks_the_section_of_the_page() {
+        for (section, href) in [
+            (Section::Console, Some("/console")),
+            (Section::Cases, Some("/console/cases")),
+            (Section::Approvals, Some("/console/approvals")),
+            (Section::Appeals, Some("/console/appeals")),
+            (Section::Rules, Some("/console/rules")),
+            (Section::Operations, Some("/console/operations")),
+            (Section::Notices, Some("/console/notices")),
+            (Section::Transparency, Some("/transparency")),
+            (Section::Log, Some("/transparency/log")),
+            (Section::Records, None),
+        ] {
+            let expected: Vec<String> = href.into_iter().map(str::to_owned).collect();
+            assert_eq!(current_links(section), expected, "{section:?}");
+        }
+    }
+
     /// Raw HTML is written here and nowhere else in the crate.
     #[test]
     fn raw_html_is_confined_to_this_file() {

@@ -7,7 +7,7 @@ use verdict_model::{Appeal, Notice, Order};
 
 use crate::Viewer;
 use crate::cases::Refusal;
-use crate::html::signed_in_page;
+use crate::html::{Section, signed_in_page};
 use crate::public::when;
 
 fn list_of<T: std::fmt::Display>(items: &[T]) -> String {
@@ -64,7 +64,7 @@ pub fn notices(viewer: &Viewer, notices: &[Notice], orders: &[Order], now: verdi
             }
         }
     };
-    signed_in_page("Notices", viewer, body)
+    signed_in_page("Notices", Section::Notices, viewer, body)
 }
 
 /// What the notice page may offer.
@@ -147,7 +147,7 @@ pub fn notice(viewer: &Viewer, notice: &Notice, may: NoticeActions, refusal: Opt
             }
         }
     };
-    signed_in_page(&format!("Notice: {}", s.ground.title), viewer, body)
+    signed_in_page(&format!("Notice: {}", s.ground.title), Section::Notices, viewer, body)
 }
 
 /// Appeals, open ones first.
@@ -172,7 +172,7 @@ pub fn appeals(viewer: &Viewer, appeals: &[Appeal]) -> Markup {
             }
         }
     };
-    signed_in_page("Appeals", viewer, body)
+    signed_in_page("Appeals", Section::Appeals, viewer, body)
 }
 
 /// One appeal beside its order and notice, with the reviewer's form.
@@ -234,5 +234,5 @@ pub fn appeal(
             p { "Or " a href=(format!("/console/appeals/{}/amend", appeal.id)) { "amend the order" } ": draft its new version and see what it would change before deciding." }
         }
     };
-    signed_in_page(&format!("Appeal {}", appeal.id), viewer, body)
+    signed_in_page(&format!("Appeal {}", appeal.id), Section::Appeals, viewer, body)
 }

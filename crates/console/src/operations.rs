@@ -7,7 +7,7 @@ use verdict_control::InventoryPage;
 use verdict_model::{Order, Tenant, Timestamp};
 
 use crate::Viewer;
-use crate::html::signed_in_page;
+use crate::html::{Section, signed_in_page};
 use crate::orders::phase_timeline;
 use crate::public::when;
 
@@ -92,7 +92,7 @@ pub fn overview(viewer: &Viewer, o: &Overview) -> Markup {
             }
         }
     };
-    signed_in_page("Operations", viewer, body)
+    signed_in_page("Operations", Section::Operations, viewer, body)
 }
 
 /// The orders in force now, a page at a time (`next`: the address of the
@@ -119,7 +119,7 @@ pub fn orders_in_force(viewer: &Viewer, orders: &[Order], now: Timestamp, next: 
         }
         @if let Some(next) = next { nav class="pages" aria-label="Pages" { a href=(next) rel="next" { "More →" } } }
     };
-    signed_in_page("Orders in force", viewer, body)
+    signed_in_page("Orders in force", Section::Operations, viewer, body)
 }
 
 /// The tenants, a page at a time.
@@ -148,7 +148,7 @@ pub fn tenants(viewer: &Viewer, tenants: &[Tenant], next: Option<&str>) -> Marku
         }
         @if let Some(next) = next { nav class="pages" aria-label="Pages" { a href=(next) rel="next" { "More →" } } }
     };
-    signed_in_page("Inventory", viewer, body)
+    signed_in_page("Inventory", Section::Operations, viewer, body)
 }
 
 /// The query a tenant's inventory page was drawn for.
@@ -230,5 +230,5 @@ pub fn tenant_inventory(viewer: &Viewer, tenant: &Tenant, inventory: &InventoryP
             }
         }
     };
-    signed_in_page(&format!("Inventory of {}", tenant.id), viewer, body)
+    signed_in_page(&format!("Inventory of {}", tenant.id), Section::Operations, viewer, body)
 }

@@ -9,7 +9,7 @@ use verdict_model::{Guard, Order};
 
 use crate::Viewer;
 use crate::cases::Refusal;
-use crate::html::signed_in_page;
+use crate::html::{Section, signed_in_page};
 use crate::public::when;
 
 /// Affected subscriptions listed on an order's page; the rest are counted.
@@ -75,7 +75,7 @@ pub fn approvals(viewer: &Viewer, orders: &[Order]) -> Markup {
             }
         }
     };
-    signed_in_page("Waiting for approval", viewer, body)
+    signed_in_page("Waiting for approval", Section::Approvals, viewer, body)
 }
 
 /// What an approver reviews on a proposed order's page.
@@ -186,7 +186,7 @@ pub fn order(
             }
         }
     };
-    signed_in_page(&spec.title, viewer, body)
+    signed_in_page(&spec.title, Section::Approvals, viewer, body)
 }
 
 /// The blast radius: per phase how many subscriptions lose something, the

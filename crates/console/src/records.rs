@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use verdict_control::LogRecord;
 
 use crate::Viewer;
-use crate::html::signed_in_page_with;
+use crate::html::{Section, signed_in_page_with};
 
 /// Records (newest first) of `tenant`'s entries; `older`: where the next
 /// page starts, if there is one.
@@ -41,5 +41,5 @@ pub fn records(viewer: &Viewer, tenant: &str, records: &[LogRecord], older: Opti
             nav class="pages" aria-label="Pages" { a href=(format!("/console/records?before={before}")) rel="next" { "Older →" } }
         }
     };
-    signed_in_page_with("Your log records", viewer, &[crate::assets::VERIFY_SCRIPT.path()], body)
+    signed_in_page_with("Your log records", Section::Records, viewer, &[crate::assets::VERIFY_SCRIPT.path()], body)
 }

@@ -8,7 +8,7 @@ use verdict_model::{DetectionRule, RuleState};
 
 use crate::Viewer;
 use crate::cases::Refusal;
-use crate::html::signed_in_page;
+use crate::html::{Section, signed_in_page};
 use crate::public::when;
 
 fn state_badge(state: RuleState) -> Markup {
@@ -50,7 +50,7 @@ pub fn list(viewer: &Viewer, rules: &[DetectionRule]) -> Markup {
             }
         }
     };
-    signed_in_page("Detection rules", viewer, body)
+    signed_in_page("Detection rules", Section::Rules, viewer, body)
 }
 
 /// One hit of a version, as the page lists it.
@@ -140,7 +140,7 @@ pub fn rule(
             (hit_table(hits))
         }
     };
-    signed_in_page(&r.spec.title, viewer, body)
+    signed_in_page(&r.spec.title, Section::Rules, viewer, body)
 }
 
 fn hit_table(hits: &[HitRow]) -> Markup {
@@ -252,5 +252,5 @@ pub fn draft(
             }
         }
     };
-    signed_in_page("Draft a detection rule", viewer, body)
+    signed_in_page("Draft a detection rule", Section::Rules, viewer, body)
 }

@@ -101,7 +101,7 @@ pub fn home(viewer: &Viewer) -> Markup {
             "the API does them (" code { "verdict --help" } ")."
         }
     };
-    signed_in_page("Console", viewer, body)
+    signed_in_page("Console", Section::Console, viewer, body)
 }
 
 #[cfg(test)]
