@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde_json::json;
 use verdict_detect::{Member, Rule, Target, Tenancy, subscription_targets, unit_targets};
 use verdict_model::{
-    CaseSpec, CaseStatus, Catalog, DetectionRule, Evidence, RuleApproval, RuleSpec, RuleState, RuleTarget, SourceType,
-    Timestamp,
+    Case, CaseSpec, CaseStatus, Catalog, DetectionRule, Evidence, RuleApproval, RuleSpec, RuleState, RuleTarget,
+    SourceType, Timestamp,
 };
 use verdict_store::{CaseFilter, Op, Page, RuleResult};
 
@@ -379,6 +379,9 @@ impl Core {
         for tenant in self.all_tenants().await? {
             // The tenant's targets of each kind, read once for all the rules.
             let by_target = self.tenant_targets(&tenant, &kinds, hour - USAGE_RETENTION_DAYS * 86_400).await?;
+            // The tenant's open cases from detection, read at its first
+            // active hit and kept current as hits open cases.
+            let mut open_cases: Option<Vec<Case>> = None;
             for (rule, compiled) in rules.iter().zip(&compiled) {
                 for t in by_target.get(&rule.spec.target).map(Vec::as_slice).unwrap_or_default() {
                     let verdict = compiled.evaluate(t, hour).map_err(DetectionError::from)?;
@@ -388,7 +391,11 @@ impl Core {
                     let name = if t.subscription.is_empty() { t.unit.clone() } else { t.subscription.clone() };
                     let case_id = if rule.state == RuleState::Active {
                         done.active_hits += 1;
-                        Some(self.signal(rule, t, hour, &verdict.figures, &mut done).await?)
+                        let open = match &mut open_cases {
+                            Some(open) => open,
+                            None => open_cases.insert(self.open_detection_cases(&tenant.id).await?),
+                        };
+                        Some(self.signal(rule, t, hour, &verdict.figures, open, &mut done).await?)
                     } else {
                         done.shadow_hits += 1;
                         None
@@ -411,14 +418,42 @@ impl Core {
         Ok(done)
     }
 
+    /// Every open or under-review case of `tenant` from an internal signal,
+    /// however many.
+    async fn open_detection_cases(&self, tenant: &str) -> Result<Vec<Case>, CoreError> {
+        const PAGE: u32 = 1000;
+        let mut open = Vec::new();
+        for status in [CaseStatus::Open, CaseStatus::UnderReview] {
+            let filter = CaseFilter {
+                tenant: Some(tenant.to_owned()),
+                status: Some(status.as_str().to_owned()),
+                source: Some(SourceType::InternalSignal.as_str().to_owned()),
+                ..CaseFilter::default()
+            };
+            let mut offset = 0;
+            loop {
+                let (page, _) = self.case_queue(&filter, offset, PAGE).await?;
+                let last = page.len() < PAGE as usize;
+                offset += page.len() as u64;
+                open.extend(page);
+                if last {
+                    break;
+                }
+            }
+        }
+        Ok(open)
+    }
+
     /// An active rule's hit on `t`: a finding added to the unit's open case
-    /// from detection, or a new case; its id.
+    /// from detection (one of `open`, the tenant's), or a new case, added
+    /// to `open`; its id.
     async fn signal(
         &self,
         rule: &DetectionRule,
         t: &Target,
         hour: i64,
         figures: &BTreeMap<String, f64>,
+        open: &mut Vec<Case>,
         done: &mut Evaluation,
     ) -> Result<String, CoreError> {
         let detection = Principal {
@@ -428,22 +463,13 @@ impl Core {
             scope: None,
         };
         let unit = verdict_model::UnitPath::parse(&t.unit)?;
-        let filter = CaseFilter {
-            tenant: Some(t.tenant.clone()),
-            source: Some(SourceType::InternalSignal.as_str().to_owned()),
-            ..CaseFilter::default()
-        };
-        let (cases, _) = self.case_queue(&filter, 0, 1000).await?;
         // A unit's hit joins an open case from detection about it, or about
         // a unit within it or above it: the same activity, one case.
-        let open = cases.into_iter().find(|c| {
-            matches!(c.status, CaseStatus::Open | CaseStatus::UnderReview)
-                && c.spec.units.iter().any(|u| unit.is_within(u) || u.is_within(&unit))
-        });
-        let case_id = match open {
+        let joined = open.iter().find(|c| c.spec.units.iter().any(|u| unit.is_within(u) || u.is_within(&unit)));
+        let case_id = match joined {
             Some(case) => {
                 done.cases_updated.push(case.id.clone());
-                case.id
+                case.id.clone()
             }
             None => {
                 let spec: CaseSpec = serde_json::from_value(json!({
@@ -454,7 +480,9 @@ impl Core {
                 .map_err(|e| CoreError::Internal(e.to_string()))?;
                 let case = self.open_case(&detection, spec).await?;
                 done.cases_opened.push(case.id.clone());
-                case.id
+                let id = case.id.clone();
+                open.push(case);
+                id
             }
         };
         let figures_json: serde_json::Map<String, serde_json::Value> =

@@ -182,3 +182,39 @@ async fn a_backtest_says_where_and_when_a_draft_would_have_fired() {
     assert_eq!(e.code(), "invalid-period");
     assert!(core.cases(None).await.unwrap().is_empty(), "a backtest opens nothing");
 }
+
+#[tokio::test]
+async fn a_hit_finds_its_units_open_case_behind_a_thousand_newer_ones() {
+    for backend in verdict_testdb::backends() {
+        let db = TestDb::new(backend).await;
+        let clock = Arc::new(ManualClock::new(T0.plus(-7200)));
+        let core = open(&db, clock.clone()).await;
+        let analyst = person("analyst-1", Role::Analyst);
+        let case = |unit: &str| -> verdict_model::CaseSpec {
+            serde_json::from_value(json!({"tenant": "mod", "source_type": "internal_signal", "units": [unit],
+                "clauses": ["AUP-2"], "title": format!("signals about {unit}")}))
+            .unwrap()
+        };
+        // The signals unit's case is the oldest; a thousand newer open
+        // cases from detection about another unit come before it in the
+        // queue, more than one page of it.
+        let signals = core.open_case(&analyst, case("intelligence/signals")).await.unwrap();
+        clock.set(T0.plus(-3600));
+        for _ in 0..1000 {
+            core.open_case(&analyst, case("logistics")).await.unwrap();
+        }
+        let rule = core.publish_rule(&analyst, spec(TEXT)).await.unwrap();
+        for approver in ["approver-a", "approver-b"] {
+            core.approve_rule(&person(approver, Role::Approver), &rule.spec.id, rule.version).await.unwrap();
+        }
+        clock.set(T0);
+        transcribe(&core, "sig-ai", "mod", 4.0e6, T0).await;
+        let done = core.evaluate_rules(T0).await.unwrap();
+        assert!(done.cases_opened.is_empty(), "{backend}: {done:?}");
+        assert_eq!(
+            done.cases_updated,
+            [signals.id.clone(), signals.id.clone()],
+            "{backend}: the unit and the one above"
+        );
+    }
+}
