@@ -217,12 +217,10 @@ pub fn measure(config: &WorldConfig, effort: &Effort) -> anyhow::Result<Scale> {
         grouped(n_sliced as u64)
     );
     let (prepared, prepare) = prepare_cedar(&cedar, &stream, n_sliced)?;
-    let mut slice_sizes = 0usize;
     let (responses, elapsed, decision) = timed(&prepared, |request| {
-        let slice = cedar.slice(request)?;
-        slice_sizes += slice.policies().count();
-        Ok(cedar.authorizer().is_authorized(&request.request, &slice, &request.entities))
+        Ok(cedar.authorizer().is_authorized(&request.request, &cedar.slice(request)?, &request.entities))
     })?;
+    let slice_sizes = prepared.iter().map(|r| cedar.cached_slice(r).policies().count()).sum::<usize>();
     scale.cedar_sliced = Peer {
         decision,
         with_request_built: n_sliced as f64 / (elapsed + prepare).as_secs_f64(),
@@ -378,21 +376,25 @@ fn prepare_cedar(
     Ok((prepared, start.elapsed()))
 }
 
-/// Asks `ask` about each item, timing each call and the whole: the
-/// answers, the whole run's time, and the throughput and latencies.
+/// Asks `ask` about each item twice: a run timed as a whole (the answers,
+/// its time and the throughput, with no timer inside, as verdict's rate is
+/// taken), then each call timed alone (the latencies).
 fn timed<I, T>(
     items: &[I],
     mut ask: impl FnMut(&I) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<T>, Duration, Timing)> {
     let mut answers = Vec::with_capacity(items.len());
-    let mut latencies = Vec::with_capacity(items.len());
     let run = Instant::now();
     for item in items {
-        let start = Instant::now();
         answers.push(black_box(ask(item)?));
-        latencies.push(nanos(start.elapsed()));
     }
     let elapsed = run.elapsed();
+    let mut latencies = Vec::with_capacity(items.len());
+    for item in items {
+        let start = Instant::now();
+        black_box(ask(item)?);
+        latencies.push(nanos(start.elapsed()));
+    }
     latencies.sort_unstable();
     let timing = Timing {
         rate: items.len() as f64 / elapsed.as_secs_f64(),

@@ -349,7 +349,11 @@ pub fn draft(
             (panel(outcome))
         }
     };
-    signed_in_page_with(title, Section::Cases, viewer, &[crate::assets::DRAFT_SCRIPT.path()], body)
+    let section = match target {
+        DraftFor::Case { .. } => Section::Cases,
+        DraftFor::Amendment { .. } => Section::Appeals,
+    };
+    signed_in_page_with(title, section, viewer, &[crate::assets::DRAFT_SCRIPT.path()], body)
 }
 
 /// The preview panel alone: what `draft.js` fetches and puts in place.

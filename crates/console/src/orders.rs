@@ -186,7 +186,9 @@ pub fn order(
             }
         }
     };
-    signed_in_page(&spec.title, Section::Approvals, viewer, body)
+    // A proposal waits among the approvals; any other order is in operation.
+    let section = if status == "proposed" { Section::Approvals } else { Section::Operations };
+    signed_in_page(&spec.title, section, viewer, body)
 }
 
 /// The blast radius: per phase how many subscriptions lose something, the

@@ -419,9 +419,12 @@ impl Core {
     }
 
     /// Every open or under-review case of `tenant` from an internal signal,
-    /// however many.
+    /// however many, the most recently updated first.
     async fn open_detection_cases(&self, tenant: &str) -> Result<Vec<Case>, CoreError> {
-        const PAGE: u32 = 1000;
+        // The store's largest page: a tenant's open detection cases fit in
+        // one read; beyond it, a case updated between two pages could move
+        // across them, hence the de-duplication.
+        const PAGE: u32 = 10_000;
         let mut open = Vec::new();
         for status in [CaseStatus::Open, CaseStatus::UnderReview] {
             let filter = CaseFilter {
@@ -441,6 +444,9 @@ impl Core {
                 }
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        open.retain(|c: &Case| seen.insert(c.id.clone()));
+        open.sort_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
         Ok(open)
     }
 
@@ -463,28 +469,6 @@ impl Core {
             scope: None,
         };
         let unit = verdict_model::UnitPath::parse(&t.unit)?;
-        // A unit's hit joins an open case from detection about it, or about
-        // a unit within it or above it: the same activity, one case.
-        let joined = open.iter().find(|c| c.spec.units.iter().any(|u| unit.is_within(u) || u.is_within(&unit)));
-        let case_id = match joined {
-            Some(case) => {
-                done.cases_updated.push(case.id.clone());
-                case.id.clone()
-            }
-            None => {
-                let spec: CaseSpec = serde_json::from_value(json!({
-                    "tenant": t.tenant, "source_type": "internal_signal", "units": [t.unit],
-                    "clauses": [rule.spec.clause],
-                    "title": format!("{} — rule {} v{} on {}", rule.spec.title, rule.spec.id, rule.version, t.unit),
-                }))
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
-                let case = self.open_case(&detection, spec).await?;
-                done.cases_opened.push(case.id.clone());
-                let id = case.id.clone();
-                open.push(case);
-                id
-            }
-        };
         let figures_json: serde_json::Map<String, serde_json::Value> =
             figures.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let what = if t.subscription.is_empty() {
@@ -500,7 +484,39 @@ impl Core {
                 rule.log_index.map_or("?".to_owned(), |i| i.to_string()), Timestamp(hour)),
         }))
         .map_err(|e| CoreError::Internal(e.to_string()))?;
+        // A unit's hit joins the most recently active open case from
+        // detection about it, or about a unit within it or above it: the
+        // same activity, one case.
+        while let Some(at) =
+            open.iter().position(|c| c.spec.units.iter().any(|u| unit.is_within(u) || u.is_within(&unit)))
+        {
+            let case_id = open[at].id.clone();
+            match self.add_evidence(&detection, &case_id, evidence.clone()).await {
+                Ok(_) => {
+                    done.cases_updated.push(case_id.clone());
+                    let case = open.remove(at);
+                    open.insert(0, case);
+                    return Ok(case_id);
+                }
+                // Closed by someone since the evaluation read it: the
+                // activity goes on, so it needs another case.
+                Err(e) if e.code() == "case-closed" => {
+                    open.remove(at);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let spec: CaseSpec = serde_json::from_value(json!({
+            "tenant": t.tenant, "source_type": "internal_signal", "units": [t.unit],
+            "clauses": [rule.spec.clause],
+            "title": format!("{} — rule {} v{} on {}", rule.spec.title, rule.spec.id, rule.version, t.unit),
+        }))
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let case = self.open_case(&detection, spec).await?;
+        done.cases_opened.push(case.id.clone());
+        let case_id = case.id.clone();
         self.add_evidence(&detection, &case_id, evidence).await?;
+        open.insert(0, case);
         Ok(case_id)
     }
 }
