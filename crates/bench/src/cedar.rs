@@ -33,7 +33,7 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
     Request, Response, RestrictedExpression,
 };
-use verdict_model::{ActionClass, Catalog, Inventory, Order, ServicePattern, Subscription, Timestamp};
+use verdict_model::{ActionClass, Catalog, Inventory, Order, ServicePattern, Subscription, Timestamp, UnitPath};
 
 /// Id of the policy that allows whatever no order forbids.
 pub const PERMIT_ALL: &str = "permit-all";
@@ -137,12 +137,21 @@ pub fn order_policies(order: &Order) -> Vec<(String, String)> {
 
 /// The principal entities an order's policies name in their scope: its
 /// units and its named and retained subscriptions, as `Type::"id"` text.
+/// A subscription as a principal key: `Subscription::"id"`.
+fn subscription_key(id: &str) -> String {
+    format!("Subscription::{id:?}")
+}
+
+/// A unit as a principal key: `Unit::"tenant/path"`.
+fn unit_key(tenant: &str, path: &UnitPath) -> String {
+    format!("Unit::{:?}", format!("{tenant}/{path}"))
+}
+
 pub(crate) fn order_principals(order: &Order) -> Vec<String> {
     let spec = &order.spec;
-    let mut principals: Vec<String> =
-        spec.scope.units.iter().map(|path| format!("Unit::{:?}", format!("{}/{}", spec.tenant, path))).collect();
+    let mut principals: Vec<String> = spec.scope.units.iter().map(|path| unit_key(&spec.tenant, path)).collect();
     for sub in spec.scope.subscriptions.iter().chain(&order.retained) {
-        let entity = format!("Subscription::{sub:?}");
+        let entity = subscription_key(sub);
         if !principals.contains(&entity) {
             principals.push(entity);
         }
@@ -221,9 +230,8 @@ fn cache_slices(
 ) -> anyhow::Result<HashMap<String, PolicySet>> {
     let mut cached = HashMap::new();
     for sub in &inventory.subscriptions {
-        let subscription = format!("Subscription::{:?}", sub.id.as_str());
-        let chain: Vec<String> =
-            sub.unit.lineage().iter().map(|p| format!("Unit::{:?}", format!("{}/{}", sub.tenant, p))).collect();
+        let subscription = subscription_key(sub.id.as_str());
+        let chain: Vec<String> = sub.unit.lineage().iter().map(|p| unit_key(&sub.tenant, p)).collect();
         let named = |key: &String| by_principal.contains_key(key);
         if named(&subscription) {
             let principals = std::iter::once(subscription.as_str()).chain(chain.iter().map(String::as_str));
@@ -373,12 +381,12 @@ impl<'w> CedarPdp<'w> {
         let t = &self.types;
         let mut entities: Vec<Entity> = Vec::with_capacity(8);
         let principal = uid(&t.subscription, subscription);
-        let mut principals = vec![format!("Subscription::{subscription:?}")];
+        let mut principals = vec![subscription_key(subscription)];
         if let Some(sub) = self.subscriptions.get(subscription) {
             let lineage = sub.unit.lineage();
             let units: Vec<EntityUid> =
                 lineage.iter().map(|p| uid(&t.unit, &format!("{}/{}", sub.tenant, p))).collect();
-            principals.extend(lineage.iter().map(|p| format!("Unit::{:?}", format!("{}/{}", sub.tenant, p))));
+            principals.extend(lineage.iter().map(|p| unit_key(&sub.tenant, p)));
             entities.push(Entity::new_no_attrs(principal.clone(), HashSet::from([units[units.len() - 1].clone()])));
             for (i, unit) in units.iter().enumerate() {
                 let parents = if i == 0 { HashSet::new() } else { HashSet::from([units[i - 1].clone()]) };

@@ -47,6 +47,14 @@ pub struct Peer {
     pub agreement: Agreement,
 }
 
+impl Peer {
+    /// A peer's figures from a [`timed`] run of `n` requests whose
+    /// preparation took `prepare`, and its answers compared.
+    fn of(n: usize, elapsed: Duration, prepare: Duration, decision: Timing, agreement: Agreement) -> Peer {
+        Peer { decision, with_request_built: n as f64 / (elapsed + prepare).as_secs_f64(), agreement }
+    }
+}
+
 /// Everything one scale measured.
 #[derive(Debug, Default)]
 pub struct Scale {
@@ -221,20 +229,24 @@ pub fn measure(config: &WorldConfig, effort: &Effort) -> anyhow::Result<Scale> {
         Ok(cedar.authorizer().is_authorized(&request.request, &cedar.slice(request)?, &request.entities))
     })?;
     let slice_sizes = prepared.iter().map(|r| cedar.cached_slice(r).policies().count()).sum::<usize>();
-    scale.cedar_sliced = Peer {
+    scale.cedar_sliced = Peer::of(
+        n_sliced,
+        elapsed,
+        prepare,
         decision,
-        with_request_built: n_sliced as f64 / (elapsed + prepare).as_secs_f64(),
-        agreement: agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
-    };
+        agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
+    );
     // The same slices put together once: a lookup per request.
     let (responses, elapsed, decision) = timed(&prepared, |request| {
         Ok(cedar.authorizer().is_authorized(&request.request, cedar.cached_slice(request), &request.entities))
     })?;
-    scale.cedar_cached = Peer {
+    scale.cedar_cached = Peer::of(
+        n_sliced,
+        elapsed,
+        prepare,
         decision,
-        with_request_built: n_sliced as f64 / (elapsed + prepare).as_secs_f64(),
-        agreement: agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
-    };
+        agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
+    );
     row("Cedar: request and entity slice building", format!("{:.1} µs/request", per_request_us(prepare, n_sliced)));
     row(
         "Cedar sliced: policies a slice on average",
@@ -251,11 +263,13 @@ pub fn measure(config: &WorldConfig, effort: &Effort) -> anyhow::Result<Scale> {
     );
     let (prepared, prepare) = prepare_cedar(&cedar, &stream, n_whole)?;
     let (responses, elapsed, decision) = timed(&prepared, |request| Ok(cedar.authorize(request)))?;
-    scale.cedar_whole = Peer {
+    scale.cedar_whole = Peer::of(
+        n_whole,
+        elapsed,
+        prepare,
         decision,
-        with_request_built: n_whole as f64 / (elapsed + prepare).as_secs_f64(),
-        agreement: agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
-    };
+        agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
+    );
     drop((prepared, cedar));
 
     // Rego through regorus: the data built and the policy compiled once,
@@ -276,11 +290,7 @@ pub fn measure(config: &WorldConfig, effort: &Effort) -> anyhow::Result<Scale> {
     let prepare = start.elapsed();
     row("Rego: input building", format!("{:.1} µs/request", per_request_us(prepare, n_rego)));
     let (outcomes, elapsed, decision) = timed(&inputs, |input| rego.authorize(input.clone()))?;
-    scale.rego = Peer {
-        decision,
-        with_request_built: n_rego as f64 / (elapsed + prepare).as_secs_f64(),
-        agreement: agreement_of(&snapshot, &stream, outcomes.into_iter()),
-    };
+    scale.rego = Peer::of(n_rego, elapsed, prepare, decision, agreement_of(&snapshot, &stream, outcomes.into_iter()));
 
     for (name, peer) in scale.peers() {
         row(
