@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use verdict_engine::{Change, Query, Snapshot};
 
-use crate::{Agreement, CedarOutcome, CedarPdp, RegoPdp, RequestStream, World, WorldConfig, compare};
+use crate::{Agreement, CedarOutcome, CedarPdp, RegoPdp, RequestStream, Slicing, World, WorldConfig, compare};
 
 /// How much of the request stream each engine answers, and how often.
 #[derive(Debug, Clone, Copy)]
@@ -224,29 +224,18 @@ pub fn measure(config: &WorldConfig, effort: &Effort) -> anyhow::Result<Scale> {
         config.orders,
         grouped(n_sliced as u64)
     );
+    // Cedar given the policies `slicing` gives it, on requests prebuilt
+    // in `prepare`.
+    let cedar_peer = |prepared: &[crate::CedarRequest], prepare: Duration, slicing: Slicing| {
+        let (responses, elapsed, decision) = timed(prepared, |request| cedar.authorize_with(request, slicing))?;
+        let agreement = agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from));
+        anyhow::Ok(Peer::of(prepared.len(), elapsed, prepare, decision, agreement))
+    };
     let (prepared, prepare) = prepare_cedar(&cedar, &stream, n_sliced)?;
-    let (responses, elapsed, decision) = timed(&prepared, |request| {
-        Ok(cedar.authorizer().is_authorized(&request.request, &cedar.slice(request)?, &request.entities))
-    })?;
     let slice_sizes = prepared.iter().map(|r| cedar.cached_slice(r).policies().count()).sum::<usize>();
-    scale.cedar_sliced = Peer::of(
-        n_sliced,
-        elapsed,
-        prepare,
-        decision,
-        agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
-    );
+    scale.cedar_sliced = cedar_peer(&prepared, prepare, Slicing::ByPrincipal)?;
     // The same slices put together once: a lookup per request.
-    let (responses, elapsed, decision) = timed(&prepared, |request| {
-        Ok(cedar.authorizer().is_authorized(&request.request, cedar.cached_slice(request), &request.entities))
-    })?;
-    scale.cedar_cached = Peer::of(
-        n_sliced,
-        elapsed,
-        prepare,
-        decision,
-        agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
-    );
+    scale.cedar_cached = cedar_peer(&prepared, prepare, Slicing::Cached)?;
     row("Cedar: request and entity slice building", format!("{:.1} µs/request", per_request_us(prepare, n_sliced)));
     row(
         "Cedar sliced: policies a slice on average",
@@ -262,15 +251,9 @@ pub fn measure(config: &WorldConfig, effort: &Effort) -> anyhow::Result<Scale> {
         grouped(scale.cedar_policies as u64)
     );
     let (prepared, prepare) = prepare_cedar(&cedar, &stream, n_whole)?;
-    let (responses, elapsed, decision) = timed(&prepared, |request| Ok(cedar.authorize(request)))?;
-    scale.cedar_whole = Peer::of(
-        n_whole,
-        elapsed,
-        prepare,
-        decision,
-        agreement_of(&snapshot, &stream, responses.iter().map(CedarOutcome::from)),
-    );
-    drop((prepared, cedar));
+    scale.cedar_whole = cedar_peer(&prepared, prepare, Slicing::Whole)?;
+    drop(prepared);
+    drop(cedar);
 
     // Rego through regorus: the data built and the policy compiled once,
     // inputs prebuilt (as Cedar's entity slices), each evaluated.
